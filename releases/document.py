@@ -1,0 +1,217 @@
+"""The update document a PIO submits, and its validation.
+
+One table (``FIELDS``) describes every field; validation, the Airflow trigger form
+(``param_schemas``) and the README's field list are all derived from it, so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidUpdate
+
+STAGES = ("preliminary", "updated", "corrected")
+INCIDENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
+# RFC 3339 date-time; the offset ("Z" or +hh:mm) is mandatory.
+TIMESTAMP_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+MAX_DOCUMENT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    title: str
+    description: str
+    max_length: int
+    multiline: bool = False
+    statement: bool = True  # part of the statement: carried over and diffed between versions
+    timestamp: bool = False
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("headline", "Headline", "One line that says what happened.", 200),
+    Field("summary", "Summary", "Two or three sentences: the facts known now.", 1000, multiline=True),
+    Field(
+        "body",
+        "Statement",
+        "The full statement as plain text; separate paragraphs with a blank line. No HTML.",
+        20000,
+        multiline=True,
+    ),
+    Field(
+        "occurred_at",
+        "Occurred at",
+        "When the incident happened, with its time zone, e.g. 2026-11-20T21:14:00-05:00.",
+        40,
+        timestamp=True,
+    ),
+    Field("location", "Location", "Where it happened, as precisely as may be published.", 200),
+    Field("agency", "Agency", "The agency releasing the statement.", 200),
+    Field("contact", "Media contact", "Who newsrooms should contact.", 300),
+)
+STATEMENT_FIELDS = tuple(f.name for f in FIELDS)
+_BY_NAME = {f.name: f for f in FIELDS}
+CORRECTION_NOTE = Field(
+    "correction_note",
+    "Correction note",
+    "Required when the stage is corrected: what was wrong and why it changed.",
+    2000,
+    multiline=True,
+    statement=False,
+)
+RELEASED_BY = Field(
+    "released_by",
+    "Released by",
+    "Optional; defaults to the Airflow user who triggered the run.",
+    200,
+    statement=False,
+)
+ALL_FIELDS = ("incident_id", "stage", *STATEMENT_FIELDS, "correction_note", "released_by")
+
+
+@dataclass(frozen=True)
+class Update:
+    """A validated update. ``fields`` holds only the statement fields that were given."""
+
+    incident_id: str
+    stage: str
+    fields: dict[str, str]
+    correction_note: str | None = None
+    released_by: str | None = None
+
+
+def _check_text(spec: Field, value: Any) -> str | None:
+    """Return the cleaned text, or ``None`` when the field was left empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidUpdate(spec.name, f"must be text, not {type(value).__name__}")
+    # Browsers submit textareas with CRLF; the record stores LF only.
+    value = value.replace("\r\n", "\n")
+    if not value.strip():
+        return None
+    if len(value) > spec.max_length:
+        raise InvalidUpdate(spec.name, f"must be at most {spec.max_length} characters (got {len(value)})")
+    for ch in value:
+        if ch in "\n\t":
+            if ch == "\n" and not spec.multiline:
+                raise InvalidUpdate(spec.name, "must be a single line")
+            continue
+        cat = unicodedata.category(ch)
+        # Control characters, lone surrogates and non-characters cannot be carried by
+        # XML (feeds) and have no place in a public statement.
+        if cat in ("Cc", "Cs") or ch in "\ufffe\uffff":
+            raise InvalidUpdate(
+                spec.name, f"contains a control character U+{ord(ch):04X}; only newline and tab are allowed"
+            )
+    return value.strip() if not spec.multiline else value.strip("\n ")
+
+
+def parse_timestamp(field: str, value: str) -> datetime:
+    if not re.fullmatch(TIMESTAMP_PATTERN, value):
+        raise InvalidUpdate(
+            field, "must be an RFC 3339 time with a time zone, e.g. 2026-11-20T21:14:00-05:00"
+        )
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise InvalidUpdate(field, f"is not a valid date and time ({exc})") from None
+    if parsed.tzinfo is None:  # pragma: no cover - the pattern already requires an offset
+        raise InvalidUpdate(field, "must carry a time zone")
+    return parsed
+
+
+def parse_update(doc: Any) -> Update:
+    """Validate a submitted document. Raises :class:`InvalidUpdate` naming the field and rule."""
+    if not isinstance(doc, dict):
+        raise InvalidUpdate(None, "the update must be a JSON object")
+    unknown = sorted(k for k in doc if k not in ALL_FIELDS)
+    if unknown:
+        raise InvalidUpdate(
+            unknown[0], f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})"
+        )
+
+    incident_id = doc.get("incident_id")
+    if incident_id is None or incident_id == "":
+        raise InvalidUpdate("incident_id", "is required")
+    if not isinstance(incident_id, str) or not re.fullmatch(INCIDENT_ID_PATTERN, incident_id):
+        raise InvalidUpdate(
+            "incident_id",
+            "must be 3 to 64 ASCII letters, digits or hyphens, starting with a letter or digit",
+        )
+
+    stage = doc.get("stage")
+    if stage is None or stage == "":
+        raise InvalidUpdate("stage", "is required")
+    if stage not in STAGES:
+        raise InvalidUpdate("stage", f"must be one of {', '.join(STAGES)}")
+
+    fields: dict[str, str] = {}
+    for spec in FIELDS:
+        value = _check_text(spec, doc.get(spec.name))
+        if value is None:
+            continue
+        if spec.timestamp:
+            value = parse_timestamp(spec.name, value).isoformat()
+        fields[spec.name] = value
+
+    if stage == "preliminary":
+        for spec in FIELDS:
+            if spec.name not in fields:
+                raise InvalidUpdate(spec.name, "is required for the first, preliminary release")
+
+    note = _check_text(CORRECTION_NOTE, doc.get("correction_note"))
+    if stage == "corrected" and note is None:
+        raise InvalidUpdate("correction_note", "is required when stage is corrected: say what was wrong and why")
+    if stage != "corrected" and note is not None:
+        raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
+
+    released_by = _check_text(RELEASED_BY, doc.get("released_by"))
+    return Update(incident_id, stage, fields, note, released_by)
+
+
+def param_schemas() -> dict[str, dict[str, Any]]:
+    """JSON-schema keyword arguments for one Airflow ``Param`` per field (trigger form).
+
+    The form can only check each field alone; cross-field rules (a correction needs a
+    note, a preliminary needs every statement field) are checked by the first task.
+    """
+    schemas: dict[str, dict[str, Any]] = {
+        "incident_id": {
+            "default": None,
+            "type": "string",
+            "title": "Incident ID",
+            "description": "Your incident number, e.g. 2026-0142: 3-64 letters, digits or hyphens.",
+            "pattern": INCIDENT_ID_PATTERN,
+        },
+        "stage": {
+            "default": "preliminary",
+            "type": "string",
+            "title": "Stage",
+            "description": "preliminary for the first release; updated to add or change facts; "
+            "corrected to fix something that was wrong (needs a correction note).",
+            "enum": list(STAGES),
+        },
+    }
+    for spec in (*FIELDS, CORRECTION_NOTE, RELEASED_BY):
+        schema: dict[str, Any] = {
+            "default": None,
+            "type": ["null", "string"],
+            "title": spec.title,
+            "description": spec.description
+            + (" Required for the preliminary release; left empty, it carries over." if spec.statement else ""),
+            "maxLength": spec.max_length,
+        }
+        if spec.multiline:
+            schema["format"] = "multiline"
+        if spec.timestamp:
+            schema["pattern"] = TIMESTAMP_PATTERN
+        schemas[spec.name] = schema
+    return schemas

@@ -1,0 +1,40 @@
+"""Every refusal a PIO can meet, named so they understand it.
+
+Each error names the field it is about (or ``None`` for the whole release) and the
+rule that was broken; ``str(err)`` is the sentence shown in Airflow, the CLI and logs.
+"""
+
+from __future__ import annotations
+
+
+class ReleaseError(Exception):
+    """Base class: a release was refused and nothing was written."""
+
+    def __init__(self, field: str | None, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}" if field else rule)
+
+
+class InvalidUpdate(ReleaseError):
+    """The update document breaks a rule of its own (type, length, pattern, time zone...)."""
+
+
+class StageOrderError(ReleaseError):
+    """The stage does not follow from the incident's history (e.g. a second preliminary)."""
+
+
+class NoChangeError(StageOrderError):
+    """An updated/corrected release whose content equals the latest version."""
+
+
+class VersionConflict(ReleaseError):
+    """Storage already holds different bytes under a create-once key.
+
+    This is never retried blindly: it means two writers disagree about what a
+    published version is, and a person has to look.
+    """
+
+
+class StorageError(ReleaseError):
+    """Object storage answered something the ledger cannot interpret."""

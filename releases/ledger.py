@@ -1,0 +1,133 @@
+"""The version ledger: canonical records, their hash chain, and create-once storage.
+
+Canonical encoding (what ``sha256`` is computed over): the record as a JSON object
+with keys sorted, UTF-8, no insignificant whitespace (``separators=(",", ":")``),
+non-ASCII characters written as themselves. ``sha256`` is the hex digest of the
+canonical bytes of the record *without* its ``sha256`` key; ``prev_sha256`` is the
+``sha256`` of version N-1 (null for version 1). ``v<N>.json`` stores exactly the
+canonical bytes of the record *with* its ``sha256`` key, so any changed byte is
+detectable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .document import Update
+from .errors import StorageError, VersionConflict
+from .stages import plan
+from .storage import Store
+
+SCHEMA = "incident-release/1"
+_VERSION_KEY = re.compile(r"^incidents/(?P<id>[A-Za-z0-9-]+)/v(?P<n>[1-9][0-9]*)\.json$")
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "sha256"})).hexdigest()
+
+
+def record_key(incident_id: str, version: int, ext: str = "json") -> str:
+    return f"incidents/{incident_id}/v{version}.{ext}"
+
+
+def utc_now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def seal(content: dict[str, Any], *, released_at: str, released_by: str, key: str, prev: str | None):
+    record = {
+        "schema": SCHEMA,
+        **content,
+        "released_at": released_at,
+        "released_by": released_by,
+        "idempotency_key": key,
+        "prev_sha256": prev,
+    }
+    record["sha256"] = content_hash(record)
+    return record
+
+
+def version_numbers(store: Store, incident_id: str) -> list[int]:
+    """Published version numbers of one incident (lists only that incident's prefix)."""
+    numbers = []
+    for key in store.list_keys(f"incidents/{incident_id}/v"):
+        m = _VERSION_KEY.match(key)
+        if m and m["id"] == incident_id:
+            numbers.append(int(m["n"]))
+    return sorted(numbers)
+
+
+def load_record(store: Store, incident_id: str, version: int) -> dict[str, Any]:
+    body = store.get(record_key(incident_id, version))
+    if body is None:
+        raise StorageError(None, f"{record_key(incident_id, version)} is listed but cannot be read")
+    return json.loads(body)
+
+
+def history(store: Store, incident_id: str) -> list[dict[str, Any]]:
+    """Every record of one incident, oldest first."""
+    return [load_record(store, incident_id, n) for n in version_numbers(store, incident_id)]
+
+
+def latest(store: Store, incident_id: str) -> dict[str, Any] | None:
+    numbers = version_numbers(store, incident_id)
+    return load_record(store, incident_id, numbers[-1]) if numbers else None
+
+
+def check(update: Update, store: Store) -> dict[str, Any]:
+    """Dry run: the content the update would publish now, or the refusal. Writes nothing."""
+    return plan(update, latest(store, update.incident_id))
+
+
+def publish(
+    update: Update,
+    store: Store,
+    *,
+    key: str,
+    released_by: str,
+    clock: Callable[[], str] = utc_now,
+    max_attempts: int = 20,
+) -> dict[str, Any]:
+    """Append the update as the next version, exactly once per ``key``.
+
+    ``key`` identifies the submission (the Airflow DAG run). If a version with that key
+    exists already (a retry, a cleared task, a write whose response was lost), it is
+    returned and nothing is written. If another writer takes the version number first,
+    the update is planned again on top of the new latest version.
+    """
+    for _ in range(max_attempts):
+        records = history(store, update.incident_id)
+        for record in records:
+            if record.get("idempotency_key") == key:
+                return record
+        prev = records[-1] if records else None
+        content = plan(update, prev)
+        record = seal(
+            content,
+            released_at=clock(),
+            released_by=update.released_by or released_by,
+            key=key,
+            prev=prev["sha256"] if prev else None,
+        )
+        if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
+            return record
+        # Lost the race for this version number (or our own earlier write landed and its
+        # answer was lost): look again; the idempotency key tells the two apart.
+    raise VersionConflict(
+        None,
+        f"could not append to incident {update.incident_id} after {max_attempts} attempts; "
+        "too many concurrent releases",
+    )

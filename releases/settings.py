@@ -1,0 +1,69 @@
+"""Typed settings, read once from the environment at run time (never at DAG parse time)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str = "incident-releases"
+    # Used outside Airflow (CLI verify/rebuild, tests); inside Airflow the endpoint and
+    # credentials come from the Airflow connection named by ``aws_conn_id``.
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    region: str = "us-east-1"
+    aws_conn_id: str = "aws_default"
+    # Absolute base for links that leave the site (feeds, WebSub). Pages use relative links.
+    public_url: str = ""
+    site_title: str = "Critical incident releases"
+    # Authority of the feed entry ids (RFC 4151 tag URIs). Set it once, to a domain the
+    # agency owns, and never change it: newsrooms' readers key entries on these ids.
+    tag_authority: str = "incident-releases.invalid"
+    display_timezone: str = "UTC"
+    feed_window: int = 50
+    # "acl": each published object gets ACL public-read (moto, MinIO, most S3 buckets);
+    # "none": the bucket's own policy or a CDN decides who can read.
+    public_access: str = "acl"
+    api_url: str = "http://127.0.0.1:8080"
+    api_user: str = "admin"
+    api_password: str = field(default="", repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"{self.s3_endpoint.rstrip('/')}/{self.bucket}").rstrip("/")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.display_timezone)
+
+
+ENV = {
+    "bucket": "RELEASES_BUCKET",
+    "s3_endpoint": "RELEASES_S3_ENDPOINT",
+    "region": "RELEASES_S3_REGION",
+    "aws_conn_id": "RELEASES_AWS_CONN_ID",
+    "public_url": "RELEASES_PUBLIC_URL",
+    "site_title": "RELEASES_SITE_TITLE",
+    "tag_authority": "RELEASES_TAG_AUTHORITY",
+    "display_timezone": "RELEASES_TIMEZONE",
+    "feed_window": "RELEASES_FEED_WINDOW",
+    "public_access": "RELEASES_PUBLIC_ACCESS",
+    "api_url": "RELEASES_API_URL",
+    "api_user": "RELEASES_API_USER",
+    "api_password": "RELEASES_API_PASSWORD",
+}
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for attr, var in ENV.items():
+        if env.get(var):
+            values[attr] = int(env[var]) if attr == "feed_window" else env[var]
+    settings = Settings(**values)
+    if settings.public_access not in ("acl", "none"):
+        raise ValueError("RELEASES_PUBLIC_ACCESS: must be 'acl' or 'none'")
+    settings.tz  # noqa: B018 - fail at start-up on an unknown zone, not mid-release
+    return settings

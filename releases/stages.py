@@ -1,0 +1,53 @@
+"""The stage rules: preliminary -> updated -> corrected.
+
+``plan`` is pure: given a validated update and the incident's latest record (or
+``None``), it returns the content of the next version or refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .document import STATEMENT_FIELDS, Update
+from .errors import NoChangeError, StageOrderError
+
+
+def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the statement, changes and stage of the next version (no hashes, no time)."""
+    if latest is None:
+        if update.stage != "preliminary":
+            raise StageOrderError(
+                "stage",
+                f"incident {update.incident_id} has no release yet; its first release must be preliminary",
+            )
+        statement = {name: update.fields[name] for name in STATEMENT_FIELDS}
+        changes: list[dict[str, str]] = []
+        version = 1
+    else:
+        if update.stage == "preliminary":
+            raise StageOrderError(
+                "stage",
+                f"incident {update.incident_id} already has a preliminary release "
+                f"(version {latest['version']} is the latest); use updated or corrected",
+            )
+        statement = {name: update.fields.get(name, latest[name]) for name in STATEMENT_FIELDS}
+        changes = [
+            {"field": name, "was": latest[name], "now": statement[name]}
+            for name in STATEMENT_FIELDS
+            if statement[name] != latest[name]
+        ]
+        if not changes:
+            raise NoChangeError(
+                None,
+                f"no field differs from version {latest['version']} of incident {update.incident_id}; "
+                f"a {update.stage} release must change at least one field",
+            )
+        version = latest["version"] + 1
+    return {
+        "incident_id": update.incident_id,
+        "version": version,
+        "stage": update.stage,
+        **statement,
+        "changes": changes,
+        "correction_note": update.correction_note,
+    }

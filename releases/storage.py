@@ -1,0 +1,183 @@
+"""Object storage over the S3 API (boto3): create-once writes, compare-and-swap, views.
+
+Works against AWS S3, MinIO and moto. The client is passed in: inside Airflow it comes
+from the amazon provider's connection, outside from :func:`client_from_settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .errors import StorageError, VersionConflict
+from .settings import Settings
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+VIEW = "public, max-age=60"
+PRIVATE = "no-store"
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+}
+
+
+def content_type(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    if name.endswith("atom.xml"):
+        return "application/atom+xml"
+    if name.endswith("rss.xml"):
+        return "application/rss+xml"
+    for ext, ctype in CONTENT_TYPES.items():
+        if name.endswith(ext):
+            return ctype
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _status(err: ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+# S3 answers 409 ConditionalRequestConflict when two conditional writes to one key
+# race; AWS documents it as retryable.
+_RETRYABLE = {"ConditionalRequestConflict", "SlowDown", "InternalError", "ServiceUnavailable"}
+
+
+class Store:
+    def __init__(self, client: Any, bucket: str, *, public_access: str = "acl") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.public_access = public_access
+
+    # -- reading -----------------------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        return self.get_with_etag(key)[0]
+
+    def get_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            resp = self._call(self.client.get_object, Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404") or _status(err) == 404:
+                return None, None
+            raise
+        return resp["Body"].read(), resp["ETag"]
+
+    def head_etag(self, key: str) -> str | None:
+        try:
+            return self._call(self.client.head_object, Bucket=self.bucket, Key=key)["ETag"]
+        except ClientError as err:
+            if _status(err) == 404 or _code(err) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    # -- writing -----------------------------------------------------------------
+    def _put_args(self, key: str, body: bytes, public: bool, cache_control: str) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": content_type(key),
+            "CacheControl": cache_control if public else PRIVATE,
+        }
+        if public and self.public_access == "acl":
+            args["ACL"] = "public-read"
+        return args
+
+    def create(self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE) -> bool:
+        """Write ``key`` only if it does not exist (S3 conditional create, ``If-None-Match: *``).
+
+        Returns True if this call created it, False if the key already existed.
+        """
+        try:
+            self._call(self.client.put_object, IfNoneMatch="*", **self._put_args(key, body, public, cache_control))
+        except ClientError as err:
+            if _code(err) == "PreconditionFailed" or _status(err) == 412:
+                return False
+            raise
+        return True
+
+    def create_same(self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE) -> bool:
+        """Create-once for derived immutable objects: an existing key must hold the same bytes."""
+        if self.create(key, body, public=public, cache_control=cache_control):
+            return True
+        existing = self.get(key)
+        if existing != body:
+            raise VersionConflict(key, "already published with different content; it is never overwritten")
+        return False
+
+    def put_if_match(self, key: str, body: bytes, etag: str | None, *, public: bool = False) -> bool:
+        """Compare-and-swap: replace ``key`` only if it still has ``etag`` (or create it if None)."""
+        args = self._put_args(key, body, public, VIEW)
+        if etag is None:
+            return self.create(key, body, public=public, cache_control=VIEW)
+        try:
+            self._call(self.client.put_object, IfMatch=etag, **args)
+        except ClientError as err:
+            if _code(err) in ("PreconditionFailed", "NoSuchKey") or _status(err) in (404, 412):
+                return False
+            raise
+        return True
+
+    def put_view(self, key: str, body: bytes, *, public: bool = True) -> bool:
+        """Write a rebuildable view; skipped when the stored bytes are already identical.
+
+        Skipping keeps ETags stable, so newsrooms' conditional GETs keep answering 304.
+        """
+        if self.head_etag(key) == f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"':
+            return False
+        self._call(self.client.put_object, **self._put_args(key, body, public, VIEW))
+        return True
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if _status(err) != 404 and _code(err) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            self.client.create_bucket(Bucket=self.bucket)
+        # Versioning keeps every byte ever written even if someone with credentials
+        # overwrites or deletes an object outside this product.
+        try:
+            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        except ClientError as err:  # some S3-compatible stores do not implement versioning
+            if _code(err) not in ("NotImplemented", "AccessDenied"):
+                raise
+
+    # -- retries -----------------------------------------------------------------
+    def _call(self, fn, /, attempts: int = 6, **kwargs):
+        for attempt in range(attempts):
+            try:
+                return fn(**kwargs)
+            except ClientError as err:
+                if _code(err) not in _RETRYABLE or attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise StorageError(None, "unreachable")  # pragma: no cover
+
+
+def client_from_settings(settings: Settings, **overrides: Any):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=overrides.pop("endpoint_url", settings.s3_endpoint) or None,
+        region_name=overrides.pop("region_name", settings.region),
+        **overrides,
+    )

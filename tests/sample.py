@@ -1,0 +1,61 @@
+"""A realistic incident history built with the real core (no storage), for view tests."""
+
+from __future__ import annotations
+
+from releases import catalog as catalog_mod
+from releases.document import parse_update
+from releases.ledger import seal
+from releases.stages import plan
+
+PRELIMINARY = {
+    "incident_id": "2026-0142",
+    "stage": "preliminary",
+    "headline": "Officer-involved shooting near 5th St and Main St",
+    "summary": "One adult injured; transported to a hospital.",
+    "body": "At about 9:14 p.m. officers responded to a call near 5th St and Main St.\n\n"
+    "One adult was injured and taken to a hospital. No officers were hurt.",
+    "occurred_at": "2026-11-20T21:14:00-05:00",
+    "location": "5th St and Main St",
+    "agency": "Springfield Police Department",
+    "contact": "Public Information Office, pio@example.org, 555-0100",
+}
+UPDATE = {
+    "incident_id": "2026-0142",
+    "stage": "updated",
+    "summary": "One adult injured; in stable condition at a hospital.",
+}
+CORRECTION = {
+    "incident_id": "2026-0142",
+    "stage": "corrected",
+    "location": "6th St and Main St",
+    "correction_note": "The first statement gave the wrong cross street; body-camera video shows 6th St.",
+}
+TIMES = ["2026-11-21T03:00:00Z", "2026-11-21T09:30:00Z", "2026-11-22T15:45:00Z"]
+
+
+def history(docs=(PRELIMINARY, UPDATE, CORRECTION), times=TIMES, by="pio.jones"):
+    """Return the records (oldest first) that publishing ``docs`` in order would create."""
+    records = []
+    for n, doc in enumerate(docs):
+        update = parse_update(doc)
+        prev = records[-1] if records else None
+        content = plan(update, prev)
+        records.append(
+            seal(
+                content,
+                released_at=times[n],
+                released_by=by,
+                key=f"incident_release/manual__sample_{update.incident_id}_{n}",
+                prev=prev["sha256"] if prev else None,
+            )
+        )
+    return records
+
+
+def catalog(window: int = 50):
+    second = [
+        {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"},
+    ]
+    return catalog_mod.build(
+        {"2026-0142": history(), "2026-0150": history(second, ["2026-11-23T12:00:00Z"])}, window
+    )
