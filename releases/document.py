@@ -18,9 +18,7 @@ from .errors import InvalidUpdate
 STAGES = ("preliminary", "updated", "corrected")
 INCIDENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
 # RFC 3339 date-time; the offset ("Z" or +hh:mm) is mandatory.
-TIMESTAMP_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
 MAX_DOCUMENT_BYTES = 64 * 1024
 
 
@@ -169,7 +167,9 @@ def parse_update(doc: Any) -> Update:
 
     note = _check_text(CORRECTION_NOTE, doc.get("correction_note"))
     if stage == "corrected" and note is None:
-        raise InvalidUpdate("correction_note", "is required when stage is corrected: say what was wrong and why")
+        raise InvalidUpdate(
+            "correction_note", "is required when stage is corrected: say what was wrong and why"
+        )
     if stage != "corrected" and note is not None:
         raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
 
@@ -206,7 +206,11 @@ def param_schemas() -> dict[str, dict[str, Any]]:
             "type": ["null", "string"],
             "title": spec.title,
             "description": spec.description
-            + (" Required for the preliminary release; left empty, it carries over." if spec.statement else ""),
+            + (
+                " Required for the preliminary release; left empty, it carries over."
+                if spec.statement
+                else ""
+            ),
             "maxLength": spec.max_length,
         }
         if spec.multiline:

@@ -40,7 +40,7 @@ def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
             raise NoChangeError(
                 None,
                 f"no field differs from version {latest['version']} of incident {update.incident_id}; "
-                f"a {update.stage} release must change at least one field",
+                f"a release at stage {update.stage} must change at least one field",
             )
         version = latest["version"] + 1
     return {

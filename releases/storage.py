@@ -106,14 +106,18 @@ class Store:
         Returns True if this call created it, False if the key already existed.
         """
         try:
-            self._call(self.client.put_object, IfNoneMatch="*", **self._put_args(key, body, public, cache_control))
+            self._call(
+                self.client.put_object, IfNoneMatch="*", **self._put_args(key, body, public, cache_control)
+            )
         except ClientError as err:
             if _code(err) == "PreconditionFailed" or _status(err) == 412:
                 return False
             raise
         return True
 
-    def create_same(self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE) -> bool:
+    def create_same(
+        self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE
+    ) -> bool:
         """Create-once for derived immutable objects: an existing key must hold the same bytes."""
         if self.create(key, body, public=public, cache_control=cache_control):
             return True
@@ -155,7 +159,9 @@ class Store:
         # Versioning keeps every byte ever written even if someone with credentials
         # overwrites or deletes an object outside this product.
         try:
-            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+            self.client.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
         except ClientError as err:  # some S3-compatible stores do not implement versioning
             if _code(err) not in ("NotImplemented", "AccessDenied"):
                 raise

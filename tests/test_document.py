@@ -1,0 +1,145 @@
+"""The update document: every refusal names the field and the rule."""
+
+from __future__ import annotations
+
+import pytest
+from sample import CORRECTION, PRELIMINARY, UPDATE
+
+from releases.document import FIELDS, param_schemas, parse_update
+from releases.errors import InvalidUpdate
+
+
+def refusal(doc) -> str:
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update(doc)
+    return str(err.value)
+
+
+def test_valid_documents_parse():
+    update = parse_update(PRELIMINARY)
+    assert update.stage == "preliminary"
+    assert update.fields["occurred_at"] == "2026-11-20T21:14:00-05:00"
+    assert parse_update(UPDATE).fields == {"summary": UPDATE["summary"]}
+    assert parse_update(CORRECTION).correction_note.startswith("The first statement")
+
+
+@pytest.mark.parametrize(
+    "incident_id",
+    ["ab", "a/b/c", "../etc", "2026.0142", "2026 0142", "ünïcode-1", "-2026", "x" * 65, "2026-0142\n", 2026],
+    ids=[
+        "too-short",
+        "slashes",
+        "dots-slash",
+        "dot",
+        "space",
+        "unicode",
+        "leading-hyphen",
+        "too-long",
+        "newline",
+        "number",
+    ],
+)
+def test_bad_incident_id_is_refused(incident_id):
+    msg = refusal({**PRELIMINARY, "incident_id": incident_id})
+    assert (
+        msg
+        == "incident_id: must be 3 to 64 ASCII letters, digits or hyphens, starting with a letter or digit"
+    )
+
+
+@pytest.mark.parametrize("field", [f.name for f in FIELDS])
+def test_preliminary_requires_every_statement_field(field):
+    doc = {k: v for k, v in PRELIMINARY.items() if k != field}
+    assert refusal(doc) == f"{field}: is required for the first, preliminary release"
+
+
+@pytest.mark.parametrize("field", ["incident_id", "stage"])
+def test_identity_fields_are_required(field):
+    doc = {k: v for k, v in UPDATE.items() if k != field}
+    assert refusal(doc) == f"{field}: is required"
+
+
+def test_unknown_field_is_refused_not_ignored():
+    msg = refusal({**PRELIMINARY, "victim_name": "x"})
+    assert msg.startswith("victim_name: is not a field of the update document")
+
+
+def test_unknown_stage():
+    assert refusal({**UPDATE, "stage": "final"}) == "stage: must be one of preliminary, updated, corrected"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-11-20T21:14:00", "2026-11-20 21:14", "yesterday", "2026-11-20", "2026-13-40T25:00:00Z"],
+    ids=["no-zone", "no-zone-space", "words", "date-only", "impossible"],
+)
+def test_time_without_zone_or_invalid_is_refused(value):
+    msg = refusal({**PRELIMINARY, "occurred_at": value})
+    assert msg.startswith("occurred_at: ")
+    assert "time zone" in msg or "not a valid date" in msg
+
+
+def test_utc_z_is_accepted():
+    assert parse_update({**PRELIMINARY, "occurred_at": "2026-11-21T02:14:00Z"}).fields["occurred_at"] == (
+        "2026-11-21T02:14:00+00:00"
+    )
+
+
+def test_corrected_needs_a_note():
+    doc = {k: v for k, v in CORRECTION.items() if k != "correction_note"}
+    assert refusal(doc) == "correction_note: is required when stage is corrected: say what was wrong and why"
+    assert refusal({**doc, "correction_note": "   "}).startswith("correction_note: is required")
+
+
+def test_note_only_with_correction():
+    assert (
+        refusal({**UPDATE, "correction_note": "x"})
+        == "correction_note: is only allowed when stage is corrected"
+    )
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1b", "\x7f", "\ufffe"])
+def test_control_characters_are_refused(char):
+    msg = refusal({**PRELIMINARY, "body": f"before{char}after"})
+    assert msg == f"body: contains a control character U+{ord(char):04X}; only newline and tab are allowed"
+
+
+def test_newline_in_single_line_field_is_refused():
+    assert refusal({**PRELIMINARY, "headline": "one\ntwo"}) == "headline: must be a single line"
+
+
+def test_crlf_is_normalised():
+    assert parse_update({**PRELIMINARY, "body": "a\r\n\r\nb"}).fields["body"] == "a\n\nb"
+
+
+def test_length_limit_names_the_maximum():
+    assert (
+        refusal({**PRELIMINARY, "headline": "x" * 201})
+        == "headline: must be at most 200 characters (got 201)"
+    )
+
+
+def test_wrong_type():
+    assert refusal({**PRELIMINARY, "summary": 12}) == "summary: must be text, not int"
+    assert refusal(["not", "a", "dict"]) == "the update must be a JSON object"
+
+
+def test_param_schemas_describe_every_field():
+    schemas = param_schemas()
+    assert list(schemas) == [
+        "incident_id",
+        "stage",
+        "headline",
+        "summary",
+        "body",
+        "occurred_at",
+        "location",
+        "agency",
+        "contact",
+        "correction_note",
+        "released_by",
+    ]
+    for name, schema in schemas.items():
+        assert schema["title"] and schema["description"], name
+    assert schemas["stage"]["enum"] == ["preliminary", "updated", "corrected"]
+    assert schemas["body"]["format"] == "multiline"
