@@ -1,0 +1,84 @@
+"""The public changelog of corrections: one row per corrected field.
+
+Built from ``catalog["corrections"]`` alone (each entry is a corrected record plus the
+release time of the version before it), so it can be rebuilt from the ``v<N>.json``
+records. The CSV and JSON downloads and the HTML table are all views of :func:`frame`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = (
+    "incident_id",
+    "version",
+    "field",
+    "was",
+    "now",
+    "correction_note",
+    "corrected_at",
+    "previous_release_at",
+    "hours_since_previous",
+)
+_DTYPES = {name: "str" for name in COLUMNS} | {"version": "int64", "hours_since_previous": "float64"}
+
+
+def _moment(value: str) -> datetime:
+    # RFC 3339 allows lower-case "t"/"z"; fromisoformat does not.
+    return datetime.fromisoformat(value.upper())
+
+
+def _hours_between(earlier: str | None, later: str) -> float:
+    if earlier is None:
+        return math.nan
+    return round((_moment(later) - _moment(earlier)).total_seconds() / 3600, 2)
+
+
+def _newest_first(corrections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Two stable sorts: ties on the release time fall back to incident id, then the
+    # newer version first, so the order never depends on the catalog's own order.
+    tie_broken = sorted(corrections, key=lambda r: (r["incident_id"], -r["version"]))
+    return sorted(tie_broken, key=lambda r: _moment(r["released_at"]), reverse=True)
+
+
+def frame(catalog: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "incident_id": record["incident_id"],
+            "version": record["version"],
+            "field": change["field"],
+            "was": change["was"],
+            "now": change["now"],
+            "correction_note": record["correction_note"],
+            "corrected_at": record["released_at"],
+            "previous_release_at": record.get("prev_released_at"),
+            "hours_since_previous": _hours_between(record.get("prev_released_at"), record["released_at"]),
+        }
+        for record in _newest_first(catalog.get("corrections", []))
+        for change in record["changes"]
+    ]
+    # Explicit dtypes so an empty changelog has the same columns and types as a full one.
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
+
+
+def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Plain Python rows (missing values as ``None``), in frame order."""
+    return [
+        {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
+        for row in df.to_dict(orient="records")
+    ]
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def to_json(df: pd.DataFrame) -> bytes:
+    # json.dumps rather than DataFrame.to_json: pandas writes "/" as "\/" and NaN handling
+    # differs by version; this keeps the bytes plain and stable.
+    return (json.dumps(rows(df), ensure_ascii=False, indent=2) + "\n").encode("utf-8")

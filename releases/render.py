@@ -1,0 +1,178 @@
+"""Static pages and wire-service text, rendered from version records and the catalog.
+
+Every function here is a pure function of its arguments: no clock, no randomness, no
+storage. Pages link only relatively so the bucket can sit behind any domain.
+
+User text reaches templates only as data; HTML templates are autoescaped and no
+template marks user text ``|safe``. The one filter that returns markup (``when``)
+escapes what it inserts.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from markupsafe import Markup
+
+from . import changelog
+from .document import CORRECTION_NOTE, FIELDS
+from .settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PRELIMINARY_DISCLAIMER = "This information is preliminary and may change."
+STAGE_LABELS = {"preliminary": "Preliminary", "updated": "Updated", "corrected": "Corrected"}
+# What wire services expect at the top of a text release.
+WIRE_LABELS = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
+FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)}
+# Month names spelled out here because strftime("%b") follows the machine's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _normalise(value: str) -> str:
+    # RFC 3339 allows "t"/"z" in lower case; HTML's datetime attribute and fromisoformat do not.
+    return value.upper()
+
+
+def human_time(value: str, tz: ZoneInfo) -> str:
+    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the display zone."""
+    moment = datetime.fromisoformat(_normalise(value)).astimezone(tz)
+    hour = moment.hour % 12 or 12
+    half = "AM" if moment.hour < 12 else "PM"
+    return (
+        f"{_MONTHS[moment.month - 1]} {moment.day}, {moment.year}, "
+        f"{hour}:{moment.minute:02d} {half} {moment.tzname()}"
+    )
+
+
+def _when(value: str, tz: ZoneInfo) -> Markup:
+    return Markup('<time datetime="{}">{}</time>').format(_normalise(value), human_time(value, tz))
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Blank lines separate paragraphs; single newlines inside one are kept as line breaks."""
+    return [block.split("\n") for block in re.split(r"\n[ \t]*\n\s*", text.strip()) if block.strip()]
+
+
+def _hours(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        # select_autoescape's defaults miss "page.html.j2"; list the compound names, and
+        # escape anything unrecognised. Only the wire-service text (.txt.j2) is left raw.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "xml.j2"),
+            disabled_extensions=("txt", "txt.j2"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=_when, human_time=human_time, paragraphs=_paragraphs, hours=_hours)
+    env.globals.update(
+        PRELIMINARY_DISCLAIMER=PRELIMINARY_DISCLAIMER,
+        stage_labels=STAGE_LABELS,
+        wire_labels=WIRE_LABELS,
+        field_titles=FIELD_TITLES,
+    )
+    return env
+
+
+def _render(name: str, settings: Settings, **context: Any) -> bytes:
+    template = environment().get_template(name)
+    text = template.render(
+        site_title=settings.site_title, tz=settings.tz, tz_name=settings.display_timezone, **context
+    )
+    return text.encode("utf-8")
+
+
+def _feeds(root: str, *, incident: bool = False, corrections: bool = False) -> list[dict[str, str]]:
+    """Feed links for a page; ``root`` is the relative path from the page to the bucket root."""
+    feeds = []
+    if incident:
+        feeds += [
+            {"title": "This incident (RSS)", "type": "application/rss+xml", "href": "rss.xml"},
+            {"title": "This incident (Atom)", "type": "application/atom+xml", "href": "atom.xml"},
+        ]
+    if corrections:
+        feeds += [
+            {
+                "title": "Corrections (RSS)",
+                "type": "application/rss+xml",
+                "href": f"{root}corrections.rss.xml",
+            },
+            {
+                "title": "Corrections (Atom)",
+                "type": "application/atom+xml",
+                "href": f"{root}corrections.atom.xml",
+            },
+        ]
+    return feeds + [
+        {"title": "All releases (RSS)", "type": "application/rss+xml", "href": f"{root}rss.xml"},
+        {"title": "All releases (Atom)", "type": "application/atom+xml", "href": f"{root}atom.xml"},
+    ]
+
+
+def version_html(record: dict, settings: Settings) -> bytes:
+    """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later."""
+    return _render(
+        "version.html.j2", settings, record=record, root="../../", feeds=_feeds("../../", incident=True)
+    )
+
+
+def version_txt(record: dict, settings: Settings) -> bytes:
+    return _render("version.txt.j2", settings, record=record)
+
+
+def incident_page(records: list[dict], settings: Settings) -> bytes:
+    """``incidents/<id>/index.html`` from every version of one incident, oldest first."""
+    if not records:
+        raise ValueError("an incident page needs at least one version")
+    if {r["incident_id"] for r in records} != {records[0]["incident_id"]}:
+        raise ValueError("an incident page is rendered from the versions of one incident")
+    # A gap would silently hide a version from the public history.
+    if [r["version"] for r in records] != list(range(1, len(records) + 1)):
+        raise ValueError("an incident page needs every version, 1 to N, oldest first")
+    corrected = [r for r in records if r["stage"] == "corrected"]
+    return _render(
+        "incident.html.j2",
+        settings,
+        latest=records[-1],
+        history=list(reversed(records)),
+        first=records[0],
+        last_correction=corrected[-1] if corrected else None,
+        correction_count=len(corrected),
+        root="../../",
+        feeds=_feeds("../../", incident=True),
+    )
+
+
+def site_index(catalog: dict, settings: Settings) -> bytes:
+    incidents = sorted(catalog["incidents"].values(), key=lambda i: i["incident_id"])
+    incidents.sort(key=lambda i: datetime.fromisoformat(_normalise(i["latest_released_at"])), reverse=True)
+    feeds = _feeds("", corrections=True)
+    return _render("index.html.j2", settings, incidents=incidents, root="", feeds=feeds)
+
+
+def corrections_page(catalog: dict, settings: Settings) -> bytes:
+    headlines = {iid: entry.get("headline", "") for iid, entry in catalog["incidents"].items()}
+    return _render(
+        "corrections.html.j2",
+        settings,
+        rows=changelog.rows(changelog.frame(catalog)),
+        headlines=headlines,
+        root="../",
+        feeds=_feeds("../", corrections=True),
+    )

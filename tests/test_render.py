@@ -1,0 +1,405 @@
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import sample  # noqa: E402
+
+from releases import catalog as catalog_mod  # noqa: E402
+from releases import changelog, render  # noqa: E402
+from releases.settings import Settings  # noqa: E402
+
+SETTINGS = Settings()
+HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(1)> ]]> &amp; שלום עולם 🚓'
+
+
+def parse(page: bytes):
+    return lxml.html.document_fromstring(page.decode("utf-8"))
+
+
+def text(element) -> str:
+    return " ".join(element.text_content().split())
+
+
+def site(histories: dict[str, list[dict]]) -> dict[str, bytes]:
+    """Every HTML page of a bucket holding ``histories``, keyed by object key."""
+    catalog = catalog_mod.build(histories, window=50)
+    pages = {
+        "index.html": render.site_index(catalog, SETTINGS),
+        "corrections/index.html": render.corrections_page(catalog, SETTINGS),
+    }
+    for iid, records in histories.items():
+        pages[f"incidents/{iid}/index.html"] = render.incident_page(records, SETTINGS)
+        for record in records:
+            pages[f"incidents/{iid}/v{record['version']}.html"] = render.version_html(record, SETTINGS)
+    return pages
+
+
+def sample_histories() -> dict[str, list[dict]]:
+    second = {
+        **sample.PRELIMINARY,
+        "incident_id": "2026-0150",
+        "headline": "Death in custody at the county jail",
+    }
+    return {"2026-0142": sample.history(), "2026-0150": sample.history([second], ["2026-11-23T12:00:00Z"])}
+
+
+def hostile_history() -> list[dict]:
+    docs = (
+        {
+            **{k: f"{HOSTILE} {k}" for k in ("headline", "summary", "location", "agency", "contact")},
+            "incident_id": "2026-0666",
+            "stage": "preliminary",
+            "body": f"{HOSTILE} first\nsame paragraph\n\n{HOSTILE} second",
+            "occurred_at": "2026-11-20T21:14:00-05:00",
+        },
+        {"incident_id": "2026-0666", "stage": "updated", "summary": f"{HOSTILE} summary 2"},
+        {
+            "incident_id": "2026-0666",
+            "stage": "corrected",
+            "location": f"{HOSTILE} location 3",
+            "correction_note": f"{HOSTILE} note",
+        },
+    )
+    return sample.history(docs, by=f"{HOSTILE} pio")
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "zone", "shown"),
+    [
+        ("2026-11-21T03:00:00Z", "UTC", "Nov 21, 2026, 3:00 AM UTC"),
+        ("2026-11-21T00:05:00Z", "UTC", "Nov 21, 2026, 12:05 AM UTC"),
+        ("2026-11-21T12:30:00Z", "UTC", "Nov 21, 2026, 12:30 PM UTC"),
+        ("2026-11-21T03:00:00Z", "America/New_York", "Nov 20, 2026, 10:00 PM EST"),
+        ("2026-07-04T16:00:00Z", "America/Chicago", "Jul 4, 2026, 11:00 AM CDT"),
+        ("2026-11-20T21:14:00-05:00", "UTC", "Nov 21, 2026, 2:14 AM UTC"),
+        ("2026-11-20t21:14:00z", "UTC", "Nov 20, 2026, 9:14 PM UTC"),
+    ],
+    ids=["utc", "midnight", "noon", "new-york", "chicago-dst", "own-offset", "lower-case"],
+)
+def test_human_time(value, zone, shown):
+    assert render.human_time(value, Settings(display_timezone=zone).tz) == shown
+
+
+def test_pages_show_times_in_the_display_zone_inside_time_elements():
+    page = render.version_html(sample.history()[0], Settings(display_timezone="America/New_York"))
+    times = {t.get("datetime"): text(t) for t in parse(page).iter("time")}
+    assert times["2026-11-21T03:00:00Z"] == "Nov 20, 2026, 10:00 PM EST"
+    assert times["2026-11-20T21:14:00-05:00"] == "Nov 20, 2026, 9:14 PM EST"
+
+
+# --- every page -------------------------------------------------------------------------
+
+
+def test_autoescape_covers_the_project_template_names():
+    env = render.environment()
+    assert env is render.environment()
+    assert env.autoescape("page.html.j2") and env.autoescape("feed.xml.j2")
+    assert not env.autoescape("version.txt.j2")
+
+
+@pytest.mark.parametrize("key", list(site(sample_histories())))
+def test_every_page_is_a_complete_accessible_document(key):
+    page = site(sample_histories())[key]
+    assert page.startswith(b'<!doctype html>\n<html lang="en">')
+    doc = parse(page)
+    assert doc.find(".//meta[@charset='utf-8']") is not None
+    assert "width=device-width" in doc.find(".//meta[@name='viewport']").get("content")
+    assert text(doc.find(".//title"))
+    for landmark in ("header", "main", "footer", "nav"):
+        assert doc.find(f".//{landmark}") is not None, landmark
+    assert len(doc.findall(".//h1")) == 1
+    assert ":focus-visible" in text(doc.find(".//style"))
+    # No JavaScript and nothing loaded from elsewhere: the page stands alone in the bucket.
+    assert not doc.findall(".//script") and not doc.xpath("//*[@src]")
+    assert not doc.xpath("//link[@rel='stylesheet']")
+    feeds = {link.get("type"): link.get("href") for link in doc.xpath("//link[@rel='alternate']")}
+    assert set(feeds) == {"application/rss+xml", "application/atom+xml"}
+
+
+def all_object_keys(histories):
+    keys = {
+        "index.html",
+        "rss.xml",
+        "atom.xml",
+        "corrections.rss.xml",
+        "corrections.atom.xml",
+        "corrections/index.html",
+        "corrections/corrections.csv",
+        "corrections/corrections.json",
+    }
+    for iid, records in histories.items():
+        keys |= {f"incidents/{iid}/{name}" for name in ("index.html", "rss.xml", "atom.xml")}
+        for r in records:
+            keys |= {f"incidents/{iid}/v{r['version']}.{ext}" for ext in ("html", "txt", "json")}
+    return keys
+
+
+def test_links_are_relative_and_every_one_lands_on_a_published_object():
+    histories = sample_histories()
+    keys = all_object_keys(histories)
+    base = "https://any.example/some/prefix/"
+    for key, page in site(histories).items():
+        for href in parse(page).xpath("//@href"):
+            assert "://" not in href and not href.startswith("/"), (key, href)
+            target = urlsplit(urljoin(base + key, href)).path
+            assert target.startswith("/some/prefix/"), (key, href)
+            assert target.removeprefix("/some/prefix/") in keys, (key, href)
+
+
+def test_feed_links_point_at_the_right_feeds():
+    pages = site(sample_histories())
+
+    def alternates(key):
+        return [link.get("href") for link in parse(pages[key]).xpath("//link[@rel='alternate']")]
+
+    assert {"rss.xml", "atom.xml"} <= set(alternates("index.html"))
+    assert alternates("incidents/2026-0142/index.html") == [
+        "rss.xml",
+        "atom.xml",
+        "../../rss.xml",
+        "../../atom.xml",
+    ]
+    assert {"../corrections.rss.xml", "../corrections.atom.xml"} <= set(alternates("corrections/index.html"))
+
+
+@pytest.mark.parametrize("key", list(site(sample_histories())))
+def test_rendering_is_deterministic(key):
+    first = site(sample_histories())[key]
+    render.environment.cache_clear()
+    assert site(sample_histories())[key] == first
+
+
+# --- preliminary ------------------------------------------------------------------------
+
+
+def test_preliminary_version_states_the_disclaimer_in_html_and_text():
+    v1 = sample.history()[0]
+    assert render.PRELIMINARY_DISCLAIMER == "This information is preliminary and may change."
+    assert render.PRELIMINARY_DISCLAIMER in text(parse(render.version_html(v1, SETTINGS)))
+    assert render.PRELIMINARY_DISCLAIMER in render.version_txt(v1, SETTINGS).decode()
+    v2 = sample.history()[1]
+    assert render.PRELIMINARY_DISCLAIMER not in text(parse(render.version_html(v2, SETTINGS)))
+    assert render.PRELIMINARY_DISCLAIMER not in render.version_txt(v2, SETTINGS).decode()
+
+
+def test_incident_page_has_a_banner_above_the_headline_while_the_latest_is_preliminary():
+    doc = parse(render.incident_page(sample.history()[:1], SETTINGS))
+    main = doc.find(".//main")
+    banner = main[0]
+    assert "preliminary" in banner.get("class") and text(banner) == render.PRELIMINARY_DISCLAIMER
+    updated = parse(render.incident_page(sample.history()[:2], SETTINGS))
+    assert not updated.xpath("//main/*[contains(@class, 'preliminary')]")
+    # The preliminary version is still labelled as such in the history.
+    assert render.PRELIMINARY_DISCLAIMER in text(updated.get_element_by_id("v1"))
+
+
+# --- corrections ------------------------------------------------------------------------
+
+NOTICE = f"Corrected on Nov 22, 2026, 3:45 PM UTC: {sample.CORRECTION['correction_note']}"
+
+
+def struck(element) -> list[tuple[str, str]]:
+    return list(
+        zip((text(d) for d in element.iter("del")), (text(i) for i in element.iter("ins")), strict=True)
+    )
+
+
+def test_incident_page_leads_with_the_newest_correction_and_shows_was_and_now():
+    doc = parse(render.incident_page(sample.history(), SETTINGS))
+    notice = doc.find(".//main")[0]
+    assert "correction" in notice.get("class")
+    assert NOTICE in text(notice)
+    assert struck(notice) == [("5th St and Main St", "6th St and Main St")]
+
+
+def test_newest_correction_wins_when_there_are_several():
+    second = {
+        "incident_id": "2026-0142",
+        "stage": "corrected",
+        "location": "7th St",
+        "correction_note": "Again.",
+    }
+    history = sample.history(
+        (sample.PRELIMINARY, sample.UPDATE, sample.CORRECTION, second),
+        [*sample.TIMES, "2026-11-23T08:00:00Z"],
+    )
+    notice = parse(render.incident_page(history, SETTINGS)).find(".//main")[0]
+    assert "Corrected on Nov 23, 2026, 8:00 AM UTC: Again." in text(notice)
+    assert "corrected 2 times" in text(notice)
+
+
+def test_corrected_version_page_shows_the_notice_and_the_struck_value():
+    v3 = parse(render.version_html(sample.history()[2], SETTINGS))
+    assert NOTICE in text(v3)
+    assert struck(v3.find(".//main")) == [("5th St and Main St", "6th St and Main St")]
+
+
+def test_history_lists_every_version_newest_first_with_changes_and_links():
+    doc = parse(render.incident_page(sample.history(), SETTINGS))
+    entries = doc.xpath("//ol[contains(@class, 'history')]/li")
+    assert [e.get("id") for e in entries] == ["v3", "v2", "v1"]
+    for entry, n in zip(entries, (3, 2, 1), strict=True):
+        assert entry.xpath(".//a/@href") == [f"v{n}.html", f"v{n}.txt", f"v{n}.json"]
+        assert "pio.jones" in text(entry)
+    assert [text(h) for h in doc.xpath("//ol//h3")] == [
+        "Version 3: Corrected",
+        "Version 2: Updated",
+        "Version 1: Preliminary",
+    ]
+    assert struck(entries[1]) == [(sample.PRELIMINARY["summary"], sample.UPDATE["summary"])]
+    assert NOTICE in text(entries[0])
+    assert not entries[2].findall(".//table")
+
+
+def test_incident_page_shows_the_current_statement():
+    doc = parse(render.incident_page(sample.history(), SETTINGS))
+    assert text(doc.find(".//h1")) == sample.PRELIMINARY["headline"]
+    paragraphs = [text(p) for p in doc.xpath("//main/p[@dir='auto']")]
+    assert paragraphs == [sample.UPDATE["summary"], *sample.PRELIMINARY["body"].split("\n\n")]
+    facts = dict(zip(map(text, doc.iter("dt")), map(text, doc.iter("dd")), strict=True))
+    assert (
+        facts["Location"] == "6th St and Main St" and facts["Media contact"] == sample.PRELIMINARY["contact"]
+    )
+
+
+def test_single_newlines_become_line_breaks_inside_a_paragraph():
+    record = {**sample.history()[0], "body": "Line one\nline two\n\n\n  \nNext paragraph"}
+    doc = parse(render.version_html(record, SETTINGS))
+    paras = doc.xpath("//main/p[@dir='auto'][not(@class)]")
+    assert [text(p) for p in paras] == ["Line one line two", "Next paragraph"]
+    assert len(paras[0].findall("br")) == 1
+
+
+def test_incident_page_refuses_an_incomplete_history():
+    with pytest.raises(ValueError, match="every version"):
+        render.incident_page([sample.history()[0], sample.history()[2]], SETTINGS)
+    with pytest.raises(ValueError):
+        render.incident_page([], SETTINGS)
+
+
+def test_version_page_is_self_contained_and_says_it_is_permanent():
+    v2 = sample.history()[1]
+    doc = parse(render.version_html(v2, SETTINGS))
+    body = text(doc.find(".//main"))
+    assert "Version 2" in body and "Updated" in body and "Nov 21, 2026, 9:30 AM UTC" in body
+    assert "permanent and never changes" in body
+    assert " of " not in text(doc.find(".//main/p[@class='meta']"))
+    assert "index.html" in doc.xpath("//main//a/@href")
+    assert f"Record fingerprint (SHA-256): {v2['sha256']}" in body
+    assert v2["prev_sha256"] in body
+
+
+# --- site index and changelog page ----------------------------------------------------------
+
+
+def test_site_index_lists_newest_activity_first_with_correction_counts():
+    doc = parse(render.site_index(sample.catalog(), SETTINGS))
+    items = doc.xpath("//ol[contains(@class, 'incidents')]/li")
+    assert [i.xpath(".//h2/a/@href")[0] for i in items] == [
+        "incidents/2026-0150/index.html",
+        "incidents/2026-0142/index.html",
+    ]
+    assert "No corrections." in text(items[0]) and "Preliminary" in text(items[0])
+    assert "1 correction." in text(items[1]) and "6th St and Main St" in text(items[1])
+    assert "First released Nov 21, 2026, 3:00 AM UTC; latest release Nov 22, 2026, 3:45 PM UTC" in text(
+        items[1]
+    )
+
+
+def test_empty_catalog_renders_friendly_pages():
+    empty = catalog_mod.empty()
+    assert "No releases yet." in text(parse(render.site_index(empty, SETTINGS)))
+    page = parse(render.corrections_page(empty, SETTINGS))
+    assert "No corrections have been published." in text(page) and not page.findall(".//table")
+
+
+def test_changelog_page_rows_match_the_frame():
+    histories = sample_histories()
+    histories["2026-0666"] = hostile_history()
+    catalog = catalog_mod.build(histories, window=50)
+    doc = parse(render.corrections_page(catalog, SETTINGS))
+    rows = doc.xpath("//tbody/tr")
+    frame = changelog.rows(changelog.frame(catalog))
+    assert len(rows) == len(frame) == 2
+    for tr, row in zip(rows, frame, strict=True):
+        cells = tr.findall("td")
+        assert cells[0].find("time").get("datetime") == row["corrected_at"]
+        assert cells[1].find("a").get("href") == f"../incidents/{row['incident_id']}/index.html"
+        assert cells[2].find("a").get("href") == f"../incidents/{row['incident_id']}/v{row['version']}.html"
+        assert text(cells[2]) == str(row["version"])
+        assert cells[4].find("del").text_content() == row["was"]
+        assert cells[5].find("ins").text_content() == row["now"]
+        assert cells[6].text_content() == row["correction_note"]
+        assert float(text(cells[7])) == row["hours_since_previous"]
+    hrefs = doc.xpath("//main//a/@href")
+    assert {
+        "corrections.csv",
+        "corrections.json",
+        "../corrections.rss.xml",
+        "../corrections.atom.xml",
+    } <= set(hrefs)
+
+
+# --- hostile text -----------------------------------------------------------------------------
+
+
+def hostile_pages() -> dict[str, bytes]:
+    return site({"2026-0666": hostile_history()})
+
+
+@pytest.mark.parametrize("key", list(hostile_pages()))
+def test_hostile_text_stays_text(key):
+    page = hostile_pages()[key]
+    doc = parse(page)
+    assert not doc.xpath("//script | //img | //iframe | //object | //embed")
+    assert not [a for el in doc.iter() for a in el.attrib if a.lower().startswith("on")]
+    assert HOSTILE in doc.text_content()
+    assert b"<script>" not in page and b"&amp;amp;" in page
+
+
+def test_every_hostile_field_round_trips_on_the_incident_page():
+    records = hostile_history()
+    doc = parse(render.incident_page(records, SETTINGS))
+    content = doc.text_content()
+    for record in records:
+        for field in ("headline", "summary", "location", "agency", "contact", "released_by"):
+            assert record[field] in content, field
+    assert f"{HOSTILE} note" in content
+    assert [p.text_content() for p in doc.xpath("//main/p[@dir='auto']")][1:] == [
+        f"{HOSTILE} first\nsame paragraph",
+        f"{HOSTILE} second",
+    ]
+    assert text(doc.find(".//title")).startswith(" ".join(f"{HOSTILE} headline".split()))
+
+
+def test_plain_text_is_never_html_escaped():
+    records = hostile_history()
+    txt = render.version_txt(records[2], SETTINGS).decode("utf-8")
+    assert f"{HOSTILE} headline" in txt and f"{HOSTILE} note" in txt
+    assert "&amp;amp;" not in txt and "&lt;" not in txt and "&#" not in txt
+    assert f"  was: {HOSTILE} location\n  now: {HOSTILE} location 3\n" in txt
+
+
+def test_plain_text_release_for_wire_services():
+    v1, v2, v3 = (render.version_txt(r, SETTINGS).decode() for r in sample.history())
+    assert v1.splitlines()[:3] == [
+        "PRELIMINARY",
+        sample.PRELIMINARY["headline"],
+        "Version 1, released Nov 21, 2026, 3:00 AM UTC",
+    ]
+    assert v2.startswith("UPDATE\n") and v3.startswith("CORRECTION\n")
+    assert NOTICE in v3
+    assert "  was: 5th St and Main St\n  now: 6th St and Main St\n" in v3
+    assert sample.PRELIMINARY["body"] in v3 and "Location: 6th St and Main St" in v3
+    assert f"Record fingerprint (SHA-256): {sample.history()[2]['sha256']}" in v3
+    assert not re.search(r"<[a-z]", v3)
+    assert v3.endswith("\n") and render.version_txt(sample.history()[2], SETTINGS).decode() == v3
