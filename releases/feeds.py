@@ -1,0 +1,250 @@
+"""RSS 2.0 and Atom 1.0 feeds: one per incident, one for the site, one for corrections.
+
+Feeds are views: they are rebuilt from records alone and must come out byte for byte the
+same every time, so no date in them comes from the clock (feedgen defaults to now()).
+
+Every entry is one version of one incident. Its id is a tag URI (RFC 4151) that names
+the incident and the version, so newsrooms' readers never mistake a correction for the
+statement it corrects, and an id is never reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .document import FIELDS
+from .settings import Settings
+
+PRELIMINARY_NOTICE = "This information is preliminary and may change."
+STAGE_LABELS = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
+# An empty feed still needs an "updated" date; a fixed one keeps its bytes stable.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR = "incident-releases"
+_FIELD_TITLES = {f.name: f.title for f in FIELDS}
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+# Re-reads feedgen's own output only; still, nothing in it may reach the network or expand.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+RSS_TYPE = "application/rss+xml"
+ATOM_TYPE = "application/atom+xml"
+
+
+def entry_id(record: dict[str, Any], settings: Settings) -> str:
+    """The permanent id of one version: ``tag:<authority>,<release date>:incidents/<id>/v<N>``."""
+    return (
+        f"tag:{settings.tag_authority},{record['released_at'][:10]}:"
+        f"incidents/{record['incident_id']}/v{record['version']}"
+    )
+
+
+def version_url(settings: Settings, incident_id: str, version: int) -> str:
+    return f"{settings.base_url}/incidents/{incident_id}/v{version}.html"
+
+
+def incident_url(settings: Settings, incident_id: str) -> str:
+    # Objects are served by plain GET, not a website endpoint: name index.html explicitly.
+    return f"{settings.base_url}/incidents/{incident_id}/index.html"
+
+
+def entry_title(record: dict[str, Any]) -> str:
+    return f"{STAGE_LABELS[record['stage']]}: {record['headline']}"
+
+
+def incident_feeds(records: list[dict[str, Any]], settings: Settings) -> tuple[bytes, bytes]:
+    """(rss, atom) for ``incidents/<id>/``: every version of one incident, newest first."""
+    if not records:
+        raise ValueError("an incident feed needs at least one record")
+    latest = max(records, key=lambda r: r["version"])
+    iid = latest["incident_id"]
+    if any(r["incident_id"] != iid for r in records):
+        raise ValueError(f"records of more than one incident given for the feed of {iid}")
+    base = f"{settings.base_url}/incidents/{iid}"
+    return _render(
+        records,
+        settings,
+        title=f"{settings.site_title}: {iid} — {latest['headline']}",
+        description=f"Every statement about incident {iid}, newest first: the preliminary "
+        "release, its updates and its corrections.",
+        page=incident_url(settings, iid),
+        rss_url=f"{base}/rss.xml",
+        atom_url=f"{base}/atom.xml",
+        author=latest["agency"],
+    )
+
+
+def site_feeds(catalog: dict[str, Any], settings: Settings) -> tuple[bytes, bytes]:
+    """(rss, atom) for ``rss.xml`` / ``atom.xml``: the newest releases of every incident."""
+    return _render(
+        catalog["recent"][: settings.feed_window],
+        settings,
+        title=settings.site_title,
+        description="Every release about every critical incident, newest first.",
+        page=f"{settings.base_url}/index.html",
+        rss_url=f"{settings.base_url}/rss.xml",
+        atom_url=f"{settings.base_url}/atom.xml",
+        author=settings.site_title,
+    )
+
+
+def corrections_feeds(catalog: dict[str, Any], settings: Settings) -> tuple[bytes, bytes]:
+    """(rss, atom) for ``corrections.rss.xml`` / ``corrections.atom.xml``: corrections only."""
+    return _render(
+        catalog["corrections"][: settings.feed_window],
+        settings,
+        title=f"{settings.site_title} — corrections",
+        description="Corrections only, newest first: what was wrong, what is right, when and why.",
+        page=f"{settings.base_url}/corrections/index.html",
+        rss_url=f"{settings.base_url}/corrections.rss.xml",
+        atom_url=f"{settings.base_url}/corrections.atom.xml",
+        author=settings.site_title,
+    )
+
+
+def _newest_first(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The same order as the catalog's, restated so a feed never depends on its input's order.
+    return sorted(records, key=lambda r: (r["released_at"], r["incident_id"], r["version"]), reverse=True)
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp).astimezone(UTC)
+
+
+def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -> tuple[bytes, bytes]:
+    entries = _newest_first(records)
+    # Two generators because the one "self" link must name the RSS file in the RSS feed and
+    # the Atom file in the Atom feed.
+    rss = _generator(entries, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
+    atom = _generator(entries, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel)
+    return rss.rss_str(pretty=True), _atom_bytes(atom)
+
+
+def _atom_bytes(fg: FeedGenerator) -> bytes:
+    """Serialize the Atom feed with the entry links feedgen 1.0 writes without attributes.
+
+    feedgen 1.0 drops rel, type and title from entry links (it reads them from the new
+    element instead of the link data), so the "related" link to the previous version
+    would come out as a second "alternate" link. They are set again here from the data
+    feedgen was given; a feedgen that writes them itself gets the same bytes.
+    """
+    root = etree.fromstring(fg.atom_str(), _PARSER)
+    for element, entry in zip(root.iterfind(f"{{{ATOM_NS}}}entry"), fg.entry(), strict=True):
+        for link_element, link in zip(element.iterfind(f"{{{ATOM_NS}}}link"), entry.link(), strict=True):
+            for name in ("rel", "type", "title"):
+                if link.get(name):
+                    link_element.set(name, link[name])
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+def _generator(
+    entries: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    title: str,
+    description: str,
+    page: str,
+    rss_url: str,
+    atom_url: str,
+    author: str,
+    self_url: str,
+    self_type: str,
+) -> FeedGenerator:
+    fg = FeedGenerator()
+    # RSS <author> needs an e-mail address; an agency has a name, which dc:creator carries.
+    fg.load_extension("dc", atom=False, rss=True)
+    # A feed's id is its own address: it is what a subscriber subscribed to.
+    fg.id(atom_url)
+    fg.title(title)
+    fg.subtitle(description)  # also the RSS channel description
+    fg.author({"name": author})
+    # feedgen uses the last link as the RSS channel link, so the page goes last.
+    fg.link(href=self_url, rel="self", type=self_type)
+    fg.link(href=page, rel="alternate", type="text/html")
+    fg.language("en")
+    fg.generator(GENERATOR)
+    newest = _moment(entries[0]["released_at"]) if entries else EPOCH
+    fg.updated(newest)  # Atom updated and RSS lastBuildDate
+    fg.pubDate(newest)
+    for record in entries:
+        _add_entry(fg, record, settings)
+    return fg
+
+
+def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings) -> None:
+    iid, version = record["incident_id"], record["version"]
+    released = _moment(record["released_at"])
+    # feedgen prepends by default; entries arrive newest first and must stay that way.
+    fe = fg.add_entry(order="append")
+    fe.id(entry_id(record, settings))  # RSS guid isPermaLink="false": a tag URI is not a page
+    fe.title(entry_title(record))  # plain text; feedgen XML-escapes it and readers show it as text
+    fe.link(href=version_url(settings, iid, version), rel="alternate", type="text/html")
+    if version > 1:
+        fe.link(
+            href=version_url(settings, iid, version - 1),
+            rel="related",
+            type="text/html",
+            title=f"Version {version - 1}, which this version follows",
+        )
+    fe.published(released)
+    fe.updated(released)  # a version never changes after release; feedgen would say now()
+    fe.author({"name": record["agency"]})
+    fe.dc.dc_creator(record["agency"])
+    fe.category(term=record["stage"])
+    # Readers decode summary and content as HTML while feedgen only XML-escapes, so every
+    # piece of submitted text is HTML-escaped here; otherwise a headline could carry markup.
+    fe.content(_content_html(record, settings), type="html")
+    fe.summary(escape(record["summary"]), type="html")
+
+
+def _when(stamp: str, settings: Settings) -> str:
+    return datetime.fromisoformat(stamp).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _changes_html(record: dict[str, Any]) -> list[str]:
+    items = [
+        f"<li>{escape(_FIELD_TITLES.get(c['field'], c['field']))}: "
+        f"was “{escape(c['was'])}”, now “{escape(c['now'])}”</li>"
+        for c in record.get("changes") or []
+    ]
+    return ["<ul>", *items, "</ul>"] if items else []
+
+
+def _paragraphs(text: str) -> list[str]:
+    blocks = [block.strip("\n") for block in text.split("\n\n")]
+    return [f"<p>{escape(block).replace(chr(10), '<br>')}</p>" for block in blocks if block.strip()]
+
+
+def _content_html(record: dict[str, Any], settings: Settings) -> str:
+    iid, version, stage = record["incident_id"], record["version"], record["stage"]
+    parts: list[str] = []
+    if stage == "corrected":
+        parts.append(f"<p><strong>Correction:</strong> {escape(record['correction_note'] or '')}</p>")
+        parts.append("<p>What was corrected:</p>")
+        parts += _changes_html(record)
+    elif stage == "updated":
+        parts.append("<p><strong>Update.</strong> What changed since the previous version:</p>")
+        parts += _changes_html(record)
+    else:
+        parts.append(f"<p><strong>{PRELIMINARY_NOTICE}</strong></p>")
+    parts.append(f"<p><strong>{escape(record['headline'])}</strong></p>")
+    parts.append(f"<p>{escape(record['summary'])}</p>")
+    parts += _paragraphs(record["body"])
+    parts.append("<ul>")
+    for label, value in (
+        ("Occurred", _when(record["occurred_at"], settings)),
+        ("Location", record["location"]),
+        ("Agency", record["agency"]),
+        ("Media contact", record["contact"]),
+        ("Released", _when(record["released_at"], settings)),
+    ):
+        parts.append(f"<li>{label}: {escape(value)}</li>")
+    parts.append("</ul>")
+    history = escape(incident_url(settings, iid))
+    parts.append(f'<p>Version {version} of incident {escape(iid)}. <a href="{history}">Full history</a>.</p>')
+    return "\n".join(parts)

@@ -1,0 +1,298 @@
+"""Feeds as newsrooms' readers see them: parsed by feedparser and by a strict XML parser."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+from lxml import etree
+
+sys.path.insert(0, str(Path(__file__).parent))
+import sample  # noqa: E402
+
+from releases import catalog as catalog_mod  # noqa: E402
+from releases.feeds import corrections_feeds, entry_id, incident_feeds, site_feeds  # noqa: E402
+from releases.settings import Settings  # noqa: E402
+
+SETTINGS = Settings(public_url="https://news.example.org/releases", tag_authority="police.example.org")
+BASE = "https://news.example.org/releases"
+ATOM = "{http://www.w3.org/2005/Atom}"
+CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
+STRICT = etree.XMLParser(recover=False, resolve_entities=False, no_network=True)
+
+HOSTILE_HEADLINE = "<script>alert(1)</script> ]]> &amp; \"double\" 'single' \u202eעברית\u202c 🚓"
+HOSTILE_SUMMARY = "Summary <script>alert('s')</script> ]]> &amp; <b>not bold</b> 🚓"
+HOSTILE_BODY = "Body <script>alert('b')</script>\n\n<img src=x onerror=alert(2)> ]]> &lt; done"
+HOSTILE_NOTE = "Note <script>alert('n')</script> ]]> &amp; \"quoted\""
+
+
+def parse(data: bytes) -> feedparser.FeedParserDict:
+    """Parse one feed the two ways a reader might; both must accept it."""
+    etree.fromstring(data, STRICT)
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+def struct(stamp: str) -> tuple:
+    """The fields of feedparser's struct_time (always UTC) for an RFC 3339 time."""
+    return datetime.fromisoformat(stamp).astimezone(UTC).timetuple()[:6]
+
+
+def incident() -> tuple[bytes, bytes]:
+    return incident_feeds(sample.history(), SETTINGS)
+
+
+def all_feeds() -> dict[str, bytes]:
+    cat = sample.catalog()
+    rss, atom = incident()
+    site_rss, site_atom = site_feeds(cat, SETTINGS)
+    corr_rss, corr_atom = corrections_feeds(cat, SETTINGS)
+    return {
+        "incidents/2026-0142/rss.xml": rss,
+        "incidents/2026-0142/atom.xml": atom,
+        "rss.xml": site_rss,
+        "atom.xml": site_atom,
+        "corrections.rss.xml": corr_rss,
+        "corrections.atom.xml": corr_atom,
+    }
+
+
+@pytest.mark.parametrize("key", sorted(all_feeds()))
+def test_every_feed_is_well_formed_in_its_format(key):
+    data = all_feeds()[key]
+    parsed = parse(data)
+    assert parsed.version == ("atom10" if "atom" in key else "rss20")
+    assert parsed.feed.language == "en"
+    assert parsed.entries
+
+
+@pytest.mark.parametrize("key", sorted(all_feeds()))
+def test_self_link_names_the_feed_itself(key):
+    root = etree.fromstring(all_feeds()[key], STRICT)
+    scope = root if "atom" in key else root.find("channel")
+    selfs = [el.get("href") for el in scope.findall(f"{ATOM}link") if el.get("rel") == "self"]
+    assert selfs == [f"{BASE}/{key}"]
+    assert [link.href for link in parse(all_feeds()[key]).feed.links if link.rel == "self"] == [
+        f"{BASE}/{key}"
+    ]
+
+
+def test_entry_id_is_a_tag_uri_naming_incident_and_version():
+    first, second, third = sample.history()
+    assert entry_id(first, SETTINGS) == "tag:police.example.org,2026-11-21:incidents/2026-0142/v1"
+    assert entry_id(third, SETTINGS) == "tag:police.example.org,2026-11-22:incidents/2026-0142/v3"
+    # The id is a function of the record alone: rebuilding never changes it.
+    assert entry_id(dict(second), SETTINGS) == entry_id(second, SETTINGS)
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_incident_feed_has_every_version_newest_first_with_unique_ids(fmt):
+    parsed = parse(incident()[fmt])
+    ids = [e.id for e in parsed.entries]
+    assert ids == [
+        "tag:police.example.org,2026-11-22:incidents/2026-0142/v3",
+        "tag:police.example.org,2026-11-21:incidents/2026-0142/v2",
+        "tag:police.example.org,2026-11-21:incidents/2026-0142/v1",
+    ]
+    assert len(set(ids)) == len(ids)
+    assert [e.link for e in parsed.entries] == [f"{BASE}/incidents/2026-0142/v{n}.html" for n in (3, 2, 1)]
+    assert parsed.feed.title == (
+        "Critical incident releases: 2026-0142 — Officer-involved shooting near 5th St and Main St"
+    )
+    assert parsed.feed.link == f"{BASE}/incidents/2026-0142/index.html"
+
+
+def test_rss_guid_is_not_a_permalink():
+    guids = etree.fromstring(incident()[0], STRICT).findall("channel/item/guid")
+    assert len(guids) == 3
+    assert {g.get("isPermaLink") for g in guids} == {"false"}
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_stage_is_in_title_and_category_and_agency_is_author(fmt):
+    entries = parse(incident()[fmt]).entries
+    headline = sample.PRELIMINARY["headline"]
+    assert [e.title for e in entries] == [
+        f"CORRECTION: {headline}",
+        f"UPDATE: {headline}",
+        f"PRELIMINARY: {headline}",
+    ]
+    assert [[t.term for t in e.tags] for e in entries] == [["corrected"], ["updated"], ["preliminary"]]
+    assert {e.author for e in entries} == {"Springfield Police Department"}
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_times_are_the_release_times_in_utc(fmt):
+    parsed = parse(incident()[fmt])
+    expected = [struct(t) for t in reversed(sample.TIMES)]
+    assert [tuple(e.published_parsed)[:6] for e in parsed.entries] == expected
+    if fmt == 1:
+        assert [tuple(e.updated_parsed)[:6] for e in parsed.entries] == expected
+    # The feed is as new as its newest entry; never the time it happened to be built.
+    assert tuple(parsed.feed.updated_parsed)[:6] == struct(sample.TIMES[-1])
+
+
+def test_dates_carry_their_zone_in_each_format():
+    records = sample.history()
+    # A release time given with an offset is the same instant in UTC.
+    records[-1] = {**records[-1], "released_at": "2026-11-22T16:45:00+01:00"}
+    rss, atom = incident_feeds(records, SETTINGS)
+    rss_root, atom_root = etree.fromstring(rss, STRICT), etree.fromstring(atom, STRICT)
+    assert rss_root.findtext("channel/item/pubDate") == "Sun, 22 Nov 2026 15:45:00 +0000"
+    assert rss_root.findtext("channel/lastBuildDate") == "Sun, 22 Nov 2026 15:45:00 +0000"
+    assert rss_root.findtext("channel/pubDate") == "Sun, 22 Nov 2026 15:45:00 +0000"
+    assert atom_root.findtext(f"{ATOM}entry/{ATOM}published") == "2026-11-22T15:45:00+00:00"
+    assert atom_root.findtext(f"{ATOM}entry/{ATOM}updated") == "2026-11-22T15:45:00+00:00"
+    assert atom_root.findtext(f"{ATOM}updated") == "2026-11-22T15:45:00+00:00"
+    assert tuple(parse(rss).entries[0].published_parsed)[:6] == (2026, 11, 22, 15, 45, 0)
+
+
+def test_atom_entries_link_to_the_version_they_follow():
+    root = etree.fromstring(incident()[1], STRICT)
+    for entry, n in zip(root.findall(f"{ATOM}entry"), (3, 2, 1), strict=True):
+        links = {(el.get("rel"), el.get("href")) for el in entry.findall(f"{ATOM}link")}
+        expected = {("alternate", f"{BASE}/incidents/2026-0142/v{n}.html")}
+        if n > 1:
+            expected.add(("related", f"{BASE}/incidents/2026-0142/v{n - 1}.html"))
+        assert links == expected
+    related = [
+        [(link.rel, link.href) for link in e.links if link.rel == "related"]
+        for e in parse(incident()[1]).entries
+    ]
+    assert related == [
+        [("related", f"{BASE}/incidents/2026-0142/v2.html")],
+        [("related", f"{BASE}/incidents/2026-0142/v1.html")],
+        [],
+    ]
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_content_says_what_each_stage_means(fmt):
+    correction, update, preliminary = parse(incident()[fmt]).entries
+    text = [
+        lxml.html.fromstring(e.content[0].value).text_content() for e in (correction, update, preliminary)
+    ]
+    note = sample.CORRECTION["correction_note"]
+    assert text[0].lstrip().startswith(f"Correction: {note}")
+    assert "Location: was “5th St and Main St”, now “6th St and Main St”" in text[0]
+    assert (
+        "Summary: was “One adult injured; transported to a hospital.”, "
+        "now “One adult injured; in stable condition at a hospital.”" in text[1]
+    )
+    assert "This information is preliminary and may change." in text[2]
+    assert "preliminary and may change" not in text[0] + text[1]
+    assert [e.summary for e in (correction, update, preliminary)] == [
+        sample.UPDATE["summary"],
+        sample.UPDATE["summary"],
+        sample.PRELIMINARY["summary"],
+    ]
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_corrections_feed_carries_only_corrections(fmt):
+    parsed = parse(corrections_feeds(sample.catalog(), SETTINGS)[fmt])
+    assert parsed.feed.title == "Critical incident releases — corrections"
+    assert [e.id for e in parsed.entries] == ["tag:police.example.org,2026-11-22:incidents/2026-0142/v3"]
+    (entry,) = parsed.entries
+    text = lxml.html.fromstring(entry.content[0].value).text_content()
+    assert sample.CORRECTION["correction_note"] in text
+    assert "was “5th St and Main St”, now “6th St and Main St”" in text
+    assert [t.term for t in entry.tags] == ["corrected"]
+
+
+def test_corrections_feed_is_limited_to_the_window():
+    docs = [
+        sample.PRELIMINARY,
+        *(
+            {**sample.CORRECTION, "location": f"{n} Main St", "correction_note": f"Fix {n}"}
+            for n in range(1, 5)
+        ),
+    ]
+    times = [f"2026-11-2{n}T10:00:00Z" for n in range(5)]
+    cat = catalog_mod.build({"2026-0142": sample.history(docs, times)}, window=50)
+    rss, atom = corrections_feeds(cat, Settings(feed_window=2))
+    for data in (rss, atom):
+        assert [e.link.rsplit("/", 1)[1] for e in parse(data).entries] == ["v5.html", "v4.html"]
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_site_feed_lists_recent_releases_of_every_incident_newest_first(fmt):
+    parsed = parse(site_feeds(sample.catalog(), SETTINGS)[fmt])
+    assert parsed.feed.title == "Critical incident releases"
+    assert [e.link.removeprefix(f"{BASE}/incidents/") for e in parsed.entries] == [
+        "2026-0150/v1.html",
+        "2026-0142/v3.html",
+        "2026-0142/v2.html",
+        "2026-0142/v1.html",
+    ]
+    assert parsed.entries[0].title == "PRELIMINARY: Death in custody at the county jail"
+    assert tuple(parsed.feed.updated_parsed)[:6] == (2026, 11, 23, 12, 0, 0)
+
+
+def test_feeds_are_byte_for_byte_reproducible():
+    # feedgen fills dates with now() unless told otherwise; two builds expose any leak.
+    first = all_feeds()
+    assert all_feeds() == first
+    records = sample.history()
+    assert incident_feeds(list(reversed(records)), SETTINGS) == incident_feeds(records, SETTINGS)
+
+
+@pytest.mark.parametrize("build", [site_feeds, corrections_feeds])
+def test_empty_catalog_gives_valid_empty_feeds(build):
+    rss, atom = build(catalog_mod.empty(), SETTINGS)
+    for data in (rss, atom):
+        parsed = parse(data)
+        assert parsed.entries == []
+        assert tuple(parsed.feed.updated_parsed)[:6] == (1970, 1, 1, 0, 0, 0)
+    assert build(catalog_mod.empty(), SETTINGS) == (rss, atom)
+
+
+def hostile_history():
+    docs = (
+        {
+            **sample.PRELIMINARY,
+            "headline": HOSTILE_HEADLINE,
+            "summary": HOSTILE_SUMMARY,
+            "body": HOSTILE_BODY,
+        },
+        {**sample.CORRECTION, "location": "<script>alert('loc')</script>", "correction_note": HOSTILE_NOTE},
+    )
+    return sample.history(docs, sample.TIMES[:2])
+
+
+@pytest.mark.parametrize("fmt", [0, 1])
+def test_hostile_text_stays_text(fmt):
+    records = hostile_history()
+    data = incident_feeds(records, SETTINGS)[fmt]
+    parsed = parse(data)
+    correction, preliminary = parsed.entries
+    assert correction.title == f"CORRECTION: {HOSTILE_HEADLINE}"
+    assert preliminary.title == f"PRELIMINARY: {HOSTILE_HEADLINE}"
+    assert parsed.feed.title == f"Critical incident releases: 2026-0142 — {HOSTILE_HEADLINE}"
+
+    # What a reader gets as the entry's HTML, before any sanitizing of its own.
+    root = etree.fromstring(data, STRICT)
+    if fmt == 0:
+        raw = [item.findtext(CONTENT_ENCODED) for item in root.iter("item")]
+        summaries = [item.findtext("description") for item in root.iter("item")]
+    else:
+        raw = [entry.findtext(f"{ATOM}content") for entry in root.iter(f"{ATOM}entry")]
+        summaries = [entry.findtext(f"{ATOM}summary") for entry in root.iter(f"{ATOM}entry")]
+    for html_text in raw + summaries:
+        doc = lxml.html.fromstring(f"<div>{html_text}</div>")
+        assert doc.findall(".//script") == []
+        assert doc.findall(".//img") == []
+        assert doc.findall(".//b") == []
+    prelim_text = lxml.html.fromstring(raw[1]).text_content()
+    assert HOSTILE_HEADLINE in prelim_text
+    assert HOSTILE_SUMMARY in prelim_text
+    assert "<img src=x onerror=alert(2)> ]]> &lt; done" in prelim_text
+    corr_text = lxml.html.fromstring(raw[0]).text_content()
+    assert f"Correction: {HOSTILE_NOTE}" in corr_text
+    assert "now “<script>alert('loc')</script>”" in corr_text
+    assert lxml.html.fromstring(f"<div>{summaries[1]}</div>").text_content() == HOSTILE_SUMMARY
