@@ -1,0 +1,205 @@
+"""``releases``: the command line for PIOs, operators and journalists."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from . import settings as settings_mod
+from .document import MAX_DOCUMENT_BYTES, parse_update
+from .errors import InvalidUpdate, ReleaseError
+
+DAG_ID = "incident_release"
+
+
+def read_document(path: str) -> dict[str, Any]:
+    data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1) if path == "-" else Path(path).read_bytes()
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidUpdate(None, f"the update document is not valid UTF-8 JSON ({exc})") from None
+
+
+class Api:
+    """The Airflow 3 REST API (token from ``POST /auth/token``)."""
+
+    def __init__(self, base_url: str, user: str, password: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.token = self._request(
+            "POST", "/auth/token", {"username": user, "password": password}, auth=False
+        )["access_token"]
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        if not self.base.startswith(("http://", "https://")):
+            raise ValueError(f"RELEASES_API_URL must be an http(s) URL, not {self.base!r}")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - scheme checked above
+            raw = resp.read()
+        return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
+
+    def trigger(self, conf: dict[str, Any]) -> str:
+        run = self._request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+        return run["dag_run_id"]
+
+    def wait(self, run_id: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(1)
+        return "timeout"
+
+    def failure_reason(self, run_id: str) -> str:
+        tis = self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        for ti in tis:
+            if ti["state"] != "failed":
+                continue
+            log = self._request(
+                "GET",
+                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+                "?full_content=true",
+            )
+            for line in reversed(json.dumps(log).split("\\n")):
+                if "releases.errors." in line or "Error:" in line:
+                    return f"task {ti['task_id']} failed: {line.strip()[:500]}"
+            return f"task {ti['task_id']} failed (see its log in Airflow)"
+        return "the run failed"
+
+
+def cmd_validate(args, cfg) -> int:
+    update = parse_update(read_document(args.file))
+    print(f"ok: {update.stage} release for incident {update.incident_id}")
+    return 0
+
+
+def cmd_submit(args, cfg) -> int:
+    doc = read_document(args.file)
+    parse_update(doc)  # refuse locally first: the PIO sees the field error at once
+    api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
+    run_id = api.trigger(doc)
+    print(f"triggered {DAG_ID} run {run_id}")
+    if args.no_wait:
+        return 0
+    state = api.wait(run_id, args.timeout)
+    if state == "success":
+        print(f"published: {cfg.base_url}/incidents/{doc['incident_id']}/index.html")
+        return 0
+    print(
+        f"{state}: {api.failure_reason(run_id) if state == 'failed' else 'no outcome yet'}", file=sys.stderr
+    )
+    return 1
+
+
+def _store(cfg):
+    from .storage import Store, client_from_settings
+
+    return Store(client_from_settings(cfg), cfg.bucket, public_access=cfg.public_access)
+
+
+def cmd_preview(args, cfg) -> int:
+    """Render what the update would publish, without publishing it."""
+    from . import ledger, render
+    from .ledger import seal
+
+    update = parse_update(read_document(args.file))
+    store = _store(cfg)
+    prev = ledger.latest(store, update.incident_id)
+    content = ledger.check(update, store)
+    record = seal(
+        content,
+        released_at=ledger.utc_now(),
+        released_by=update.released_by or "preview",
+        key="preview",
+        prev=prev["sha256"] if prev else None,
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"v{record['version']}.html").write_bytes(render.version_html(record, cfg))
+    (out / f"v{record['version']}.txt").write_bytes(render.version_txt(record, cfg))
+    print(
+        f"preview of version {record['version']} ({record['stage']}) written to {out}/ — nothing was published"
+    )
+    for change in record["changes"]:
+        print(f"  {change['field']}: {change['was']!r} -> {change['now']!r}")
+    return 0
+
+
+def cmd_verify(args, cfg) -> int:
+    from .site import http_fetcher, verify
+
+    target = args.target
+    if target.startswith(("http://", "https://")):
+        fetch = http_fetcher(target)
+    else:
+        from dataclasses import replace
+
+        store = _store(replace(cfg, bucket=target))
+        fetch = store.get
+    report = verify(fetch, cfg)
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    print(
+        f"{'OK' if report.ok else 'FAILED'}: {report.incidents} incidents, {report.versions} versions checked"
+    )
+    return 0 if report.ok else 1
+
+
+def cmd_rebuild(args, cfg) -> int:
+    from .site import rebuild
+
+    written = rebuild(_store(cfg), cfg)
+    print(f"rebuilt: {len(written)} views rewritten (the others were already identical)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="releases", description="Versioned, correctable incident releases.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="trigger incident_release through the Airflow REST API and wait")
+    s.add_argument("file", help="update document (JSON), or - for standard input")
+    s.add_argument("--no-wait", action="store_true", help="return once the run is triggered")
+    s.add_argument("--timeout", type=float, default=300, help="seconds to wait for the outcome")
+    s.set_defaults(func=cmd_submit)
+    s = sub.add_parser("validate", help="check an update document offline; writes nothing")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("preview", help="render the next version locally against the published history")
+    s.add_argument("file")
+    s.add_argument("--out", default="preview")
+    s.set_defaults(func=cmd_preview)
+    s = sub.add_parser("verify", help="check every incident's history from the public objects alone")
+    s.add_argument("target", help="public URL (e.g. http://127.0.0.1:9000/incident-releases) or bucket name")
+    s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("rebuild", help="regenerate every view from the v<N>.json records")
+    s.set_defaults(func=cmd_rebuild)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    cfg = settings_mod.load()
+    try:
+        return args.func(args, cfg)
+    except ReleaseError as err:
+        print(f"refused: {err}", file=sys.stderr)
+        return 2
+    except urllib.error.URLError as err:
+        print(f"error: cannot reach {getattr(err, 'url', '') or cfg.api_url}: {err}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The real DAG, run with dag.test(), against a real S3 endpoint (moto server on loopback)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import feedparser
+import pytest
+from conftest import all_objects
+from sample import CORRECTION, PRELIMINARY, UPDATE
+
+
+def run(dag, conf):
+    return dag.test(run_conf=conf).state
+
+
+def public_get(endpoint, bucket, key):
+    try:
+        with urllib.request.urlopen(f"{endpoint}/{bucket}/{key}") as resp:
+            return resp.status, resp.headers.get("Content-Type"), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, None, b""
+
+
+def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
+    assert run(release_dag, PRELIMINARY) == "success"
+    assert run(release_dag, UPDATE) == "success"
+    assert run(release_dag, CORRECTION) == "success"
+
+    objects = all_objects(bucket)
+    base = "incidents/2026-0142/"
+    versions = sorted(k for k in objects if k.startswith(base + "v") and k.endswith(".json"))
+    assert versions == [f"{base}v1.json", f"{base}v2.json", f"{base}v3.json"]
+    records = [json.loads(objects[k]) for k in versions]
+    assert [r["stage"] for r in records] == ["preliminary", "updated", "corrected"]
+    assert records[2]["changes"] == [
+        {"field": "location", "was": "5th St and Main St", "now": "6th St and Main St"}
+    ]
+    assert records[2]["prev_sha256"] == records[1]["sha256"]
+
+    v1_html = objects[base + "v1.html"].decode()
+    assert "This information is preliminary and may change." in v1_html
+    page = objects[base + "index.html"].decode()
+    assert CORRECTION["correction_note"] in page
+    assert "<del>5th St and Main St</del>" in page and "<ins>6th St and Main St</ins>" in page
+
+    rows = json.loads(objects["corrections/corrections.json"])
+    assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in rows] == [
+        ("2026-0142", 3, "location", "5th St and Main St", "6th St and Main St")
+    ]
+    assert rows[0]["correction_note"] == CORRECTION["correction_note"]
+    csv = objects["corrections/corrections.csv"].decode()
+    assert "5th St and Main St" in csv and CORRECTION["correction_note"] in csv
+    assert CORRECTION["correction_note"] in objects["corrections/index.html"].decode()
+
+    for feed_key in ("rss.xml", "atom.xml", base + "rss.xml", base + "atom.xml"):
+        feed = feedparser.parse(objects[feed_key])
+        assert not feed.bozo, (feed_key, feed.bozo_exception)
+        ids = [e.id for e in feed.entries]
+        assert len(ids) == len(set(ids)) == 3
+        assert all("2026-0142" in i for i in ids)
+        assert [i.rsplit("/", 1)[-1] for i in ids] == ["v3", "v2", "v1"]
+        assert feed.entries[0].title.startswith("CORRECTION:")
+        content = (
+            feed.entries[0].content[0].value if "content" in feed.entries[0] else feed.entries[0].description
+        )
+        assert CORRECTION["correction_note"] in content
+        assert "5th St and Main St" in content and "6th St and Main St" in content
+    for feed_key in ("corrections.rss.xml", "corrections.atom.xml"):
+        feed = feedparser.parse(objects[feed_key])
+        assert not feed.bozo and [e.id.rsplit("/", 1)[-1] for e in feed.entries] == ["v3"]
+
+    index = objects["index.html"].decode()
+    assert "incidents/2026-0142/index.html" in index
+
+
+def test_published_objects_are_public_with_content_types_and_nothing_else_is(
+    release_dag, bucket, s3_endpoint
+):
+    assert run(release_dag, PRELIMINARY) == "success"
+    expected = {
+        "incidents/2026-0142/v1.json": "application/json",
+        "incidents/2026-0142/v1.html": "text/html; charset=utf-8",
+        "incidents/2026-0142/v1.txt": "text/plain; charset=utf-8",
+        "incidents/2026-0142/index.html": "text/html; charset=utf-8",
+        "incidents/2026-0142/rss.xml": "application/rss+xml",
+        "incidents/2026-0142/atom.xml": "application/atom+xml",
+        "index.html": "text/html; charset=utf-8",
+        "index.json": "application/json",
+        "rss.xml": "application/rss+xml",
+        "atom.xml": "application/atom+xml",
+        "corrections.rss.xml": "application/rss+xml",
+        "corrections.atom.xml": "application/atom+xml",
+        "corrections/index.html": "text/html; charset=utf-8",
+        "corrections/corrections.csv": "text/csv; charset=utf-8",
+        "corrections/corrections.json": "application/json",
+    }
+    keys = set(bucket.list_keys(""))
+    assert set(expected) <= keys
+    for key, ctype in expected.items():
+        status, got_type, body = public_get(s3_endpoint, bucket.bucket, key)
+        assert (key, status, got_type) == (key, 200, ctype)
+        assert body == bucket.get(key)
+    private = keys - set(expected)
+    assert private == {"_state/catalog.json"}
+    for key in private:
+        assert public_get(s3_endpoint, bucket.bucket, key)[0] == 403
+
+
+REFUSALS = [
+    pytest.param([], {**UPDATE}, "stage: incident 2026-0142 has no release yet", id="first-not-preliminary"),
+    pytest.param(
+        [PRELIMINARY],
+        PRELIMINARY,
+        "stage: incident 2026-0142 already has a preliminary",
+        id="second-preliminary",
+    ),
+    pytest.param(
+        [PRELIMINARY],
+        {k: v for k, v in CORRECTION.items() if k != "correction_note"},
+        "correction_note: is required when stage is corrected",
+        id="correction-without-note",
+    ),
+    pytest.param(
+        [PRELIMINARY],
+        {**CORRECTION, "location": PRELIMINARY["location"]},
+        "no field differs from version 1",
+        id="correction-without-change",
+    ),
+    pytest.param([], {**PRELIMINARY, "summary": None}, "summary: is required", id="missing-field"),
+    pytest.param([], {**PRELIMINARY, "victim": "x"}, "victim: is not a field", id="unknown-field"),
+]
+
+
+@pytest.mark.parametrize(("before", "conf", "message"), REFUSALS)
+def test_refusals_fail_the_run_name_the_field_and_write_nothing(
+    release_dag, bucket, before, conf, message, capfd
+):
+    for doc in before:
+        assert run(release_dag, doc) == "success"
+    snapshot = all_objects(bucket)
+    assert run(release_dag, conf) == "failed"
+    assert all_objects(bucket) == snapshot
+    # The refusal is what the PIO reads in the failed task's log.
+    assert message in capfd.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({**PRELIMINARY, "incident_id": "../etc/passwd"}, "incident_id"),
+        ({**PRELIMINARY, "occurred_at": "2026-11-20T21:14:00"}, "occurred_at"),
+        ({**PRELIMINARY, "stage": "final"}, "stage"),
+    ],
+    ids=["bad-incident-id", "time-without-zone", "unknown-stage"],
+)
+def test_trigger_form_params_refuse_before_any_run(release_dag, bucket, conf, message):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError) as err:
+        release_dag.test(run_conf=conf)
+    assert f"Invalid input for param {message}" in str(err.value)
+    assert bucket.list_keys("") == []
