@@ -9,7 +9,8 @@ refused rather than silently dropped. All rules live in the ``releases`` package
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, chain, dag, task
 
@@ -30,6 +31,23 @@ def _store():
     return cfg, Store(client, cfg.bucket, public_access=cfg.public_access)
 
 
+@contextmanager
+def _refusals_fail_fast():
+    """A refusal is final: retrying cannot make a wrong document right, so skip retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from releases.errors import ReleaseError
+
+    try:
+        yield
+    except ReleaseError as err:
+        raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+
+
+# Storage hiccups are retried quickly: a PIO is waiting for the statement to appear.
+RETRY = {"retries": 3, "retry_delay": timedelta(seconds=5), "retry_exponential_backoff": 2.0}
+
+
 @dag(
     dag_id="incident_release",
     description="Publish a versioned, correctable statement about a critical incident",
@@ -43,48 +61,38 @@ def _store():
     render_template_as_native_obj=False,
 )
 def incident_release():
-    @task(retries=0)
+    @task(**RETRY)
     def validate(dag_run=None) -> dict:
         """Refuse bad input before anything is written (field and rule in the error)."""
-        from releases import ledger
-        from releases.document import parse_update
+        from releases import pipeline
 
-        update = parse_update(dict(dag_run.conf or {}))
         _cfg, store = _store()
-        planned = ledger.check(update, store)
-        return {"incident_id": update.incident_id, "version": planned["version"], "stage": update.stage}
+        with _refusals_fail_fast():
+            return pipeline.validate(dict(dag_run.conf or {}), store)
 
-    @task(retries=3)
+    @task(**RETRY)
     def publish(plan: dict, dag_run=None) -> dict:
         """Append the next version exactly once for this run (retries reuse it)."""
-        from releases import ledger, views
-        from releases.document import parse_update
+        from releases import pipeline
 
-        update = parse_update(dict(dag_run.conf or {}))
         cfg, store = _store()
-        record = ledger.publish(
-            update,
-            store,
-            key=f"{dag_run.dag_id}/{dag_run.run_id}",
-            released_by=getattr(dag_run, "triggering_user_name", None) or "airflow",
-        )
-        views.publish_renderings(store, record, cfg)
-        return {
-            "incident_id": record["incident_id"],
-            "version": record["version"],
-            "sha256": record["sha256"],
-        }
+        with _refusals_fail_fast():
+            return pipeline.publish(
+                dict(dag_run.conf or {}),
+                store,
+                cfg,
+                key=f"{dag_run.dag_id}/{dag_run.run_id}",
+                released_by=getattr(dag_run, "triggering_user_name", None) or "airflow",
+            )
 
-    @task(retries=3)
+    @task(**RETRY)
     def refresh_views(published: dict) -> list[str]:
         """Rebuild the incident page, the feeds, the changelog and the site index."""
-        from releases import ledger, views
+        from releases import pipeline
 
         cfg, store = _store()
-        record = ledger.load_record(store, published["incident_id"], published["version"])
-        return views.refresh_incident(store, record["incident_id"], cfg) + views.refresh_site(
-            store, record, cfg
-        )
+        with _refusals_fail_fast():
+            return pipeline.refresh(published, store, cfg)
 
     planned = validate()
     published = publish(planned)

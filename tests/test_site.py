@@ -1,0 +1,84 @@
+"""verify and rebuild over a history published by the real pipeline steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import all_objects
+from sample import CORRECTION, PRELIMINARY, UPDATE
+
+from releases import cli, pipeline, site
+from releases.settings import load
+
+
+@pytest.fixture
+def published(bucket, s3_endpoint):
+    settings = load()
+    second = {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"}
+    for n, doc in enumerate([PRELIMINARY, UPDATE, second, CORRECTION]):
+        pipeline.release(doc, bucket, settings, key=f"run-{n}", released_by="pio")
+    return bucket, settings, f"{s3_endpoint}/{bucket.bucket}"
+
+
+def test_untouched_history_verifies_clean_over_anonymous_http(published, capsys):
+    store, settings, url = published
+    report = site.verify(site.http_fetcher(url), settings)
+    assert report.problems == []
+    assert (report.incidents, report.versions) == (2, 4)
+    assert cli.main(["verify", url]) == 0
+    assert "OK: 2 incidents, 4 versions checked" in capsys.readouterr().out
+
+
+def tamper(store, key, change):
+    args = store._put_args(key, change(store.get(key)), True, "public, max-age=60")
+    store.client.put_object(**args)
+
+
+@pytest.mark.parametrize(
+    ("key", "change", "expected"),
+    [
+        ("incidents/2026-0142/v2.json", lambda b: b.replace(b"stable", b"stabel"), "sha256 does not match"),
+        ("incidents/2026-0142/v1.json", lambda b: b + b" ", "not in canonical form"),
+        ("incidents/2026-0142/v3.html", lambda b: b.replace(b"6th St", b"7th St"), "v3.html: does not match"),
+        (
+            "incidents/2026-0142/index.html",
+            lambda b: b.replace(b"<del>", b"<span>"),
+            "index.html: does not match",
+        ),
+        (
+            "corrections/corrections.csv",
+            lambda b: b.splitlines()[0] + b"\n",
+            "corrections.csv: does not match",
+        ),
+    ],
+    ids=["record-byte", "record-whitespace", "version-page", "incident-page", "changelog-row-dropped"],
+)
+def test_tampering_is_detected(published, key, change, expected, capsys):
+    store, settings, url = published
+    tamper(store, key, change)
+    report = site.verify(site.http_fetcher(url), settings)
+    assert any(expected in p for p in report.problems), report.problems
+    assert cli.main(["verify", url]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_deleted_version_is_detected(published):
+    store, settings, url = published
+    store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0142/v2.json")
+    problems = site.verify(site.http_fetcher(url), settings).problems
+    assert "incidents/2026-0142/v2.json: missing, but version 3 exists" in problems
+
+
+def test_rebuild_reproduces_every_view_byte_for_byte(published, capsys):
+    store, settings, _url = published
+    before = all_objects(store)
+    records = {k for k in before if k.endswith(".json") and "/v" in k}
+    for key in before:
+        if key not in records:
+            store.client.delete_object(Bucket=store.bucket, Key=key)
+    assert cli.main(["rebuild"]) == 0
+    after = all_objects(store)
+    assert after == before
+    listed = {i["incident_id"]: i["latest_version"] for i in json.loads(after["index.json"])["incidents"]}
+    assert listed == {"2026-0142": 3, "2026-0150": 1}
