@@ -31,6 +31,11 @@ def _store():
     return cfg, Store(client, cfg.bucket, public_access=cfg.public_access)
 
 
+def _key(dag_run) -> str:
+    """The submission's identity: one DAG run publishes at most one version."""
+    return f"{dag_run.dag_id}/{dag_run.run_id}"
+
+
 @contextmanager
 def _refusals_fail_fast():
     """A refusal is final: retrying cannot make a wrong document right, so skip retries."""
@@ -68,10 +73,10 @@ def incident_release():
 
         _cfg, store = _store()
         with _refusals_fail_fast():
-            return pipeline.validate(dict(dag_run.conf or {}), store)
+            return pipeline.validate(dict(dag_run.conf or {}), store, key=_key(dag_run))
 
     @task(**RETRY)
-    def publish(plan: dict, dag_run=None) -> dict:
+    def publish(dag_run=None) -> dict:
         """Append the next version exactly once for this run (retries reuse it)."""
         from releases import pipeline
 
@@ -81,22 +86,22 @@ def incident_release():
                 dict(dag_run.conf or {}),
                 store,
                 cfg,
-                key=f"{dag_run.dag_id}/{dag_run.run_id}",
+                key=_key(dag_run),
                 released_by=getattr(dag_run, "triggering_user_name", None) or "airflow",
             )
 
     @task(**RETRY)
-    def refresh_views(published: dict) -> list[str]:
+    def refresh_views(dag_run=None) -> list[str]:
         """Rebuild the incident page, the feeds, the changelog and the site index."""
         from releases import pipeline
 
         cfg, store = _store()
         with _refusals_fail_fast():
-            return pipeline.refresh(published, store, cfg)
+            return pipeline.refresh(dict(dag_run.conf or {}), store, cfg, key=_key(dag_run))
 
-    planned = validate()
-    published = publish(planned)
-    chain(planned, published, refresh_views(published))
+    # No task reads another's output: each finds its work from the run's document and id,
+    # so a PIO can clear and re-run any single task.
+    chain(validate(), publish(), refresh_views())
 
 
 incident_release()

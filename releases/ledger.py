@@ -87,9 +87,20 @@ def latest(store: Store, incident_id: str) -> dict[str, Any] | None:
     return load_record(store, incident_id, numbers[-1]) if numbers else None
 
 
-def check(update: Update, store: Store) -> dict[str, Any]:
-    """Dry run: the content the update would publish now, or the refusal. Writes nothing."""
-    return plan(update, latest(store, update.incident_id))
+def find(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    return next((r for r in records if r.get("idempotency_key") == key), None)
+
+
+def check(update: Update, store: Store, key: str | None = None) -> dict[str, Any]:
+    """Dry run: the content the update would publish now, or the refusal. Writes nothing.
+
+    A submission that is already published (a re-run of a finished release) checks out
+    as its own published version rather than as a second release.
+    """
+    records = history(store, update.incident_id)
+    if key is not None and (mine := find(records, key)) is not None:
+        return mine
+    return plan(update, records[-1] if records else None)
 
 
 def publish(
@@ -110,9 +121,8 @@ def publish(
     """
     for _ in range(max_attempts):
         records = history(store, update.incident_id)
-        for record in records:
-            if record.get("idempotency_key") == key:
-                return record
+        if (mine := find(records, key)) is not None:
+            return mine
         prev = records[-1] if records else None
         content = plan(update, prev)
         record = seal(

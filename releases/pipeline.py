@@ -1,7 +1,8 @@
 """The three steps of a release, as the DAG runs them (and as tests and tools can).
 
-Each step takes the submitted document and a :class:`~releases.storage.Store`; each is
-safe to run again: ``validate`` writes nothing, ``publish`` writes a version at most once
+Each step needs only the submitted document and the submission's ``key`` (the DAG run),
+never another step's output, so any one of them can be cleared and run again alone. Each
+is safe to repeat: ``validate`` writes nothing, ``publish`` writes a version at most once
 per ``key``, ``refresh`` rewrites views only where their bytes change.
 """
 
@@ -12,13 +13,14 @@ from typing import Any
 
 from . import ledger, views
 from .document import parse_update
+from .errors import StorageError
 from .settings import Settings
 from .storage import Store
 
 
-def validate(conf: dict[str, Any], store: Store) -> dict[str, Any]:
+def validate(conf: dict[str, Any], store: Store, *, key: str | None = None) -> dict[str, Any]:
     update = parse_update(conf)
-    planned = ledger.check(update, store)
+    planned = ledger.check(update, store, key)
     return {"incident_id": update.incident_id, "version": planned["version"], "stage": update.stage}
 
 
@@ -36,18 +38,22 @@ def publish(
     return {"incident_id": record["incident_id"], "version": record["version"], "sha256": record["sha256"]}
 
 
-def refresh(published: dict[str, Any], store: Store, settings: Settings) -> list[str]:
-    record = ledger.load_record(store, published["incident_id"], published["version"])
-    return views.refresh_incident(store, record["incident_id"], settings) + views.refresh_site(
-        store, record, settings
-    )
+def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
+    update = parse_update(conf)
+    record = ledger.find(ledger.history(store, update.incident_id), key)
+    if record is None:
+        raise StorageError(
+            None, f"incident {update.incident_id} has no version published by {key}; run publish first"
+        )
+    written = views.refresh_incident(store, record["incident_id"], settings)
+    return written + views.refresh_site(store, record, settings)
 
 
 def release(
     conf: dict[str, Any], store: Store, settings: Settings, *, key: str, released_by: str, **kw
 ) -> dict:
     """All three steps in one process (tests, benchmarks, tools)."""
-    validate(conf, store)
+    validate(conf, store, key=key)
     published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
-    refresh(published, store, settings)
+    refresh(conf, store, settings, key=key)
     return published

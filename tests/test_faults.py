@@ -59,7 +59,7 @@ def retried(step, *args, **kwargs):
 
 def run_history(store: Store, settings: Settings) -> None:
     for n, doc in enumerate(DOCS):
-        retried(pipeline.validate, doc, store)
+        retried(pipeline.validate, doc, store, key=f"run-{n}")
         published = retried(
             pipeline.publish,
             doc,
