@@ -1,12 +1,18 @@
-"""The catalog: a small private index that the site-wide views are rendered from.
+"""Small private indexes the site-wide views are rendered from, so a release stays O(1).
 
-A release never lists or reads the whole bucket. It folds its new record into
-``_state/catalog.json`` with a compare-and-swap (``If-Match`` on the ETag) and renders
-the site index, the site feeds and the changelog from that object alone.
+A release never lists or reads the whole bucket. It reads its own incident's records
+and two small objects, each updated with a compare-and-swap (``If-Match`` on the ETag):
 
-``add`` is pure, idempotent and order-independent, so the catalog is a function of the
-set of records: :func:`build` over every ``v<N>.json`` gives the same bytes as the
-incremental updates did.
+- ``_state/catalog.json``: the incidents with the newest activity (bounded by
+  ``index_window``), the newest ``feed_window`` records (site feeds), the months that
+  have incidents, and every correction (the public changelog; grows with corrections,
+  not with releases);
+- ``_state/months/<YYYY-MM>.json``: every incident first released in that month (UTC),
+  for the monthly archive pages.
+
+``add`` and ``add_to_month`` are pure, idempotent and order-independent, so both are
+functions of the set of records: :func:`build` over every ``v<N>.json`` gives the same
+bytes as the incremental updates did.
 """
 
 from __future__ import annotations
@@ -18,84 +24,127 @@ from .ledger import canonical
 from .storage import Store
 
 KEY = "_state/catalog.json"
-SCHEMA = "incident-catalog/1"
+SCHEMA = "incident-catalog/2"
+
+
+def month_key(month: str) -> str:
+    return f"_state/months/{month}.json"
 
 
 def empty() -> dict[str, Any]:
-    return {"schema": SCHEMA, "incidents": {}, "recent": [], "corrections": []}
+    return {"schema": SCHEMA, "incidents": {}, "months": [], "recent": [], "corrections": []}
+
+
+def empty_month(month: str) -> dict[str, Any]:
+    return {"schema": SCHEMA, "month": month, "incidents": {}}
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(canonical(obj))
 
 
 def _newest_first(entry: dict[str, Any]) -> tuple:
-    # Negated keys would not work on strings; sort ascending on an inverted tuple instead.
     return (entry["released_at"], entry["incident_id"], entry["version"])
 
 
-def add(catalog: dict[str, Any], record: dict[str, Any], prev: dict[str, Any] | None, window: int) -> dict:
-    """Return a new catalog that includes ``record`` (``prev`` is the version before it)."""
-    out = json.loads(canonical(catalog))  # deep copy; the input is never mutated
-    iid, version = record["incident_id"], record["version"]
-    summary = out["incidents"].get(iid) or {
-        "incident_id": iid,
-        "first_released_at": None,
-        "corrected_versions": [],
-        "latest_version": 0,
-    }
-    if version == 1:
-        summary["first_released_at"] = record["released_at"]
-    if record["stage"] == "corrected" and version not in summary["corrected_versions"]:
-        summary["corrected_versions"] = sorted([*summary["corrected_versions"], version])
-    if version >= summary["latest_version"]:
-        summary.update(
-            latest_version=version,
-            stage=record["stage"],
-            headline=record["headline"],
-            summary=record["summary"],
-            location=record["location"],
-            occurred_at=record["occurred_at"],
-            agency=record["agency"],
-            latest_released_at=record["released_at"],
-            latest_sha256=record["sha256"],
-        )
-    out["incidents"][iid] = summary
+def _activity(summary: dict[str, Any]) -> tuple:
+    return (summary["latest_released_at"], summary["incident_id"])
 
-    ident = (iid, version)
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the index pages show of an incident, from its history up to one version."""
+    latest = records[-1]
+    return {
+        "incident_id": latest["incident_id"],
+        "month": records[0]["released_at"][:7],
+        "first_released_at": records[0]["released_at"],
+        "latest_version": latest["version"],
+        "latest_released_at": latest["released_at"],
+        "latest_sha256": latest["sha256"],
+        "corrected_versions": [r["version"] for r in records if r["stage"] == "corrected"],
+        **{k: latest[k] for k in ("stage", "headline", "summary", "location", "occurred_at", "agency")},
+    }
+
+
+def _upsert(incidents: dict[str, Any], summary: dict[str, Any]) -> None:
+    current = incidents.get(summary["incident_id"])
+    if current is None or current["latest_version"] <= summary["latest_version"]:
+        incidents[summary["incident_id"]] = summary
+
+
+def add(
+    catalog: dict[str, Any], records: list[dict[str, Any]], *, feed_window: int, index_window: int
+) -> dict:
+    """Return a new catalog that includes ``records[-1]`` (``records``: its history up to it)."""
+    out = _copy(catalog)
+    record = records[-1]
+    summary = summarize(records)
+
+    _upsert(out["incidents"], summary)
+    active = sorted(out["incidents"].values(), key=_activity, reverse=True)[:index_window]
+    out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
+    out["months"] = sorted({*out["months"], summary["month"]}, reverse=True)
+
+    ident = (record["incident_id"], record["version"])
     if all((e["incident_id"], e["version"]) != ident for e in out["recent"]):
         out["recent"].append(record)
-    out["recent"] = sorted(out["recent"], key=_newest_first, reverse=True)[:window]
+    out["recent"] = sorted(out["recent"], key=_newest_first, reverse=True)[:feed_window]
 
     if record["stage"] == "corrected" and all(
         (e["incident_id"], e["version"]) != ident for e in out["corrections"]
     ):
+        prev = records[-2] if len(records) > 1 else None
         out["corrections"].append({**record, "prev_released_at": prev["released_at"] if prev else None})
     out["corrections"] = sorted(out["corrections"], key=_newest_first, reverse=True)
     return out
 
 
-def build(records_by_incident: dict[str, list[dict[str, Any]]], window: int) -> dict[str, Any]:
-    catalog = empty()
+def add_to_month(shard: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    out = _copy(shard)
+    _upsert(out["incidents"], summarize(records))
+    return out
+
+
+def build(
+    records_by_incident: dict[str, list[dict[str, Any]]], *, feed_window: int, index_window: int
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The catalog and the month shards, from every record."""
+    catalog, months = empty(), {}
     for iid in sorted(records_by_incident):
-        prev = None
-        for record in records_by_incident[iid]:
-            catalog = add(catalog, record, prev, window)
-            prev = record
-    return catalog
+        records = records_by_incident[iid]
+        for n in range(1, len(records) + 1):
+            catalog = add(catalog, records[:n], feed_window=feed_window, index_window=index_window)
+        month = records[0]["released_at"][:7]
+        months[month] = add_to_month(months.get(month) or empty_month(month), records)
+    return catalog, months
 
 
-def load(store: Store) -> tuple[dict[str, Any], str | None]:
-    body, etag = store.get_with_etag(KEY)
-    return (json.loads(body) if body is not None else empty()), etag
+def load(
+    store: Store, key: str = KEY, default: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    body, etag = store.get_with_etag(key)
+    return (json.loads(body) if body is not None else (default or empty())), etag
 
 
-def fold_in(store: Store, record: dict[str, Any], prev: dict[str, Any] | None, window: int) -> dict:
-    """Add ``record`` to the stored catalog; safe under concurrent writers and retries."""
+def _swap(store: Store, key: str, default: dict[str, Any], change) -> dict[str, Any]:
+    """Apply ``change`` to the stored object; safe under concurrent writers and retries."""
     while True:
-        current, etag = load(store)
-        updated = add(current, record, prev, window)
+        current, etag = load(store, key, default)
+        updated = change(current)
         if etag is not None and updated == current:
             return current
-        if store.put_if_match(KEY, canonical(updated), etag, public=False):
+        if store.put_if_match(key, canonical(updated), etag, public=False):
             return updated
 
 
-def save(store: Store, catalog: dict[str, Any]) -> None:
+def fold_in(store: Store, records: list[dict[str, Any]], *, feed_window: int, index_window: int) -> None:
+    """Add the newest of ``records`` (one incident's history up to it) to catalog and month."""
+    _swap(store, KEY, empty(), lambda c: add(c, records, feed_window=feed_window, index_window=index_window))
+    month = records[0]["released_at"][:7]
+    _swap(store, month_key(month), empty_month(month), lambda m: add_to_month(m, records))
+
+
+def save(store: Store, catalog: dict[str, Any], months: dict[str, dict[str, Any]]) -> None:
     store.put_view(KEY, canonical(catalog), public=False)
+    for month, shard in months.items():
+        store.put_view(month_key(month), canonical(shard), public=False)

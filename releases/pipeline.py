@@ -40,13 +40,14 @@ def publish(
 
 def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
     update = parse_update(conf)
-    record = ledger.find(ledger.history(store, update.incident_id), key)
+    records = ledger.history(store, update.incident_id)
+    record = ledger.find(records, key)
     if record is None:
         raise StorageError(
             None, f"incident {update.incident_id} has no version published by {key}; run publish first"
         )
     written = views.refresh_incident(store, record["incident_id"], settings)
-    return written + views.refresh_site(store, record, settings)
+    return written + views.refresh_site(store, records[: record["version"]], settings)
 
 
 def release(

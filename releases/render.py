@@ -31,6 +31,20 @@ STAGE_LABELS = {"preliminary": "Preliminary", "updated": "Updated", "corrected":
 WIRE_LABELS = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
 FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)}
 # Month names spelled out here because strftime("%b") follows the machine's locale.
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -159,15 +173,49 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
     )
 
 
+def _by_activity(incidents) -> list[dict]:
+    ordered = sorted(incidents, key=lambda i: i["incident_id"])
+    ordered.sort(key=lambda i: datetime.fromisoformat(_normalise(i["latest_released_at"])), reverse=True)
+    return ordered
+
+
+def month_name(month: str) -> str:
+    """``"2026-11"`` -> ``"November 2026"`` (fixed names: no locale)."""
+    year, number = month.split("-")
+    return f"{_MONTH_NAMES[int(number) - 1]} {year}"
+
+
 def site_index(catalog: dict, settings: Settings) -> bytes:
-    incidents = sorted(catalog["incidents"].values(), key=lambda i: i["incident_id"])
-    incidents.sort(key=lambda i: datetime.fromisoformat(_normalise(i["latest_released_at"])), reverse=True)
-    feeds = _feeds("", corrections=True)
-    return _render("index.html.j2", settings, incidents=incidents, root="", feeds=feeds)
+    """``index.html``: the incidents with the newest activity, and the monthly archive."""
+    return _render(
+        "index.html.j2",
+        settings,
+        heading=settings.site_title,
+        incidents=_by_activity(catalog["incidents"].values()),
+        months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
+        root="",
+        feeds=_feeds("", corrections=True),
+    )
+
+
+def archive_page(shard: dict, settings: Settings) -> bytes:
+    """``archive/<YYYY-MM>.html``: every incident first released in that month (UTC)."""
+    return _render(
+        "index.html.j2",
+        settings,
+        heading=f"Incidents first released in {month_name(shard['month'])}",
+        incidents=_by_activity(shard["incidents"].values()),
+        months=[],
+        root="../",
+        feeds=_feeds("../", corrections=True),
+    )
 
 
 def corrections_page(catalog: dict, settings: Settings) -> bytes:
-    headlines = {iid: entry.get("headline", "") for iid, entry in catalog["incidents"].items()}
+    # Newest first, so each incident is named by the headline of its latest correction.
+    headlines: dict[str, str] = {}
+    for entry in catalog["corrections"]:
+        headlines.setdefault(entry["incident_id"], entry["headline"])
     return _render(
         "corrections.html.j2",
         settings,

@@ -23,6 +23,9 @@ class Settings:
     tag_authority: str = "incident-releases.invalid"
     display_timezone: str = "UTC"
     feed_window: int = 50
+    # Incidents listed on index.html (newest activity first); all others are on the
+    # monthly archive pages. Bounds the work of a release however long the history.
+    index_window: int = 100
     # "acl": each published object gets ACL public-read (moto, MinIO, most S3 buckets);
     # "none": the bucket's own policy or a CDN decides who can read.
     public_access: str = "acl"
@@ -49,6 +52,7 @@ ENV = {
     "tag_authority": "RELEASES_TAG_AUTHORITY",
     "display_timezone": "RELEASES_TIMEZONE",
     "feed_window": "RELEASES_FEED_WINDOW",
+    "index_window": "RELEASES_INDEX_WINDOW",
     "public_access": "RELEASES_PUBLIC_ACCESS",
     "api_url": "RELEASES_API_URL",
     "api_user": "RELEASES_API_USER",
@@ -61,7 +65,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = {}
     for attr, var in ENV.items():
         if env.get(var):
-            values[attr] = int(env[var]) if attr == "feed_window" else env[var]
+            values[attr] = int(env[var]) if attr.endswith("_window") else env[var]
     settings = Settings(**values)
     if settings.public_access not in ("acl", "none"):
         raise ValueError("RELEASES_PUBLIC_ACCESS: must be 'acl' or 'none'")

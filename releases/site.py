@@ -41,12 +41,21 @@ def rebuild(store: Store, settings: Settings) -> list[str]:
         for key, body in views.incident_views(records, settings).items():
             if store.put_view(key, body):
                 written.append(key)
-    catalog = catalog_mod.build(by_incident, settings.feed_window)
-    catalog_mod.save(store, catalog)
-    for key, body in views.site_views(catalog, settings).items():
+    catalog, months = catalog_mod.build(
+        by_incident, feed_window=settings.feed_window, index_window=settings.index_window
+    )
+    catalog_mod.save(store, catalog, months)
+    for key, body in site_views(catalog, months, settings).items():
         if store.put_view(key, body):
             written.append(key)
     return written
+
+
+def site_views(catalog: dict, months: dict[str, dict], settings: Settings) -> dict[str, bytes]:
+    out = views.site_views(catalog, settings)
+    for shard in months.values():
+        out.update(views.archive_views(shard, settings))
+    return out
 
 
 def http_fetcher(base_url: str) -> Fetch:
@@ -79,16 +88,11 @@ class Report:
 
 
 def verify(fetch: Fetch, settings: Settings) -> Report:
-    """Check every incident listed in the public ``index.json`` from public objects alone."""
+    """Check every incident in the public monthly listings from public objects alone."""
     report = Report()
-    index_raw = fetch("index.json")
-    if index_raw is None:
-        report.problems.append("index.json: missing; cannot find the incidents")
-        return report
-    listed = json.loads(index_raw)["incidents"]
+    listed = _listed_incidents(fetch, report)
     by_incident: dict[str, list[dict[str, Any]]] = {}
-    for entry in listed:
-        iid = entry["incident_id"]
+    for iid, entry in sorted(listed.items()):
         records = _verify_chain(fetch, iid, report)
         report.incidents += 1
         if not records:
@@ -99,15 +103,35 @@ def verify(fetch: Fetch, settings: Settings) -> Report:
             or records[-1]["sha256"] != entry["latest_sha256"]
         ):
             report.problems.append(
-                f"index.json: lists {iid} at version {entry['latest_version']}, "
-                f"but the records end at version {records[-1]['version']}"
+                f"archive: lists {iid} at version {entry['latest_version']}, "
+                f"but its records end at version {records[-1]['version']}"
             )
         for record in records:
             _compare(fetch, views.renderings(record, settings), report)
         _compare(fetch, views.incident_views(records, settings), report)
-    catalog = catalog_mod.build(by_incident, settings.feed_window)
-    _compare(fetch, views.site_views(catalog, settings), report)
+    catalog, months = catalog_mod.build(
+        by_incident, feed_window=settings.feed_window, index_window=settings.index_window
+    )
+    _compare(fetch, site_views(catalog, months, settings), report)
     return report
+
+
+def _listed_incidents(fetch: Fetch, report: Report) -> dict[str, dict[str, Any]]:
+    """Every incident named by ``index.json`` and the monthly ``archive/<YYYY-MM>.json``."""
+    index_raw = fetch("index.json")
+    if index_raw is None:
+        report.problems.append("index.json: missing; cannot find the incidents")
+        return {}
+    index = json.loads(index_raw)
+    listed = {e["incident_id"]: e for e in index["incidents"]}
+    for month in index["months"]:
+        raw = fetch(f"archive/{month}.json")
+        if raw is None:
+            report.problems.append(f"archive/{month}.json: missing")
+            continue
+        for entry in json.loads(raw)["incidents"]:
+            listed[entry["incident_id"]] = entry
+    return listed
 
 
 def _verify_chain(fetch: Fetch, iid: str, report: Report) -> list[dict[str, Any]]:

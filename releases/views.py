@@ -46,7 +46,7 @@ def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
     table = changelog.frame(catalog)
     return {
         "index.html": render.site_index(catalog, settings),
-        "index.json": public_index(catalog),
+        "index.json": _listing({"months": catalog["months"]}, catalog["incidents"].values()),
         "rss.xml": rss,
         "atom.xml": atom,
         "corrections.rss.xml": crss,
@@ -57,15 +57,26 @@ def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
     }
 
 
-def public_index(catalog: dict[str, Any]) -> bytes:
-    """Machine-readable list of incidents: where ``releases verify`` starts."""
+def archive_views(shard: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    month = shard["month"]
+    return {
+        f"archive/{month}.html": render.archive_page(shard, settings),
+        f"archive/{month}.json": _listing({"month": month}, shard["incidents"].values()),
+    }
+
+
+def _listing(head: dict[str, Any], summaries) -> bytes:
+    """Machine-readable incident lists: where ``releases verify`` starts."""
     keep = ("incident_id", "latest_version", "latest_sha256", "stage", "headline", "latest_released_at")
     incidents = sorted(
-        ({k: s[k] for k in keep} for s in catalog["incidents"].values()),
+        ({k: s[k] for k in keep} for s in summaries),
         key=lambda s: (s["latest_released_at"], s["incident_id"]),
         reverse=True,
     )
-    return json.dumps({"incidents": incidents}, ensure_ascii=False, indent=1, sort_keys=True).encode() + b"\n"
+    return (
+        json.dumps({**head, "incidents": incidents}, ensure_ascii=False, indent=1, sort_keys=True).encode()
+        + b"\n"
+    )
 
 
 def refresh_incident(store: Store, incident_id: str, settings: Settings) -> list[str]:
@@ -82,19 +93,25 @@ def refresh_incident(store: Store, incident_id: str, settings: Settings) -> list
             return written
 
 
-def refresh_site(store: Store, record: dict[str, Any], settings: Settings) -> list[str]:
-    """Fold ``record`` into the catalog and render the site-wide views from it."""
-    prev = (
-        ledger.load_record(store, record["incident_id"], record["version"] - 1)
-        if record["version"] > 1
-        else None
+def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
+    """Fold ``records[-1]`` (with its history before it) into the indexes; render from them."""
+    catalog_mod.fold_in(store, records, feed_window=settings.feed_window, index_window=settings.index_window)
+    written = _render_until_stable(store, catalog_mod.KEY, catalog_mod.empty(), site_views, settings)
+    month = records[0]["released_at"][:7]
+    shard_key = catalog_mod.month_key(month)
+    return written + _render_until_stable(
+        store, shard_key, catalog_mod.empty_month(month), archive_views, settings
     )
-    catalog_mod.fold_in(store, record, prev, settings.feed_window)
+
+
+def _render_until_stable(store: Store, key: str, default: dict, make, settings: Settings) -> list[str]:
+    # Re-render if a concurrent release changed the index while we wrote: the last
+    # writer of every view has then seen the newest index.
     written: list[str] = []
     while True:
-        current, etag = catalog_mod.load(store)
-        for key, body in site_views(current, settings).items():
-            if store.put_view(key, body):
-                written.append(key)
-        if store.head_etag(catalog_mod.KEY) == etag:
+        index, etag = catalog_mod.load(store, key, default)
+        for view_key, body in make(index, settings).items():
+            if store.put_view(view_key, body):
+                written.append(view_key)
+        if store.head_etag(key) == etag:
             return written

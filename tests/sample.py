@@ -57,5 +57,7 @@ def catalog(window: int = 50):
         {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"},
     ]
     return catalog_mod.build(
-        {"2026-0142": history(), "2026-0150": history(second, ["2026-11-23T12:00:00Z"])}, window
-    )
+        {"2026-0142": history(), "2026-0150": history(second, ["2026-11-23T12:00:00Z"])},
+        feed_window=window,
+        index_window=100,
+    )[0]

@@ -30,8 +30,9 @@ def two_corrected(second_times=("2026-11-23T12:00:00Z", "2026-11-23T18:30:00Z"))
             "2026-0142": sample.history(),
             "2026-0150": sample.history((SECOND, SECOND_FIX), list(second_times)),
         },
-        window=50,
-    )
+        feed_window=50,
+        index_window=100,
+    )[0]
 
 
 def test_sample_catalog_gives_one_row_for_its_one_corrected_field():

@@ -96,6 +96,9 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         "corrections/corrections.csv": "text/csv; charset=utf-8",
         "corrections/corrections.json": "application/json",
     }
+    month = json.loads(bucket.get("incidents/2026-0142/v1.json"))["released_at"][:7]
+    expected[f"archive/{month}.html"] = "text/html; charset=utf-8"
+    expected[f"archive/{month}.json"] = "application/json"
     keys = set(bucket.list_keys(""))
     assert set(expected) <= keys
     for key, ctype in expected.items():
@@ -103,7 +106,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         assert (key, status, got_type) == (key, 200, ctype)
         assert body == bucket.get(key)
     private = keys - set(expected)
-    assert private == {"_state/catalog.json"}
+    assert private == {"_state/catalog.json", f"_state/months/{month}.json"}
     for key in private:
         assert public_get(s3_endpoint, bucket.bucket, key)[0] == 403
 

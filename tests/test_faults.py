@@ -60,7 +60,7 @@ def retried(step, *args, **kwargs):
 def run_history(store: Store, settings: Settings) -> None:
     for n, doc in enumerate(DOCS):
         retried(pipeline.validate, doc, store, key=f"run-{n}")
-        published = retried(
+        retried(
             pipeline.publish,
             doc,
             store,
@@ -69,7 +69,7 @@ def run_history(store: Store, settings: Settings) -> None:
             released_by="pio",
             clock=lambda n=n: TIMES[n],
         )
-        retried(pipeline.refresh, published, store, settings)
+        retried(pipeline.refresh, doc, store, settings, key=f"run-{n}")
 
 
 def fresh_store(endpoint: str, faults: Faults) -> tuple[Store, Settings]:

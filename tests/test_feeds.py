@@ -214,7 +214,7 @@ def test_corrections_feed_is_limited_to_the_window():
         ),
     ]
     times = [f"2026-11-2{n}T10:00:00Z" for n in range(5)]
-    cat = catalog_mod.build({"2026-0142": sample.history(docs, times)}, window=50)
+    cat = catalog_mod.build({"2026-0142": sample.history(docs, times)}, feed_window=50, index_window=100)[0]
     rss, atom = corrections_feeds(cat, Settings(feed_window=2))
     for data in (rss, atom):
         assert [e.link.rsplit("/", 1)[1] for e in parse(data).entries] == ["v5.html", "v4.html"]

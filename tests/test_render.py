@@ -28,11 +28,13 @@ def text(element) -> str:
 
 def site(histories: dict[str, list[dict]]) -> dict[str, bytes]:
     """Every HTML page of a bucket holding ``histories``, keyed by object key."""
-    catalog = catalog_mod.build(histories, window=50)
+    catalog, months = catalog_mod.build(histories, feed_window=50, index_window=100)
     pages = {
         "index.html": render.site_index(catalog, SETTINGS),
         "corrections/index.html": render.corrections_page(catalog, SETTINGS),
     }
+    for month, shard in months.items():
+        pages[f"archive/{month}.html"] = render.archive_page(shard, SETTINGS)
     for iid, records in histories.items():
         pages[f"incidents/{iid}/index.html"] = render.incident_page(records, SETTINGS)
         for record in records:
@@ -125,21 +127,17 @@ def test_every_page_is_a_complete_accessible_document(key):
     assert set(feeds) == {"application/rss+xml", "application/atom+xml"}
 
 
-def all_object_keys(histories):
-    keys = {
-        "index.html",
-        "rss.xml",
-        "atom.xml",
-        "corrections.rss.xml",
-        "corrections.atom.xml",
-        "corrections/index.html",
-        "corrections/corrections.csv",
-        "corrections/corrections.json",
-    }
-    for iid, records in histories.items():
-        keys |= {f"incidents/{iid}/{name}" for name in ("index.html", "rss.xml", "atom.xml")}
+def all_object_keys(histories: dict[str, list[dict]]) -> set[str]:
+    """Every key the pipeline publishes for ``histories``, from the real view builders."""
+    from releases import site, views
+
+    catalog, months = catalog_mod.build(histories, feed_window=50, index_window=100)
+    keys = set(site.site_views(catalog, months, SETTINGS))
+    for records in histories.values():
+        keys |= set(views.incident_views(records, SETTINGS))
         for r in records:
-            keys |= {f"incidents/{iid}/v{r['version']}.{ext}" for ext in ("html", "txt", "json")}
+            keys |= set(views.renderings(r, SETTINGS))
+            keys.add(f"incidents/{r['incident_id']}/v{r['version']}.json")
     return keys
 
 
@@ -325,7 +323,7 @@ def test_empty_catalog_renders_friendly_pages():
 def test_changelog_page_rows_match_the_frame():
     histories = sample_histories()
     histories["2026-0666"] = hostile_history()
-    catalog = catalog_mod.build(histories, window=50)
+    catalog = catalog_mod.build(histories, feed_window=50, index_window=100)[0]
     doc = parse(render.corrections_page(catalog, SETTINGS))
     rows = doc.xpath("//tbody/tr")
     frame = changelog.rows(changelog.frame(catalog))
@@ -403,3 +401,27 @@ def test_plain_text_release_for_wire_services():
     assert f"Record fingerprint (SHA-256): {sample.history()[2]['sha256']}" in v3
     assert not re.search(r"<[a-z]", v3)
     assert v3.endswith("\n") and render.version_txt(sample.history()[2], SETTINGS).decode() == v3
+
+
+def test_index_is_bounded_and_every_incident_stays_reachable_through_the_archive():
+    histories = {
+        f"2026-{n:04d}": sample.history(
+            [{**sample.PRELIMINARY, "incident_id": f"2026-{n:04d}", "headline": f"Incident {n}"}],
+            [f"2026-{10 + n % 2}-{1 + n:02d}T12:00:00Z"],
+        )
+        for n in range(6)
+    }
+    catalog, months = catalog_mod.build(histories, feed_window=50, index_window=3)
+    index = parse(render.site_index(catalog, SETTINGS))
+    listed = [a.get("href") for a in index.xpath("//ol[@class='incidents']//h2/a")]
+    # The three with the newest activity, newest first; the archive links to every month.
+    assert listed == [f"incidents/2026-{n:04d}/index.html" for n in (5, 3, 1)]
+    assert index.xpath("//section[@aria-labelledby='archive']//a/@href") == [
+        "archive/2026-11.html",
+        "archive/2026-10.html",
+    ]
+    archived = set()
+    for shard in months.values():
+        page = parse(render.archive_page(shard, SETTINGS))
+        archived |= {a.get("href") for a in page.xpath("//ol[@class='incidents']//h2/a")}
+    assert archived == {f"../incidents/{iid}/index.html" for iid in histories}
