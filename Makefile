@@ -12,6 +12,7 @@ help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make demo   one sample incident through preliminary -> updated -> corrected"
+	@echo "make bench  release cost vs. history size -> bench/results.md"
 	@echo "make lint   ruff check + format check"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
@@ -48,6 +49,10 @@ up: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m releases.stack demo
+
+# Speed is measured here, never asserted in tests: figures go to bench/results.md.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_release.py --out bench/results.md
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache
