@@ -7,12 +7,14 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import privacy
 from .errors import InvalidUpdate
 
 STAGES = ("preliminary", "updated", "corrected")
@@ -71,7 +73,15 @@ RELEASED_BY = Field(
     200,
     statement=False,
 )
-ALL_FIELDS = ("incident_id", "stage", *STATEMENT_FIELDS, "correction_note", "released_by")
+ALL_FIELDS = (
+    "incident_id",
+    "stage",
+    *STATEMENT_FIELDS,
+    "correction_note",
+    "released_by",
+    "withheld",
+    "privacy_override",
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,9 @@ class Update:
     fields: dict[str, str]
     correction_note: str | None = None
     released_by: str | None = None
+    # Withheld text is already replaced in ``fields`` and ``correction_note``; only the
+    # overrides travel on, to be checked against the findings and recorded.
+    privacy_overrides: dict[str, str] = field(default_factory=dict)
 
 
 def _check_text(spec: Field, value: Any) -> str | None:
@@ -130,10 +143,19 @@ def parse_update(doc: Any) -> Update:
     """Validate a submitted document. Raises :class:`InvalidUpdate` naming the field and rule."""
     if not isinstance(doc, dict):
         raise InvalidUpdate(None, "the update must be a JSON object")
-    unknown = sorted(k for k in doc if k not in ALL_FIELDS)
+    # Refuse oversized input before looking at any of it.
+    try:
+        size = len(json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError):
+        raise InvalidUpdate(None, "the update must be plain JSON (text, lists, objects)") from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes ({size})")
+    unknown = sorted((k for k in doc if k not in ALL_FIELDS), key=str)
     if unknown:
+        # ascii() and a length cap: a field name is untrusted input and goes to logs.
         raise InvalidUpdate(
-            unknown[0], f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})"
+            ascii(unknown[0])[:60],
+            f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})",
         )
 
     incident_id = doc.get("incident_id")
@@ -174,7 +196,13 @@ def parse_update(doc: Any) -> Update:
         raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
 
     released_by = _check_text(RELEASED_BY, doc.get("released_by"))
-    return Update(incident_id, stage, fields, note, released_by)
+    withheld = privacy.parse_withheld(doc.get("withheld"))
+    overrides = privacy.parse_overrides(doc.get("privacy_override"))
+    if withheld:
+        fields = {name: privacy.redact(value, withheld) for name, value in fields.items()}
+        note = privacy.redact(note, withheld) if note else note
+        released_by = privacy.redact(released_by, withheld) if released_by else released_by
+    return Update(incident_id, stage, fields, note, released_by, overrides)
 
 
 def param_schemas() -> dict[str, dict[str, Any]]:
@@ -218,4 +246,19 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         if spec.timestamp:
             schema["pattern"] = TIMESTAMP_PATTERN
         schemas[spec.name] = schema
+    schemas["withheld"] = {
+        "default": None,
+        "type": ["null", "array"],
+        "title": "Withheld",
+        "description": 'Text that must never be published, e.g. [{"category": "juvenile\'s name", "text": "..."}]; '
+        "each occurrence is shown as [withheld: <category>]. The list itself is not published.",
+    }
+    schemas["privacy_override"] = {
+        "default": None,
+        "type": ["null", "object"],
+        "title": "Privacy override",
+        "description": "Only to publish something the privacy guard flagged: "
+        '{"<category>": "<written justification>"}; the justification is published with the version. '
+        f"Categories: {', '.join(privacy.CATEGORIES)}.",
+    }
     return schemas

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import privacy
 from .document import STATEMENT_FIELDS, Update
 from .errors import NoChangeError, StageOrderError
 
@@ -43,6 +44,10 @@ def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
                 f"a release at stage {update.stage} must change at least one field",
             )
         version = latest["version"] + 1
+    submitted = dict(update.fields)
+    if update.correction_note:
+        submitted["correction_note"] = update.correction_note
+    overrides_used = privacy.screen(submitted, statement["contact"], update.privacy_overrides)
     return {
         "incident_id": update.incident_id,
         "version": version,
@@ -50,4 +55,5 @@ def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
         **statement,
         "changes": changes,
         "correction_note": update.correction_note,
+        "privacy_overrides": overrides_used,
     }

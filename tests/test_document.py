@@ -61,7 +61,20 @@ def test_identity_fields_are_required(field):
 
 def test_unknown_field_is_refused_not_ignored():
     msg = refusal({**PRELIMINARY, "victim_name": "x"})
-    assert msg.startswith("victim_name: is not a field of the update document")
+    assert msg.startswith("'victim_name': is not a field of the update document")
+
+
+def test_hostile_field_name_is_not_echoed_raw():
+    msg = refusal({**PRELIMINARY, "<script>alert(1)</script>\u202e" + "x" * 500: "x"})
+    # Shown escaped (ascii), never as the raw right-to-left override, and cut short.
+    assert "\u202e" not in msg
+    assert msg.startswith("'<script>alert(1)</script>\\u202exxx")
+    assert len(msg.split(": is not")[0]) <= 60
+
+
+def test_oversized_document_is_refused_before_anything_else():
+    msg = refusal({"zzz": "x" * 70000})
+    assert msg.startswith("the update document is larger than 65536 bytes")
 
 
 def test_unknown_stage():
@@ -138,6 +151,8 @@ def test_param_schemas_describe_every_field():
         "contact",
         "correction_note",
         "released_by",
+        "withheld",
+        "privacy_override",
     ]
     for name, schema in schemas.items():
         assert schema["title"] and schema["description"], name

@@ -1,0 +1,128 @@
+"""The privacy guard: personal data blocks a release unless justified; withheld text never appears."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import all_objects
+from sample import PRELIMINARY, UPDATE
+
+from releases import pipeline
+from releases.document import parse_update
+from releases.errors import InvalidUpdate
+from releases.settings import load
+from releases.stages import plan
+
+FINDINGS = [
+    pytest.param("summary", "The man, SSN 123-45-6789, was injured.", "ssn", id="ssn"),
+    pytest.param(
+        "body", "Jordan Smith (DOB 04/12/1990) was taken to a hospital.", "date_of_birth", id="dob-numeric"
+    ),
+    pytest.param("body", "He was born on March 3, 2009 and lives nearby.", "date_of_birth", id="dob-words"),
+    pytest.param("summary", "Call the family at (217) 555-0199 for comment.", "phone", id="phone-paren"),
+    pytest.param("body", "Witnesses may call 217.555.0199.", "phone", id="phone-dots"),
+    pytest.param("body", "His cell is 555-0142.", "phone", id="phone-seven-digits"),
+    pytest.param("summary", "Contact the victim at jamie.doe@example.com.", "email", id="email"),
+    pytest.param("location", "1412 Elm Street", "home_address", id="home-address"),
+    pytest.param(
+        "body", "Officers went to 88 N. Oak Hill Rd after the call.", "home_address", id="address-direction"
+    ),
+]
+
+
+def refusal(doc) -> str:
+    with pytest.raises(InvalidUpdate) as err:
+        plan(parse_update(doc), None)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(("field", "text", "category"), FINDINGS)
+def test_each_category_blocks_with_field_and_reason(field, text, category):
+    msg = refusal({**PRELIMINARY, field: text})
+    assert msg.startswith(f"{field}: contains what looks like ")
+    assert f"privacy_override.{category}" in msg
+    # The message says where, never what: the matched data must not reach logs.
+    for token in ("123-45-6789", "04/12/1990", "555-0199", "jamie.doe", "1412 Elm", "555-0142"):
+        assert token not in msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Officers responded to the 1400 block of Elm Street.",
+        "Incident 2026-0142 occurred at 9:14 p.m. near 5th St and Main St.",
+        "Call the Public Information Office, pio@example.org, 555-0100.",
+        "The officer, a 12-year veteran, was placed on leave on 11/21/2026.",
+    ],
+    ids=["block-not-house", "case-number-and-time", "agency-contact-repeated", "ordinary-date"],
+)
+def test_ordinary_police_wording_passes(text):
+    content = plan(parse_update({**PRELIMINARY, "body": text}), None)
+    assert content["body"] == text
+    assert content["privacy_overrides"] == []
+
+
+def test_override_needs_a_written_justification():
+    doc = {**PRELIMINARY, "location": "1412 Elm Street", "privacy_override": {"home_address": "ok"}}
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update(doc)
+    assert (
+        str(err.value)
+        == "privacy_override: home_address: needs a written justification of 20 to 1000 characters"
+    )
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update({**doc, "privacy_override": {"names": "x" * 30}})
+    assert str(err.value).startswith("privacy_override: 'names' is not a finding category")
+
+
+def test_override_with_justification_publishes_and_is_recorded(bucket):
+    why = "1412 Elm Street is the county courthouse, a public building, not a residence."
+    doc = {**PRELIMINARY, "location": "1412 Elm Street", "privacy_override": {"home_address": why}}
+    pipeline.release(doc, bucket, load(), key="run-1", released_by="pio")
+    record = json.loads(bucket.get("incidents/2026-0142/v1.json"))
+    assert record["location"] == "1412 Elm Street"
+    assert record["privacy_overrides"] == [{"category": "home_address", "justification": why}]
+
+
+def test_blocked_release_writes_nothing(bucket):
+    with pytest.raises(InvalidUpdate):
+        pipeline.release(
+            {**PRELIMINARY, "summary": "SSN 123-45-6789"}, bucket, load(), key="r", released_by="p"
+        )
+    assert bucket.list_keys("") == []
+
+
+def test_withheld_name_never_appears_in_any_public_object(bucket):
+    name = "Jamie Lee Doe"
+    withheld = [
+        {"category": "juvenile's name", "text": name},
+        {"category": "victim's name", "text": "Sam Roe"},
+    ]
+    first = {
+        **PRELIMINARY,
+        "summary": f"{name}, 16, was injured; Sam Roe was not hurt.",
+        "body": f"Officers found JAMIE LEE DOE near the car.\n\n{name} was taken to a hospital.",
+        "withheld": withheld,
+    }
+    update = {**UPDATE, "summary": f"{name} is in stable condition.", "withheld": withheld}
+    settings = load()
+    pipeline.release(first, bucket, settings, key="run-1", released_by="pio")
+    pipeline.release(update, bucket, settings, key="run-2", released_by="pio")
+    objects = all_objects(bucket)
+    for key, body in objects.items():
+        text = body.decode("utf-8").lower()
+        assert "jamie" not in text and "sam roe" not in text, key
+    record = json.loads(objects["incidents/2026-0142/v1.json"])
+    assert (
+        record["summary"]
+        == "[withheld: juvenile's name], 16, was injured; [withheld: victim's name] was not hurt."
+    )
+    assert "[withheld: juvenile&#39;s name]" in objects["incidents/2026-0142/index.html"].decode()
+    assert "withheld" not in record  # the list itself is never published
+
+
+def test_withheld_list_is_validated():
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update({**PRELIMINARY, "withheld": [{"category": "name"}]})
+    assert str(err.value) == 'withheld: item 1 must be an object with exactly "category" and "text"'
