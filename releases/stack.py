@@ -293,6 +293,40 @@ def _target(environ: dict[str, Any]) -> tuple[str, str | None] | None:
     return bucket, key or None
 
 
+def _signed(environ: dict[str, Any]) -> bool:
+    query = environ.get("QUERY_STRING", "")
+    return "HTTP_AUTHORIZATION" in environ or "X-Amz-Signature=" in query or "Signature=" in query
+
+
+class DenyAnonymous:
+    """WSGI middleware: anonymous callers may only read objects, as on S3 by default.
+
+    moto answers an unsigned PUT with 200 (it overwrote a published page in a test), lists
+    buckets to anyone, and exposes /moto-api/ (reset wipes everything). On loopback any
+    local user could reach them, so the embedded store refuses all of that unless the
+    request is signed; whether an unsigned GET of an object succeeds is still moto's
+    ACL decision (published: yes; private: 403).
+    """
+
+    _DENIED = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        b"<Message>Anonymous requests may only read published objects.</Message></Error>"
+    )
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not _signed(environ):
+            target = _target(environ)
+            path = environ.get("PATH_INFO", "")
+            reads_object = environ["REQUEST_METHOD"] in ("GET", "HEAD") and target and target[1]
+            if path.startswith("/moto-api") or not reads_object:
+                start_response("403 Forbidden", [("Content-Type", "application/xml")])
+                return [self._DENIED]
+        return self.app(environ, start_response)
+
+
 class WriteThrough:
     """WSGI middleware: after a successful change, save it to the mirror before answering."""
 
@@ -367,7 +401,7 @@ def start_store(data_dir: Path | None, port: int, host: str = "127.0.0.1") -> St
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
-    app = WriteThrough(DomainDispatcherApplication(create_backend_app))
+    app = WriteThrough(DenyAnonymous(DomainDispatcherApplication(create_backend_app)))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="s3-store", daemon=True)
     thread.start()
