@@ -132,7 +132,7 @@ REFUSALS = [
         id="correction-without-change",
     ),
     pytest.param([], {**PRELIMINARY, "summary": None}, "summary: is required", id="missing-field"),
-    pytest.param([], {**PRELIMINARY, "victim": "x"}, "victim: is not a field", id="unknown-field"),
+    pytest.param([], {**PRELIMINARY, "victim": "x"}, "'victim': is not a field", id="unknown-field"),
 ]
 
 
