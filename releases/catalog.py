@@ -72,31 +72,59 @@ def _upsert(incidents: dict[str, Any], summary: dict[str, Any]) -> None:
         incidents[summary["incident_id"]] = summary
 
 
-def add(
-    catalog: dict[str, Any], records: list[dict[str, Any]], *, feed_window: int, index_window: int
-) -> dict:
-    """Return a new catalog that includes ``records[-1]`` (``records``: its history up to it)."""
-    out = _copy(catalog)
+# What the changelog needs of a correction once it has left the corrections feeds' window.
+_CORRECTION_KEEP = (
+    "incident_id",
+    "version",
+    "stage",
+    "released_at",
+    "prev_released_at",
+    "changes",
+    "correction_note",
+    "headline",
+    "occurred_at",
+    "sha256",
+)
+
+
+def _add_unsorted(out: dict[str, Any], records: list[dict[str, Any]]) -> None:
     record = records[-1]
     summary = summarize(records)
-
     _upsert(out["incidents"], summary)
-    active = sorted(out["incidents"].values(), key=_activity, reverse=True)[:index_window]
-    out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
-    out["months"] = sorted({*out["months"], summary["month"]}, reverse=True)
-
+    if summary["month"] not in out["months"]:
+        out["months"].append(summary["month"])
     ident = (record["incident_id"], record["version"])
     if all((e["incident_id"], e["version"]) != ident for e in out["recent"]):
         out["recent"].append(record)
-    out["recent"] = sorted(out["recent"], key=_newest_first, reverse=True)[:feed_window]
-
     if record["stage"] == "corrected" and all(
         (e["incident_id"], e["version"]) != ident for e in out["corrections"]
     ):
         prev = records[-2] if len(records) > 1 else None
         out["corrections"].append({**record, "prev_released_at": prev["released_at"] if prev else None})
-    out["corrections"] = sorted(out["corrections"], key=_newest_first, reverse=True)
+
+
+def _normalise(out: dict[str, Any], feed_window: int, index_window: int) -> dict[str, Any]:
+    """Fixed order and bounds; the result depends only on the set of records added."""
+    active = sorted(out["incidents"].values(), key=_activity, reverse=True)[:index_window]
+    out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
+    out["months"] = sorted(set(out["months"]), reverse=True)
+    out["recent"] = sorted(out["recent"], key=_newest_first, reverse=True)[:feed_window]
+    corrections = sorted(out["corrections"], key=_newest_first, reverse=True)
+    # Full records only where the corrections feeds show them; the changelog needs less, and
+    # the catalog must not carry every corrected statement's body forever.
+    out["corrections"] = corrections[:feed_window] + [
+        {k: e[k] for k in _CORRECTION_KEEP} for e in corrections[feed_window:]
+    ]
     return out
+
+
+def add(
+    catalog: dict[str, Any], records: list[dict[str, Any]], *, feed_window: int, index_window: int
+) -> dict:
+    """Return a new catalog that includes ``records[-1]`` (``records``: its history up to it)."""
+    out = _copy(catalog)
+    _add_unsorted(out, records)
+    return _normalise(out, feed_window, index_window)
 
 
 def add_to_month(shard: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,15 +136,32 @@ def add_to_month(shard: dict[str, Any], records: list[dict[str, Any]]) -> dict[s
 def build(
     records_by_incident: dict[str, list[dict[str, Any]]], *, feed_window: int, index_window: int
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The catalog and the month shards, from every record."""
-    catalog, months = empty(), {}
+    """The catalog and the month shards, from every record.
+
+    One pass without copying or sorting per record (``add`` does both, for one record);
+    the result is the same because ``_normalise`` depends only on the set of records.
+    """
+    catalog: dict[str, Any] = empty()
+    months: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, int]] = set()
     for iid in sorted(records_by_incident):
         records = records_by_incident[iid]
-        for n in range(1, len(records) + 1):
-            catalog = add(catalog, records[:n], feed_window=feed_window, index_window=index_window)
+        for n, record in enumerate(records, 1):
+            if (iid, record["version"]) in seen:
+                continue
+            seen.add((iid, record["version"]))
+            summary = summarize(records[:n])
+            _upsert(catalog["incidents"], summary)
+            catalog["months"].append(summary["month"])
+            catalog["recent"].append(record)
+            if record["stage"] == "corrected":
+                prev_at = records[n - 2]["released_at"] if n > 1 else None
+                catalog["corrections"].append({**record, "prev_released_at": prev_at})
         month = records[0]["released_at"][:7]
-        months[month] = add_to_month(months.get(month) or empty_month(month), records)
-    return catalog, months
+        months.setdefault(month, empty_month(month))
+        _upsert(months[month]["incidents"], summarize(records))
+    catalog = _copy(_normalise(catalog, feed_window, index_window))
+    return catalog, {m: _copy(shard) for m, shard in sorted(months.items())}
 
 
 def load(
