@@ -1,4 +1,4 @@
-"""Release information about a critical incident: validate -> publish -> refresh views.
+"""Release information about a critical incident: validate -> publish -> refresh views -> notify.
 
 Trigger it from the Airflow form, the REST API, ``releases submit`` or the inbox. The
 trigger form shows one field per part of the update document (see README); the Params
@@ -99,9 +99,18 @@ def incident_release():
         with _refusals_fail_fast():
             return pipeline.refresh(dict(dag_run.conf or {}), store, cfg, key=_key(dag_run))
 
+    @task(**RETRY)
+    def notify_subscribers(dag_run=None) -> dict | None:
+        """Tell the WebSub hub (if one is set) which feeds changed; a failing hub only warns."""
+        from releases import pipeline
+
+        cfg, store = _store()
+        with _refusals_fail_fast():
+            return pipeline.notify(dict(dag_run.conf or {}), store, cfg, key=_key(dag_run))
+
     # No task reads another's output: each finds its work from the run's document and id,
     # so a PIO can clear and re-run any single task.
-    chain(validate(), publish(), refresh_views())
+    chain(validate(), publish(), refresh_views(), notify_subscribers())
 
 
 incident_release()

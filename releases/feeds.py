@@ -53,6 +53,15 @@ def incident_url(settings: Settings, incident_id: str) -> str:
     return f"{settings.base_url}/incidents/{incident_id}/index.html"
 
 
+def topics(record: dict[str, Any], settings: Settings) -> list[str]:
+    """The URLs of the feeds a release appears in: what a WebSub hub is told changed."""
+    iid = record["incident_id"]
+    names = [f"incidents/{iid}/rss.xml", f"incidents/{iid}/atom.xml", "rss.xml", "atom.xml"]
+    if record["stage"] == "corrected":
+        names += ["corrections.rss.xml", "corrections.atom.xml"]
+    return [f"{settings.base_url}/{name}" for name in names]
+
+
 def entry_title(record: dict[str, Any]) -> str:
     return f"{STAGE_LABELS[record['stage']]}: {record['headline']}"
 
@@ -122,7 +131,25 @@ def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -
     # the Atom file in the Atom feed.
     rss = _generator(entries, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
     atom = _generator(entries, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel)
-    return rss.rss_str(pretty=True), _atom_bytes(atom)
+    return _rss_bytes(rss, settings), _atom_bytes(atom)
+
+
+def _rss_bytes(fg: FeedGenerator, settings: Settings) -> bytes:
+    """Serialize the RSS feed, with the WebSub hub link feedgen 1.0 leaves out of RSS.
+
+    feedgen writes only the "self" link into an RSS channel; a WebSub subscriber looks
+    for ``atom:link rel="hub"`` next to it, so it is added after the self link here.
+    """
+    data = fg.rss_str(pretty=True)
+    if not settings.websub_hub:
+        return data
+    root = etree.fromstring(data, _PARSER)
+    channel = root.find("channel")
+    self_link = next(el for el in channel.iterfind(f"{{{ATOM_NS}}}link") if el.get("rel") == "self")
+    hub = etree.Element(f"{{{ATOM_NS}}}link", href=settings.websub_hub, rel="hub")
+    hub.tail = self_link.tail  # same indentation as its neighbours
+    self_link.addnext(hub)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
 def _atom_bytes(fg: FeedGenerator) -> bytes:
@@ -160,11 +187,15 @@ def _generator(
     fg.load_extension("dc", atom=False, rss=True)
     # A feed's id is its own address: it is what a subscriber subscribed to.
     fg.id(atom_url)
-    fg.title(title)
-    fg.subtitle(description)  # also the RSS channel description
+    rss = self_type == RSS_TYPE
+    # As for entry titles: RSS readers decode these as HTML, Atom's are text.
+    fg.title(escape(title) if rss else title)
+    fg.subtitle(escape(description) if rss else description)  # also the RSS channel description
     fg.author({"name": author})
     # feedgen uses the last link as the RSS channel link, so the page goes last.
     fg.link(href=self_url, rel="self", type=self_type)
+    if settings.websub_hub:
+        fg.link(href=settings.websub_hub, rel="hub")
     fg.link(href=page, rel="alternate", type="text/html")
     fg.language("en")
     fg.generator(GENERATOR)
@@ -172,17 +203,19 @@ def _generator(
     fg.updated(newest)  # Atom updated and RSS lastBuildDate
     fg.pubDate(newest)
     for record in entries:
-        _add_entry(fg, record, settings)
+        _add_entry(fg, record, settings, rss=rss)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings) -> None:
+def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *, rss: bool) -> None:
     iid, version = record["incident_id"], record["version"]
     released = _moment(record["released_at"])
     # feedgen prepends by default; entries arrive newest first and must stay that way.
     fe = fg.add_entry(order="append")
     fe.id(entry_id(record, settings))  # RSS guid isPermaLink="false": a tag URI is not a page
-    fe.title(entry_title(record))  # plain text; feedgen XML-escapes it and readers show it as text
+    # Atom titles are text by definition. RSS does not say, and most readers decode an RSS
+    # title as HTML, so there it is HTML-escaped too: a headline with markup shows as text.
+    fe.title(escape(entry_title(record)) if rss else entry_title(record))
     fe.link(href=version_url(settings, iid, version), rel="alternate", type="text/html")
     if version > 1:
         fe.link(

@@ -1,9 +1,10 @@
-"""The three steps of a release, as the DAG runs them (and as tests and tools can).
+"""The steps of a release, as the DAG runs them (and as tests and tools can).
 
 Each step needs only the submitted document and the submission's ``key`` (the DAG run),
 never another step's output, so any one of them can be cleared and run again alone. Each
 is safe to repeat: ``validate`` writes nothing, ``publish`` writes a version at most once
-per ``key``, ``refresh`` rewrites views only where their bytes change.
+per ``key``, ``refresh`` rewrites views only where their bytes change, ``notify`` only
+tells the WebSub hub again (a hub refetches and finds nothing new).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import ledger, views
+from . import feeds, ledger, views, websub
 from .document import parse_update
 from .errors import StorageError
 from .settings import Settings
@@ -38,7 +39,8 @@ def publish(
     return {"incident_id": record["incident_id"], "version": record["version"], "sha256": record["sha256"]}
 
 
-def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
+def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict], dict[str, Any]]:
+    """The incident's records and the one this submission published."""
     update = parse_update(conf)
     records = ledger.history(store, update.incident_id)
     record = ledger.find(records, key)
@@ -46,15 +48,33 @@ def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str)
         raise StorageError(
             None, f"incident {update.incident_id} has no version published by {key}; run publish first"
         )
+    return records, record
+
+
+def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
+    records, record = _published(conf, store, key)
     written = views.refresh_incident(store, record["incident_id"], settings)
     return written + views.refresh_site(store, records[: record["version"]], settings)
+
+
+def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> dict[str, Any] | None:
+    """Tell the WebSub hub, in one request, every feed this release appears in.
+
+    Runs after ``refresh``, so the hub fetches feeds that already carry the release. The
+    hub's failures are logged, never raised (see ``websub``); None when no hub is set.
+    """
+    if not settings.websub_hub:
+        return None
+    _records, record = _published(conf, store, key)
+    return websub.publish(settings.websub_hub, feeds.topics(record, settings)).as_dict()
 
 
 def release(
     conf: dict[str, Any], store: Store, settings: Settings, *, key: str, released_by: str, **kw
 ) -> dict:
-    """All three steps in one process (tests, benchmarks, tools)."""
+    """All four steps in one process (tests, benchmarks, tools)."""
     validate(conf, store, key=key)
     published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
     refresh(conf, store, settings, key=key)
+    notify(conf, store, settings, key=key)
     return published

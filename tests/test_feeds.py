@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sample  # noqa: E402
 
 from releases import catalog as catalog_mod  # noqa: E402
+from releases.document import parse_update  # noqa: E402
+from releases.errors import InvalidUpdate  # noqa: E402
 from releases.feeds import corrections_feeds, entry_id, incident_feeds, site_feeds  # noqa: E402
 from releases.settings import Settings  # noqa: E402
 
@@ -43,15 +47,20 @@ def struct(stamp: str) -> tuple:
     return datetime.fromisoformat(stamp).astimezone(UTC).timetuple()[:6]
 
 
-def incident() -> tuple[bytes, bytes]:
-    return incident_feeds(sample.history(), SETTINGS)
+def incident(settings: Settings = SETTINGS) -> tuple[bytes, bytes]:
+    return incident_feeds(sample.history(), settings)
 
 
-def all_feeds() -> dict[str, bytes]:
-    cat = sample.catalog()
-    rss, atom = incident()
-    site_rss, site_atom = site_feeds(cat, SETTINGS)
-    corr_rss, corr_atom = corrections_feeds(cat, SETTINGS)
+def all_feeds(settings: Settings = SETTINGS, records=None) -> dict[str, bytes]:
+    """The six feeds of a history (default: the sample incident plus one other incident)."""
+    if records is None:
+        cat = sample.catalog()
+        rss, atom = incident(settings)
+    else:
+        cat = catalog_mod.build({records[0]["incident_id"]: records}, feed_window=50, index_window=100)[0]
+        rss, atom = incident_feeds(records, settings)
+    site_rss, site_atom = site_feeds(cat, settings)
+    corr_rss, corr_atom = corrections_feeds(cat, settings)
     return {
         "incidents/2026-0142/rss.xml": rss,
         "incidents/2026-0142/atom.xml": atom,
@@ -209,8 +218,8 @@ def test_corrections_feed_is_limited_to_the_window():
     docs = [
         sample.PRELIMINARY,
         *(
-            {**sample.CORRECTION, "location": f"{n} Main St", "correction_note": f"Fix {n}"}
-            for n in range(1, 5)
+            {**sample.CORRECTION, "location": f"{n}th St and Main St", "correction_note": f"Fix {n}"}
+            for n in range(6, 10)
         ),
     ]
     times = [f"2026-11-2{n}T10:00:00Z" for n in range(5)]
@@ -265,15 +274,26 @@ def hostile_history():
     return sample.history(docs, sample.TIMES[:2])
 
 
+def shown(value: str, detail) -> str:
+    """What a reader displays: feedparser hands over RSS titles as HTML (text/html)."""
+    if detail.type != "text/html":
+        return value
+    fragment = lxml.html.fragment_fromstring(value or " ", create_parent="div")
+    assert [el.tag for el in fragment.iter()] == ["div"], f"markup in a title: {value!r}"
+    return fragment.text_content()
+
+
 @pytest.mark.parametrize("fmt", [0, 1])
 def test_hostile_text_stays_text(fmt):
     records = hostile_history()
     data = incident_feeds(records, SETTINGS)[fmt]
     parsed = parse(data)
     correction, preliminary = parsed.entries
-    assert correction.title == f"CORRECTION: {HOSTILE_HEADLINE}"
-    assert preliminary.title == f"PRELIMINARY: {HOSTILE_HEADLINE}"
-    assert parsed.feed.title == f"Critical incident releases: 2026-0142 — {HOSTILE_HEADLINE}"
+    assert shown(correction.title, correction.title_detail) == f"CORRECTION: {HOSTILE_HEADLINE}"
+    assert shown(preliminary.title, preliminary.title_detail) == f"PRELIMINARY: {HOSTILE_HEADLINE}"
+    assert shown(parsed.feed.title, parsed.feed.title_detail) == (
+        f"Critical incident releases: 2026-0142 — {HOSTILE_HEADLINE}"
+    )
 
     # What a reader gets as the entry's HTML, before any sanitizing of its own.
     root = etree.fromstring(data, STRICT)
@@ -296,3 +316,189 @@ def test_hostile_text_stays_text(fmt):
     assert f"Correction: {HOSTILE_NOTE}" in corr_text
     assert "now “<script>alert('loc')</script>”" in corr_text
     assert lxml.html.fromstring(f"<div>{summaries[1]}</div>").text_content() == HOSTILE_SUMMARY
+
+
+# -- WebSub hub links -----------------------------------------------------------------
+
+HUB = "https://hub.example.org/websub?x=1&y=2"
+
+
+def feeds_with_hub() -> dict[str, bytes]:
+    return all_feeds(replace(SETTINGS, websub_hub=HUB))
+
+
+@pytest.mark.parametrize("key", sorted(all_feeds()))
+def test_with_a_hub_every_feed_names_it_next_to_its_self_link(key):
+    data = feeds_with_hub()[key]
+    root = etree.fromstring(data, STRICT)
+    scope = root if "atom" in key else root.find("channel")
+    links = [(el.get("rel"), el.get("href")) for el in scope.findall(f"{ATOM}link")]
+    assert links[:2] == [("self", f"{BASE}/{key}"), ("hub", HUB)]
+    assert [rel for rel, _href in links].count("hub") == 1
+    # Entries never carry a hub link: WebSub discovery looks at the feed only.
+    assert [el for el in root.iter(f"{ATOM}link") if el.get("rel") == "hub"] == [
+        scope.findall(f"{ATOM}link")[1]
+    ]
+    assert [link.href for link in parse(data).feed.links if link.rel == "hub"] == [HUB]
+
+
+@pytest.mark.parametrize("key", sorted(all_feeds()))
+def test_the_hub_link_is_the_only_difference_the_hub_makes(key):
+    with_hub, without = feeds_with_hub()[key], all_feeds()[key]
+    added = [line for line in with_hub.splitlines() if line not in without.splitlines()]
+    assert added == [
+        b'    <atom:link href="https://hub.example.org/websub?x=1&amp;y=2" rel="hub"/>'
+    ] or added == [b'  <link href="https://hub.example.org/websub?x=1&amp;y=2" rel="hub"/>']
+    assert with_hub.replace(added[0] + b"\n", b"", 1) == without
+
+
+def test_without_a_hub_no_feed_names_one():
+    for key, data in all_feeds().items():
+        assert [
+            el for el in etree.fromstring(data, STRICT).iter(f"{ATOM}link") if el.get("rel") == "hub"
+        ] == [], key
+
+
+# -- hostile text in every text field ---------------------------------------------------
+
+
+def hostile(tag: str) -> str:
+    """Text a reader must show as text: markup, CDATA end, entities, quotes, RTL, emoji."""
+    return (
+        f"{tag} <script>alert('{tag}')</script> <b>bold</b> <a href=\"javascript:alert(1)\">x</a> "
+        "<![CDATA[c]]> ]]> &amp; &nbsp; &#x3C;i&#x3E; <!-- c --> \"dq\" 'sq' \u202eעברית\u202c "
+        "مرحبا \U0001f469\u200d\U0001f692\U0001f693\tend"
+    )
+
+
+STAGE_OF = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
+# Everything our content HTML is made of; anything else came from submitted text.
+OUR_TAGS = {"div", "p", "strong", "ul", "li", "a", "br"}
+
+
+def hostile_everywhere():
+    first = {
+        **sample.PRELIMINARY,
+        **{name: hostile(name) for name in ("headline", "summary", "location", "agency", "contact")},
+        "body": f"{hostile('body-1')}\n\n{hostile('body-2')}",
+    }
+    update = {
+        "incident_id": "2026-0142",
+        "stage": "updated",
+        **{name: hostile(f"{name}-v2") for name in ("headline", "summary", "location", "agency", "contact")},
+    }
+    correction = {
+        "incident_id": "2026-0142",
+        "stage": "corrected",
+        "location": hostile("location-v3"),
+        "correction_note": f"{hostile('note-1')}\n\n{hostile('note-2')}",
+    }
+    return sample.history((first, update, correction), by=hostile("released_by"))
+
+
+def entry_parts(data: bytes, atom: bool) -> list[dict[str, str]]:
+    """Each entry's text as it is in the XML (XML-decoded, not yet HTML-decoded)."""
+    root = etree.fromstring(data, STRICT)
+    if atom:
+        return [
+            {
+                "title": e.findtext(f"{ATOM}title"),
+                "content": e.findtext(f"{ATOM}content"),
+                "summary": e.findtext(f"{ATOM}summary"),
+                "author": e.findtext(f"{ATOM}author/{ATOM}name"),
+            }
+            for e in root.iter(f"{ATOM}entry")
+        ]
+    return [
+        {
+            "title": i.findtext("title"),
+            "content": i.findtext(CONTENT_ENCODED),
+            "summary": i.findtext("description"),
+            "author": i.findtext("{http://purl.org/dc/elements/1.1/}creator"),
+        }
+        for i in root.iter("item")
+    ]
+
+
+@pytest.mark.parametrize("key", sorted(all_feeds()))
+def test_hostile_text_in_every_field_keeps_every_feed_well_formed_and_stays_text(key):
+    records = hostile_everywhere()
+    data = all_feeds(records=records)[key]
+    parsed = parse(data)  # strict XML and feedparser, bozo false
+    by_version = {f"{BASE}/incidents/2026-0142/v{r['version']}.html": r for r in records}
+    expected = [r for r in reversed(records) if "corrections" not in key or r["stage"] == "corrected"]
+    assert [by_version[e.link] for e in parsed.entries] == expected
+    if key.startswith("incidents/"):
+        assert shown(parsed.feed.title, parsed.feed.title_detail) == (
+            f"Critical incident releases: 2026-0142 — {records[-1]['headline']}"
+        )
+
+    for entry, raw, record in zip(parsed.entries, entry_parts(data, "atom" in key), expected, strict=True):
+        title = f"{STAGE_OF[record['stage']]}: {record['headline']}"
+        # Atom carries the text itself (only XML-escaped); RSS carries it HTML-escaped, because
+        # RSS readers decode titles as HTML. Either way a reader shows exactly the text.
+        assert (raw["title"] if "atom" in key else html.unescape(raw["title"])) == title
+        assert shown(entry.title, entry.title_detail) == title
+        assert raw["author"] == record["agency"]
+        assert entry.author == record["agency"]
+
+        summary = lxml.html.fromstring(f"<div>{raw['summary']}</div>")
+        assert {el.tag for el in summary.iter()} == {"div"}
+        assert summary.text_content() == record["summary"]
+
+        content = lxml.html.fromstring(f"<div>{raw['content']}</div>")
+        assert {el.tag for el in content.iter()} <= OUR_TAGS
+        assert [a.get("href") for a in content.iter("a")] == [f"{BASE}/incidents/2026-0142/index.html"]
+        text = content.text_content()
+        for name in ("headline", "summary", "location", "agency", "contact"):
+            assert record[name] in text, name
+        for paragraph in record["body"].split("\n\n"):
+            assert f"\n{paragraph}\n" in text
+        for change in record["changes"]:
+            assert f"was “{change['was']}”, now “{change['now']}”" in text, change["field"]
+        if record["stage"] == "corrected":
+            for paragraph in record["correction_note"].split("\n\n"):
+                assert paragraph in text
+    # Who pressed the button is on the pages and in the record, not in feeds.
+    assert b"released_by" not in data
+
+
+def test_the_hostile_history_changes_every_statement_field_but_time():
+    first, update, correction = hostile_everywhere()
+    assert [c["field"] for c in update["changes"]] == ["headline", "summary", "location", "agency", "contact"]
+    assert [c["field"] for c in correction["changes"]] == ["location"]
+    assert correction["released_by"] == hostile("released_by")
+
+
+# -- characters XML cannot carry are refused at intake ------------------------------------
+
+TEXT_FIELDS = [
+    "headline",
+    "summary",
+    "body",
+    "location",
+    "agency",
+    "contact",
+    "correction_note",
+    "released_by",
+]
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\x00", "\x0b", "\ufffe", "\ud800"],
+    ids=["nul", "vertical-tab", "non-character", "lone-surrogate"],
+)
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_characters_xml_cannot_carry_are_refused_naming_the_field(field, char):
+    doc = {**sample.CORRECTION, field: f"Before{char}after"}
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update(doc)
+    assert err.value.field == field
+    assert str(err.value) == (
+        f"{field}: contains a control character U+{ord(char):04X}; only newline and tab are allowed"
+    )
+    # Which is why a feed never has to carry one: lxml refuses each of them (ValueError, or
+    # for the surrogate its subclass UnicodeEncodeError) and the release would crash mid-way.
+    with pytest.raises(ValueError, match="XML compatible|surrogates not allowed"):
+        etree.Element("x").text = f"Before{char}after"
