@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv test lint fmt up demo bench lock clean
+.PHONY: help venv browser test lint fmt up demo bench lock clean
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  release cost vs. history size -> bench/results.md"
 	@echo "make lint   ruff check + format check"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
+	@echo "make browser  install Debian's chromium for the browser tests (if missing)"
 
 venv: $(STAMP)
 
@@ -31,7 +32,12 @@ lock:
 	test -x $(BIN)/uv || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==0.13.9")
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
-test: $(STAMP)
+# Browser tests drive Debian's chromium through Playwright (Playwright's own browser
+# download does not work here). Needs root, as CI and the developer machines have.
+browser:
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+
+test: $(STAMP) browser
 	$(BIN)/ruff check releases dags plugins tests
 	$(BIN)/ruff format --check releases dags plugins tests
 	$(BIN)/python -m pytest

@@ -82,3 +82,83 @@ def to_json(df: pd.DataFrame) -> bytes:
     # json.dumps rather than DataFrame.to_json: pandas writes "/" as "\/" and NaN handling
     # differs by version; this keeps the bytes plain and stable.
     return (json.dumps(rows(df), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+# --- release speed ------------------------------------------------------------------------------
+
+SPEED_COLUMNS = ("incident_id", "event", "version", "occurred_at", "released_at", "hours_after_incident")
+_SPEED_DTYPES = {name: "str" for name in SPEED_COLUMNS} | {
+    "version": "int64",
+    "hours_after_incident": "float64",
+}
+FIRST_RELEASE, CORRECTION = "first release", "correction"
+
+
+def speed_frame(catalog: dict[str, Any]) -> pd.DataFrame:
+    """How long after an incident the public heard of it, and heard of each correction.
+
+    One row per event: an incident's first release (for the incidents the catalog still
+    summarises: the newest ``index_window`` by activity, each with ``first_released_at``)
+    and every correction ever published (each correction record carries its own
+    ``occurred_at`` and ``released_at``, so these rows are complete). Times are measured
+    from the ``occurred_at`` the record itself states.
+    """
+    firsts = [
+        {
+            "incident_id": s["incident_id"],
+            "event": FIRST_RELEASE,
+            "version": 1,
+            "occurred_at": s["occurred_at"],
+            "released_at": s["first_released_at"],
+        }
+        for s in catalog.get("incidents", {}).values()
+    ]
+    corrections = [
+        {
+            "incident_id": r["incident_id"],
+            "event": CORRECTION,
+            "version": r["version"],
+            "occurred_at": r["occurred_at"],
+            "released_at": r["released_at"],
+        }
+        for r in catalog.get("corrections", [])
+    ]
+    df = pd.DataFrame(firsts + corrections, columns=list(SPEED_COLUMNS[:-1]))
+    df["hours_after_incident"] = [
+        _hours_between(o, r) for o, r in zip(df["occurred_at"], df["released_at"], strict=True)
+    ]
+    # Incident by incident, each one's events in version order; never the catalog's order.
+    df = df.astype(_SPEED_DTYPES).sort_values(["incident_id", "version"], kind="stable")
+    return df.reset_index(drop=True)
+
+
+def speed_medians(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Median hours from the incident to its first release, and to a correction, with counts."""
+    out = {}
+    for event in (FIRST_RELEASE, CORRECTION):
+        hours = df.loc[df["event"] == event, "hours_after_incident"].dropna()
+        out[event] = {
+            "count": len(hours),
+            "median_hours": round(float(hours.median()), 2) if len(hours) else None,
+        }
+    return out
+
+
+def speed_by_incident(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per incident: hours to its first release (if known) and to each correction."""
+    out = []
+    for iid, group in df.groupby("incident_id", sort=True):
+        first = group.loc[group["event"] == FIRST_RELEASE, "hours_after_incident"]
+        fixes = group.loc[group["event"] == CORRECTION]
+        out.append(
+            {
+                "incident_id": iid,
+                "occurred_at": group["occurred_at"].iloc[-1],
+                "first_release_hours": float(first.iloc[0]) if len(first) else None,
+                "corrections": [
+                    {"version": int(v), "hours": float(h)}
+                    for v, h in zip(fixes["version"], fixes["hours_after_incident"], strict=True)
+                ],
+            }
+        )
+    return out

@@ -77,6 +77,20 @@ def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def duration(hours: float | None) -> str:
+    """``37.52`` -> ``"1 d 13 h 31 min"``: a length of time as a reader says it (empty when unknown)."""
+    if hours is None:
+        return ""
+    minutes = round(abs(hours) * 60)
+    sign = "\u2212" if hours < 0 and minutes else ""
+    days, rest = divmod(minutes, 24 * 60)
+    parts = [(days, "d"), (rest // 60, "h"), (rest % 60, "min")]
+    # Leading zero units are dropped ("5 h 3 min", not "0 d 5 h 3 min"); the minutes always show.
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    return sign + " ".join(f"{n} {unit}" for n, unit in parts)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -94,7 +108,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, human_time=human_time, paragraphs=_paragraphs, hours=_hours)
+    env.filters.update(
+        when=_when, human_time=human_time, paragraphs=_paragraphs, hours=_hours, duration=duration
+    )
     env.globals.update(
         PRELIMINARY_DISCLAIMER=PRELIMINARY_DISCLAIMER,
         stage_labels=STAGE_LABELS,
@@ -216,11 +232,18 @@ def corrections_page(catalog: dict, settings: Settings) -> bytes:
     headlines: dict[str, str] = {}
     for entry in catalog["corrections"]:
         headlines.setdefault(entry["incident_id"], entry["headline"])
+    # An incident still on the index is named by its current headline.
+    headlines.update({iid: s["headline"] for iid, s in catalog["incidents"].items()})
+    speed = changelog.speed_frame(catalog)
     return _render(
         "corrections.html.j2",
         settings,
         rows=changelog.rows(changelog.frame(catalog)),
         headlines=headlines,
+        medians=changelog.speed_medians(speed),
+        speed=changelog.speed_by_incident(speed),
+        FIRST_RELEASE=changelog.FIRST_RELEASE,
+        CORRECTION=changelog.CORRECTION,
         root="../",
         feeds=_feeds("../", corrections=True),
     )

@@ -19,7 +19,7 @@ SECOND_FIX = {
     "incident_id": "2026-0150",
     "stage": "corrected",
     "headline": "Death in custody at the county detention center",
-    "location": "County detention center, 100 Court St",
+    "location": "County detention center on Court St",
     "correction_note": "The facility was misnamed.",
 }
 
@@ -120,3 +120,80 @@ def test_missing_previous_release_is_null_not_nan():
 @pytest.mark.parametrize("write", [changelog.to_csv, changelog.to_json], ids=["csv", "json"])
 def test_downloads_are_deterministic(write):
     assert write(changelog.frame(two_corrected())) == write(changelog.frame(two_corrected()))
+
+
+# --- release speed --------------------------------------------------------------------------------
+# sample: occurred 2026-11-21T02:14Z. 2026-0142 first released 03:00Z (0.77 h), corrected
+# 2026-11-22T15:45Z (37.52 h). 2026-0150 first released 2026-11-23T12:00Z (57.77 h), and in
+# two_corrected() corrected at 18:30Z (64.27 h).
+
+
+def test_speed_has_a_first_release_per_incident_and_a_row_per_correction():
+    df = changelog.speed_frame(two_corrected())
+    assert list(df.columns) == list(changelog.SPEED_COLUMNS)
+    assert list(
+        zip(df["incident_id"], df["event"], df["version"], df["hours_after_incident"], strict=True)
+    ) == [
+        ("2026-0142", "first release", 1, 0.77),
+        ("2026-0142", "correction", 3, 37.52),
+        ("2026-0150", "first release", 1, 57.77),
+        ("2026-0150", "correction", 2, 64.27),
+    ]
+
+
+def test_speed_medians():
+    medians = changelog.speed_medians(changelog.speed_frame(two_corrected()))
+    assert medians == {
+        "first release": {"count": 2, "median_hours": round((0.77 + 57.77) / 2, 2)},
+        "correction": {"count": 2, "median_hours": round((37.52 + 64.27) / 2, 2)},
+    }
+
+
+def test_speed_of_corrections_comes_from_the_correction_records_alone():
+    # The catalog summarises only the newest incidents; a correction of an incident that
+    # dropped off still counts, from the occurred_at and released_at its record carries.
+    catalog = two_corrected()
+    catalog["incidents"].pop("2026-0142")
+    df = changelog.speed_frame(catalog)
+    assert list(zip(df["incident_id"], df["event"], strict=True)) == [
+        ("2026-0142", "correction"),
+        ("2026-0150", "first release"),
+        ("2026-0150", "correction"),
+    ]
+    assert changelog.speed_medians(df)["first release"] == {"count": 1, "median_hours": 57.77}
+    by_incident = changelog.speed_by_incident(df)
+    assert by_incident[0] == {
+        "incident_id": "2026-0142",
+        "occurred_at": sample.PRELIMINARY["occurred_at"],
+        "first_release_hours": None,
+        "corrections": [{"version": 3, "hours": 37.52}],
+    }
+
+
+def test_speed_by_incident_lists_each_correction_in_version_order():
+    catalog = two_corrected()
+    shuffled = {**catalog, "corrections": list(reversed(catalog["corrections"]))}
+    assert changelog.speed_by_incident(changelog.speed_frame(shuffled)) == [
+        {
+            "incident_id": "2026-0142",
+            "occurred_at": sample.PRELIMINARY["occurred_at"],
+            "first_release_hours": 0.77,
+            "corrections": [{"version": 3, "hours": 37.52}],
+        },
+        {
+            "incident_id": "2026-0150",
+            "occurred_at": SECOND["occurred_at"],
+            "first_release_hours": 57.77,
+            "corrections": [{"version": 2, "hours": 64.27}],
+        },
+    ]
+
+
+def test_speed_of_an_empty_catalog():
+    df = changelog.speed_frame(catalog_mod.empty())
+    assert len(df) == 0 and list(df.columns) == list(changelog.SPEED_COLUMNS)
+    assert changelog.speed_medians(df) == {
+        "first release": {"count": 0, "median_hours": None},
+        "correction": {"count": 0, "median_hours": None},
+    }
+    assert changelog.speed_by_incident(df) == []

@@ -325,7 +325,7 @@ def test_changelog_page_rows_match_the_frame():
     histories["2026-0666"] = hostile_history()
     catalog = catalog_mod.build(histories, feed_window=50, index_window=100)[0]
     doc = parse(render.corrections_page(catalog, SETTINGS))
-    rows = doc.xpath("//tbody/tr")
+    rows = doc.xpath("//table[caption[@id='changelog']]/tbody/tr")
     frame = changelog.rows(changelog.frame(catalog))
     assert len(rows) == len(frame) == 2
     for tr, row in zip(rows, frame, strict=True):
@@ -337,7 +337,8 @@ def test_changelog_page_rows_match_the_frame():
         assert cells[4].find("del").text_content() == row["was"]
         assert cells[5].find("ins").text_content() == row["now"]
         assert cells[6].text_content() == row["correction_note"]
-        assert float(text(cells[7])) == row["hours_since_previous"]
+        assert float(cells[7].find("data").get("value")) == row["hours_since_previous"]
+        assert text(cells[7]) == render.duration(row["hours_since_previous"])
     hrefs = doc.xpath("//main//a/@href")
     assert {
         "corrections.csv",
@@ -425,3 +426,105 @@ def test_index_is_bounded_and_every_incident_stays_reachable_through_the_archive
         page = parse(render.archive_page(shard, SETTINGS))
         archived |= {a.get("href") for a in page.xpath("//ol[@class='incidents']//h2/a")}
     assert archived == {f"../incidents/{iid}/index.html" for iid in histories}
+
+
+def unescaped(source: str) -> list[str]:
+    """``|safe`` filters and ``{% autoescape %}`` blocks in a template, found by Jinja's own lexer.
+
+    So ``|safe``, ``| safe`` and ``|  safe`` in any tag are all found, while the word in a
+    comment or in plain page text is not a filter and is not reported.
+    """
+    tokens = [t for t in render.environment().lex(source) if t[1] != "whitespace"]
+    found = []
+    for (line, kind, value), (_, next_kind, next_value) in zip(tokens, tokens[1:], strict=False):
+        if (kind, value) == ("operator", "|") and (next_kind, next_value) == ("name", "safe"):
+            found.append(f"{line}: |safe")
+        if kind == "block_begin" and next_kind == "name" and next_value == "autoescape":
+            found.append(f"{line}: autoescape block")
+    return found
+
+
+def test_unescaped_finds_safe_filters_and_autoescape_blocks_however_spaced():
+    source = "{# |safe #}<p>|safe</p>{{ a|safe }}\n{{ b | safe }}\n{% autoescape false %}{{ c }}{% endautoescape %}"
+    assert unescaped(source) == ["1: |safe", "2: |safe", "3: autoescape block"]
+
+
+def test_no_template_marks_anything_safe_or_turns_autoescape_off():
+    templates = sorted(render.TEMPLATES.glob("*.j2"))
+    assert len(templates) >= 6
+    assert {t.name: unescaped(t.read_text()) for t in templates} == {t.name: [] for t in templates}
+
+
+@pytest.mark.parametrize(
+    ("hours", "shown"),
+    [
+        (None, ""),
+        (0.0, "0 min"),
+        (0.33, "20 min"),
+        (5.05, "5 h 3 min"),
+        (30.25, "1 d 6 h 15 min"),
+        (48.0, "2 d 0 h 0 min"),
+        (-2.5, "\u22122 h 30 min"),
+    ],
+)
+def test_duration_reads_as_a_person_says_it(hours, shown):
+    assert render.duration(hours) == shown
+
+
+def test_changelog_page_shows_release_speed_medians_and_each_incident():
+    catalog = sample.catalog()
+    doc = parse(render.corrections_page(catalog, SETTINGS))
+    figures = dict(
+        zip(
+            map(text, doc.xpath("//dl[@class='figures']/dt")),
+            doc.xpath("//dl[@class='figures']/dd"),
+            strict=True,
+        )
+    )
+    # 2026-0142: occurred 02:14 UTC Nov 21, first released 03:00 (0.77 h), corrected Nov 22 15:45 (37.52 h).
+    # 2026-0150: same occurred_at, first released Nov 23 12:00 (57.77 h). Median of 0.77 and 57.77: 29.27 h.
+    first = figures["Median time from incident to first release"]
+    assert first.find(".//data").get("value") == "29.27" and text(first).startswith(
+        "1 d 5 h 16 min over 2 incidents"
+    )
+    fix = figures["Median time from incident to a correction"]
+    assert fix.find(".//data").get("value") == "37.52" and text(fix).startswith(
+        "1 d 13 h 31 min over 1 correction"
+    )
+    rows = doc.xpath("//table[caption[@id='speed-caption']]/tbody/tr")
+    assert [[text(c) for c in tr] for tr in rows] == [
+        [
+            f"{sample.PRELIMINARY['headline']} (2026-0142)",
+            "Nov 21, 2026, 2:14 AM UTC",
+            "46 min",
+            "1 d 13 h 31 min (version 3)",
+        ],
+        [
+            "Death in custody at the county jail (2026-0150)",
+            "Nov 21, 2026, 2:14 AM UTC",
+            "2 d 9 h 46 min",
+            "None",
+        ],
+    ]
+    assert rows[0].xpath(".//a/@href") == [
+        "../incidents/2026-0142/index.html",
+        "../incidents/2026-0142/v3.html",
+    ]
+
+
+def test_changelog_page_release_speed_when_nothing_is_published():
+    doc = parse(render.corrections_page(catalog_mod.empty(), SETTINGS))
+    assert [text(dd) for dd in doc.xpath("//dl[@class='figures']/dd")] == [
+        "No releases yet.",
+        "No corrections yet.",
+    ]
+    assert not doc.xpath("//caption[@id='speed-caption']")
+
+
+def test_tables_stack_on_a_phone_with_a_label_for_every_cell():
+    doc = parse(render.corrections_page(sample.catalog(), SETTINGS))
+    for table in doc.xpath("//table[contains(@class, 'stack')]"):
+        headers = [text(th) for th in table.xpath("thead//th")]
+        for tr in table.xpath("tbody/tr"):
+            assert [cell.get("data-label") for cell in tr] == headers
+    assert "@media (max-width: 40rem)" in text(doc.find(".//style"))

@@ -1,0 +1,415 @@
+"""What a reader sees, in real headless Chromium, on a site the real DAG published.
+
+The site is served straight from the S3 endpoint over anonymous plain HTTP
+(``<endpoint>/<bucket>/index.html``), so relative links are followed exactly as a
+reader's browser would follow them behind any domain. Chromium is Debian's
+(``make browser`` installs it); Playwright drives it through ``executable_path``.
+Screenshots of every page type go to ``test-artifacts/screenshots/`` (not committed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from conftest import ROOT
+from playwright.sync_api import expect, sync_playwright
+from sample import CORRECTION, PRELIMINARY, UPDATE
+
+from releases import render
+from releases.settings import load
+from releases.storage import Store, client_from_settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+SECOND = {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"}
+
+PAYLOADS = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "javascript:alert(1)",
+    "<svg onload=alert(1)>",
+    "'\"--></style></script><script>alert(1)</script>",
+)
+HOSTILE = " ".join(PAYLOADS)
+HOSTILE_ID = "2026-0666"
+HOSTILE_DOCS = (
+    {
+        **{
+            f: f"{HOSTILE} {f}"
+            for f in ("headline", "summary", "location", "agency", "contact", "released_by")
+        },
+        "incident_id": HOSTILE_ID,
+        "stage": "preliminary",
+        "body": f"{HOSTILE} body\n\n{HOSTILE} second paragraph",
+        "occurred_at": "2026-11-20T21:14:00-05:00",
+    },
+    {
+        "incident_id": HOSTILE_ID,
+        "stage": "updated",
+        "summary": f"{HOSTILE} summary 2",
+        "released_by": f"{HOSTILE} pio 2",
+    },
+    {
+        "incident_id": HOSTILE_ID,
+        "stage": "corrected",
+        "location": f"{HOSTILE} location 3",
+        "correction_note": f"{HOSTILE} note",
+        "released_by": f"{HOSTILE} pio 3",
+    },
+)
+
+
+def publish_site(s3_endpoint, dag, docs) -> tuple[str, Store]:
+    """A fresh bucket with ``docs`` released through the real DAG; returns its public base URL."""
+    name = f"browser-{uuid.uuid4().hex[:12]}"
+    with pytest.MonkeyPatch.context() as mp:
+        # As the ``bucket`` fixture does, but for a whole module: publishing is the slow part.
+        mp.setenv("RELEASES_BUCKET", name)
+        mp.setenv("RELEASES_S3_ENDPOINT", s3_endpoint)
+        mp.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            '{"conn_type": "aws", "login": "testing", "password": "testing", '
+            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{s3_endpoint}"}}}}',
+        )
+        store = Store(client_from_settings(load()), name)
+        store.ensure_bucket()
+        for doc in docs:
+            assert dag.test(run_conf=doc).state == "success", doc
+    return f"{s3_endpoint}/{name}", store
+
+
+@pytest.fixture(scope="module")
+def site(s3_endpoint, release_dag):
+    return publish_site(s3_endpoint, release_dag, (PRELIMINARY, UPDATE, CORRECTION, SECOND))
+
+
+@pytest.fixture(scope="module")
+def hostile_site(s3_endpoint, release_dag):
+    return publish_site(s3_endpoint, release_dag, HOSTILE_DOCS)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make browser`"
+    with sync_playwright() as p:
+        # launch() starts Chromium with a fresh, empty profile directory of its own.
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    yield page
+    context.close()
+
+
+def record(store: Store, iid: str, n: int) -> dict:
+    return json.loads(store.get(f"incidents/{iid}/v{n}.json"))
+
+
+def shown(value: str) -> str:
+    return render.human_time(value, load().tz)
+
+
+def median_time(records: list[dict]) -> str:
+    """The median time from ``occurred_at`` to ``released_at`` of ``records``, as the page shows it."""
+    hours = sorted(
+        round(
+            (
+                datetime.fromisoformat(r["released_at"]) - datetime.fromisoformat(r["occurred_at"])
+            ).total_seconds()
+            / 3600,
+            2,
+        )
+        for r in records
+    )
+    mid = len(hours) // 2
+    # Hours are kept to two decimal places, as in the changelog downloads.
+    return render.duration(round(hours[mid] if len(hours) % 2 else (hours[mid - 1] + hours[mid]) / 2, 2))
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def screenshot(browser, url: str, name: str) -> None:
+    """Full page at a desktop width, and at a phone's viewport with JavaScript off."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for suffix, options in (
+        ("desktop", {"viewport": {"width": 1280, "height": 900}}),
+        ("phone", {"viewport": PHONE, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}),
+    ):
+        context = browser.new_context(java_script_enabled=False, **options)
+        page = context.new_page()
+        assert page.goto(url).status == 200
+        if suffix == "phone":
+            # Nothing wider than the phone: long words and tables wrap or scroll in their own box.
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], (name, url)
+        path = SHOTS / f"{name}-{suffix}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 5000
+        context.close()
+
+
+def axe_violations(page) -> list[str]:
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_21_AA}})
+    # axe really looked: the rules every page must pass were run and passed.
+    passed = {rule["id"] for rule in results.response["passes"]}
+    assert {"color-contrast", "html-has-lang", "document-title", "link-name"} <= passed, passed
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+    ]
+
+
+def no_script(page) -> None:
+    assert page.query_selector_all("script") == []
+
+
+# --- the walk -----------------------------------------------------------------------------------
+
+
+def test_reader_walks_index_incident_history_version_and_corrections(site, page, browser):
+    base, store = site
+    v = {n: record(store, "2026-0142", n) for n in (1, 2, 3)}
+    second = record(store, "2026-0150", 1)
+
+    # Index: every incident with its stage, headline, first and latest release times, corrections.
+    assert page.goto(f"{base}/index.html").status == 200
+    no_script(page)
+    items = page.locator("ol.incidents > li")
+    expect(items).to_have_count(2)
+    newest, older = (words(t) for t in items.all_inner_texts())
+    assert newest.startswith(SECOND["headline"]) and "PRELIMINARY" in newest and "No corrections." in newest
+    assert (
+        f"First released {shown(second['released_at'])}; latest release {shown(second['released_at'])}"
+        in (newest)
+    )
+    assert older.startswith(PRELIMINARY["headline"]) and "CORRECTED" in older and "1 correction." in older
+    assert (
+        f"First released {shown(v[1]['released_at'])}; latest release {shown(v[3]['released_at'])}" in older
+    )
+    screenshot(browser, page.url, "index")
+
+    # The preliminary incident: the banner comes first.
+    page.get_by_role("link", name=SECOND["headline"]).click()
+    assert page.url == f"{base}/incidents/2026-0150/index.html"
+    banner = page.locator("main > :first-child")
+    expect(banner).to_have_class(re.compile(r"\bpreliminary\b"))
+    expect(banner).to_have_text(render.PRELIMINARY_DISCLAIMER)
+    expect(banner).to_be_visible()
+    screenshot(browser, page.url, "incident-preliminary")
+    page.go_back()
+
+    # The corrected incident: the notice at the top, the wrong value struck through beside the right one.
+    page.get_by_role("link", name=PRELIMINARY["headline"]).click()
+    assert page.url == f"{base}/incidents/2026-0142/index.html"
+    notice = page.locator("main > :first-child")
+    expect(notice).to_have_class(re.compile(r"\bcorrection\b"))
+    expect(notice).to_be_visible()
+    assert f"Corrected on {shown(v[3]['released_at'])}: {CORRECTION['correction_note']}" in words(
+        notice.inner_text()
+    )
+    was, now = notice.locator("del").first, notice.locator("ins").first
+    expect(was).to_have_text(PRELIMINARY["location"])
+    expect(now).to_have_text(CORRECTION["location"])
+    expect(was).to_be_visible()
+    assert "line-through" in was.evaluate("e => getComputedStyle(e).textDecorationLine")
+    assert "line-through" not in now.evaluate("e => getComputedStyle(e).textDecorationLine")
+    expect(page.locator("main .banner.preliminary")).to_have_count(0)
+    screenshot(browser, page.url, "incident-corrected")
+
+    # History: reached by a link, every version with its stage, time, who released it, its changes.
+    page.get_by_role("link", name=re.compile(r"^Full history \(3 versions, 1 correction\)")).click()
+    assert page.url.endswith("/incidents/2026-0142/index.html#history")
+    expect(page.locator("#history")).to_be_in_viewport()
+    entries = page.locator("ol.history > li")
+    expect(entries).to_have_count(3)
+    for entry, n, stage in zip(
+        entries.all(), (3, 2, 1), ("Corrected", "Updated", "Preliminary"), strict=True
+    ):
+        expect(entry.locator("h3")).to_have_text(f"Version {n}: {stage}")
+        assert f"Released {shown(v[n]['released_at'])} by {v[n]['released_by']}" in words(entry.inner_text())
+    expect(entries.nth(0).locator("del")).to_have_text(PRELIMINARY["location"])
+    expect(entries.nth(1).locator("del")).to_have_text(PRELIMINARY["summary"])
+    expect(entries.nth(1).locator("ins")).to_have_text(UPDATE["summary"])
+    assert render.PRELIMINARY_DISCLAIMER in entries.nth(2).inner_text()
+    for feed in ("RSS feed", "Atom feed"):
+        href = page.get_by_role("link", name=feed).get_attribute("href")
+        with urllib.request.urlopen(f"{base}/incidents/2026-0142/{href}") as resp:
+            assert resp.status == 200 and "xml" in resp.headers["Content-Type"]
+
+    # A version's permanent page says which version it is and links back to the current statement.
+    page.get_by_role("link", name="Permanent page for version 2").click()
+    assert page.url == f"{base}/incidents/2026-0142/v2.html"
+    no_script(page)
+    meta = words(page.locator("main > p.meta").inner_text())
+    assert meta == f"UPDATED Version 2, released {shown(v[2]['released_at'])} by {v[2]['released_by']}"
+    assert "This page is permanent and never changes: it shows version 2" in page.locator("main").inner_text()
+    expect(page.locator("main del")).to_have_text(PRELIMINARY["summary"])
+    expect(page.locator("main ins")).to_have_text(UPDATE["summary"])
+    screenshot(browser, page.url, "version")
+    page.get_by_role("link", name="the incident page").click()
+    assert page.url == f"{base}/incidents/2026-0142/index.html"
+    expect(page.locator("h1")).to_have_text(PRELIMINARY["headline"])
+
+    # Version 1 still carries the preliminary disclaimer, after the incident moved on.
+    page.get_by_role("link", name="Permanent page for version 1").click()
+    assert page.url == f"{base}/incidents/2026-0142/v1.html"
+    disclaimer = page.locator("main .banner.preliminary")
+    expect(disclaimer).to_have_text(render.PRELIMINARY_DISCLAIMER)
+    expect(disclaimer).to_be_visible()
+
+    # The public changelog: one row per corrected field, agreeing with the JSON download.
+    page.get_by_role("navigation", name="Site").get_by_role("link", name="Corrections").click()
+    assert page.url == f"{base}/corrections/index.html"
+    no_script(page)
+    rows = page.locator("table:has(caption#changelog) tbody tr")
+    expect(rows).to_have_count(1)
+    cells = [words(c) for c in rows.first.locator("td").all_inner_texts()]
+    assert cells[:7] == [
+        shown(v[3]["released_at"]),
+        f"{PRELIMINARY['headline']} (2026-0142)",
+        "3",
+        "Location",
+        PRELIMINARY["location"],
+        CORRECTION["location"],
+        CORRECTION["correction_note"],
+    ]
+    expect(rows.first.locator("del")).to_be_visible()
+    shown_hours = float(rows.first.locator("data").get_attribute("value"))
+    page.get_by_role("link", name="JSON").click()
+    download = json.loads(page.locator("body").inner_text())
+    assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in download] == [
+        ("2026-0142", 3, "location", PRELIMINARY["location"], CORRECTION["location"])
+    ]
+    assert shown_hours == download[0]["hours_since_previous"]
+    assert cells[7] == render.duration(shown_hours)
+    page.go_back()
+    speed = words(page.locator("dl.figures").inner_text())
+    to_first = [record(store, iid, 1) for iid in ("2026-0142", "2026-0150")]
+    assert f"Median time from incident to first release {median_time(to_first)} over 2 incidents" in speed
+    assert f"Median time from incident to a correction {median_time([v[3]])} over 1 correction" in speed
+    screenshot(browser, page.url, "corrections")
+
+    # The monthly archive lists both incidents and links to them.
+    page.get_by_role("link", name="All incidents").first.click()
+    month = v[1]["released_at"][:7]
+    page.get_by_role("link", name=render.month_name(month)).click()
+    assert page.url == f"{base}/archive/{month}.html"
+    expect(page.locator("ol.incidents > li")).to_have_count(2)
+    screenshot(browser, page.url, "archive")
+    page.get_by_role("link", name=PRELIMINARY["headline"]).click()
+    assert page.url == f"{base}/incidents/2026-0142/index.html"
+    assert page.dialogs == []
+
+
+PAGE_TYPES = {
+    "index": "index.html",
+    "archive": None,  # the month of the first release, found at run time
+    "incident-corrected": "incidents/2026-0142/index.html",
+    "incident-preliminary": "incidents/2026-0150/index.html",
+    "version-preliminary": "incidents/2026-0142/v1.html",
+    "version-corrected": "incidents/2026-0142/v3.html",
+    "corrections": "corrections/index.html",
+}
+
+
+@pytest.mark.parametrize("kind", list(PAGE_TYPES))
+def test_axe_finds_no_wcag_21_aa_violation(site, page, kind):
+    base, store = site
+    key = PAGE_TYPES[kind] or f"archive/{record(store, '2026-0142', 1)['released_at'][:7]}.html"
+    assert page.goto(f"{base}/{key}").status == 200
+    assert axe_violations(page) == []
+    # And at a phone's width, where the layout differs.
+    page.set_viewport_size(PHONE)
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("key", ["incidents/2026-0142/index.html", "corrections/index.html"])
+def test_keyboard_focus_is_visible_on_everything_it_reaches(site, page, key):
+    base, _store = site
+    page.goto(f"{base}/{key}")
+    focusable = page.locator("a[href], [tabindex='0']").count()
+    seen = []
+    for _ in range(focusable):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                """() => { const e = document.activeElement, s = getComputedStyle(e);
+                    return [e.tagName, s.outlineStyle, s.outlineWidth]; }"""
+            )
+        )
+    assert len(seen) > 10
+    assert all(style == ["solid", "3px"] for _tag, *style in seen), seen
+
+
+# --- hostile text -------------------------------------------------------------------------------
+
+
+def test_hostile_text_in_every_field_is_shown_as_text(hostile_site, page, browser):
+    base, store = hostile_site
+    month = record(store, HOSTILE_ID, 1)["released_at"][:7]
+    keys = [
+        "index.html",
+        f"archive/{month}.html",
+        f"incidents/{HOSTILE_ID}/index.html",
+        *(f"incidents/{HOSTILE_ID}/v{n}.html" for n in (1, 2, 3)),
+        "corrections/index.html",
+    ]
+    injected = """() => ({
+        elements: [...document.querySelectorAll('script, img, svg, iframe, object, embed, style:not(head > style)')]
+            .map(e => e.outerHTML),
+        handlers: [...document.querySelectorAll('*')].flatMap(
+            e => [...e.attributes].filter(a => a.name.toLowerCase().startsWith('on')).map(a => a.name)),
+        scriptUrls: [...document.querySelectorAll('[href], [src], [action]')]
+            .map(e => e.getAttribute('href') || e.getAttribute('src') || e.getAttribute('action'))
+            .filter(u => /^\\s*javascript:/i.test(u)),
+        styles: document.querySelectorAll('style').length,
+    })"""
+    for key in keys:
+        assert page.goto(f"{base}/{key}").status == 200, key
+        page.wait_for_timeout(100)  # give an injected onerror/onload a chance to fire
+        assert page.dialogs == [], key
+        found = page.evaluate(injected)
+        assert found == {"elements": [], "handlers": [], "scriptUrls": [], "styles": 1}, key
+        text = page.locator("body").inner_text()
+        for payload in PAYLOADS:
+            assert payload in text, (key, payload)
+    page.goto(f"{base}/incidents/{HOSTILE_ID}/index.html")
+    incident = page.locator("body").inner_text()
+    for field in ("headline", "location", "agency", "contact", "released_by", "body"):
+        assert f"{HOSTILE} {field}" in incident, field
+    for shown_text in (
+        f"{HOSTILE} summary 2",
+        f"{HOSTILE} location 3",
+        f"{HOSTILE} note",
+        f"{HOSTILE} pio 3",
+    ):
+        assert shown_text in incident, shown_text
+    assert page.title().startswith(f"{HOSTILE} headline")
+    expect(page.locator("main > .correction del").first).to_have_text(f"{HOSTILE} location")
+    screenshot(browser, page.url, "incident-hostile")
+    assert page.dialogs == []
