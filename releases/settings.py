@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 
@@ -29,6 +30,9 @@ class Settings:
     # "acl": each published object gets ACL public-read (moto, MinIO, most S3 buckets);
     # "none": the bucket's own policy or a CDN decides who can read.
     public_access: str = "acl"
+    # WebSub hub (https://www.w3.org/TR/websub/) announced in every feed and told after
+    # each release which feeds changed. Empty: no hub, readers poll as usual.
+    websub_hub: str = ""
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
@@ -40,6 +44,25 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.display_timezone)
+
+
+# The settings that shape the public views. They are published as ``site.json`` so that
+# ``releases verify`` reproduces the views exactly as the agency renders them.
+RENDERING = (
+    "public_url",
+    "site_title",
+    "tag_authority",
+    "display_timezone",
+    "feed_window",
+    "index_window",
+    "websub_hub",
+)
+
+
+def rendering(settings: Settings) -> dict[str, object]:
+    values = {name: getattr(settings, name) for name in RENDERING}
+    values["public_url"] = settings.base_url
+    return values
 
 
 ENV = {
@@ -54,6 +77,7 @@ ENV = {
     "feed_window": "RELEASES_FEED_WINDOW",
     "index_window": "RELEASES_INDEX_WINDOW",
     "public_access": "RELEASES_PUBLIC_ACCESS",
+    "websub_hub": "RELEASES_WEBSUB_HUB",
     "api_url": "RELEASES_API_URL",
     "api_user": "RELEASES_API_USER",
     "api_password": "RELEASES_API_PASSWORD",
@@ -69,5 +93,8 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.public_access not in ("acl", "none"):
         raise ValueError("RELEASES_PUBLIC_ACCESS: must be 'acl' or 'none'")
+    if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
+        # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.
+        raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")
     settings.tz  # noqa: B018 - fail at start-up on an unknown zone, not mid-release
     return settings

@@ -11,12 +11,12 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import catalog as catalog_mod
 from . import ledger, views
-from .settings import Settings
+from .settings import RENDERING, Settings
 from .storage import IMMUTABLE, Store
 
 Fetch = Callable[[str], bytes | None]
@@ -88,8 +88,17 @@ class Report:
 
 
 def verify(fetch: Fetch, settings: Settings) -> Report:
-    """Check every incident in the public monthly listings from public objects alone."""
+    """Check every incident in the public monthly listings from public objects alone.
+
+    The views are rebuilt with the agency's published rendering settings (``site.json``),
+    not the verifier's own, so anyone can run this without knowing how the site is set up.
+    """
     report = Report()
+    published = fetch("site.json")
+    if published is None:
+        report.problems.append("site.json: missing; checking views with local settings")
+    else:
+        settings = replace(settings, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
     listed = _listed_incidents(fetch, report)
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for iid, entry in sorted(listed.items()):

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import catalog as catalog_mod
 from . import changelog, feeds, ledger, render
-from .settings import Settings
+from .settings import Settings, rendering
 from .storage import Store
 
 
@@ -26,8 +26,11 @@ def renderings(record: dict[str, Any], settings: Settings) -> dict[str, bytes]:
 
 
 def publish_renderings(store: Store, record: dict[str, Any], settings: Settings) -> None:
+    # Create-once. An existing rendering is left as it is, even if today's templates would
+    # render it differently: a version page keeps the look of the day it was released
+    # (verify reports such a difference; the record stays the source of truth).
     for key, body in renderings(record, settings).items():
-        store.create_same(key, body)
+        store.create(key, body)
 
 
 def incident_views(records: list[dict[str, Any]], settings: Settings) -> dict[str, bytes]:
@@ -47,6 +50,7 @@ def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
     return {
         "index.html": render.site_index(catalog, settings),
         "index.json": _listing({"months": catalog["months"]}, catalog["incidents"].values()),
+        "site.json": json.dumps(rendering(settings), indent=1, sort_keys=True).encode() + b"\n",
         "rss.xml": rss,
         "atom.xml": atom,
         "corrections.rss.xml": crss,

@@ -88,6 +88,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         "incidents/2026-0142/atom.xml": "application/atom+xml",
         "index.html": "text/html; charset=utf-8",
         "index.json": "application/json",
+        "site.json": "application/json",
         "rss.xml": "application/rss+xml",
         "atom.xml": "application/atom+xml",
         "corrections.rss.xml": "application/rss+xml",

@@ -82,3 +82,14 @@ def test_rebuild_reproduces_every_view_byte_for_byte(published, capsys):
     assert after == before
     listed = {i["incident_id"]: i["latest_version"] for i in json.loads(after["index.json"])["incidents"]}
     assert listed == {"2026-0142": 3, "2026-0150": 1}
+
+
+def test_verify_uses_the_agencys_published_settings_not_the_verifiers(published):
+    from dataclasses import replace
+
+    _store, settings, url = published
+    stranger = replace(
+        settings, site_title="Someone else", tag_authority="other.example", public_url="https://x"
+    )
+    report = site.verify(site.http_fetcher(url), stranger)
+    assert report.problems == []

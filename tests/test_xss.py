@@ -1,0 +1,124 @@
+"""Hostile text in every text field, through every page type and every feed: shown as text only."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import feedparser
+import lxml.etree
+import lxml.html
+import pytest
+from sample import history
+from xss_corpus import PAYLOADS
+
+from releases import catalog as catalog_mod
+from releases import feeds, render
+from releases.settings import Settings
+
+SETTINGS = Settings(public_url="https://releases.example.org")
+TEXT_FIELDS = ("headline", "summary", "body", "location", "agency", "contact")
+
+
+def docs(text: str):
+    first = {
+        "incident_id": "2026-0142",
+        "stage": "preliminary",
+        "occurred_at": "2026-11-20T21:14:00-05:00",
+        **{f: f"{text} ({f})" for f in TEXT_FIELDS},
+    }
+    fix = {
+        "incident_id": "2026-0142",
+        "stage": "corrected",
+        "location": f"{text} (fixed)",
+        "correction_note": f"{text} (note)",
+    }
+    return history((first, fix), ["2026-11-21T03:00:00Z", "2026-11-22T15:45:00Z"], by=f"{text} (by)")
+
+
+def pages(records):
+    catalog, months = catalog_mod.build({"2026-0142": records}, feed_window=50, index_window=100)
+    out = {
+        "index": render.site_index(catalog, SETTINGS),
+        "archive": render.archive_page(months["2026-11"], SETTINGS),
+        "incident": render.incident_page(records, SETTINGS),
+        "v1": render.version_html(records[0], SETTINGS),
+        "v2": render.version_html(records[1], SETTINGS),
+        "corrections": render.corrections_page(catalog, SETTINGS),
+    }
+    feed_docs = {}
+    for name, (rss, atom) in {
+        "site": feeds.site_feeds(catalog, SETTINGS),
+        "incident": feeds.incident_feeds(records, SETTINGS),
+        "corrections": feeds.corrections_feeds(catalog, SETTINGS),
+    }.items():
+        feed_docs[f"{name}.rss"], feed_docs[f"{name}.atom"] = rss, atom
+    return out, feed_docs
+
+
+def shape(page: bytes) -> Counter:
+    """Every element and attribute name in a page: injected markup would add to it."""
+    tree = lxml.html.document_fromstring(page.decode("utf-8"))
+    counts = Counter()
+    for el in tree.iter():
+        if isinstance(el.tag, str):
+            counts[el.tag] += 1
+            counts.update(f"{el.tag}@{name}" for name in el.attrib)
+    return counts
+
+
+BENIGN_PAGES, BENIGN_FEEDS = pages(docs("plain words"))
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=range(len(PAYLOADS)))
+def test_payload_is_text_on_every_page_and_in_every_feed(payload):
+    html_pages, feed_docs = pages(docs(payload))
+    for name, page in html_pages.items():
+        assert shape(page) == shape(BENIGN_PAGES[name]), f"{name}: markup injected"
+        text = lxml.html.document_fromstring(page.decode("utf-8")).text_content()
+        assert payload.strip() in text or name in ("index", "archive"), name
+    for name, raw in feed_docs.items():
+        root = lxml.etree.fromstring(raw)  # strict XML: raises if a payload broke the document
+        assert not feedparser.parse(raw).bozo, name
+        hostile_fields = feed_html_fields(root)
+        benign_fields = feed_html_fields(lxml.etree.fromstring(BENIGN_FEEDS[name]))
+        for (field, value), (_, benign) in zip(hostile_fields, benign_fields, strict=True):
+            # Readers render these as HTML (RSS titles too, in practice): no element may appear
+            # that the benign feed does not have.
+            assert shape(wrap(value)) == shape(wrap(benign)), f"{name} {field}: markup injected"
+        # As a reader shows them: RSS titles decoded as HTML, Atom titles as the text they are.
+        titles = [html_text(t.text or "") for t in root.iter("title")]
+        titles += [t.text or "" for t in root.iter("{http://www.w3.org/2005/Atom}title")]
+        assert any(payload.strip() in t for t in titles), name
+
+
+def wrap(fragment: str) -> bytes:
+    return f"<div>{fragment}</div>".encode()
+
+
+def html_text(fragment: str) -> str:
+    return lxml.html.fragment_fromstring(fragment or " ", create_parent="div").text_content()
+
+
+def feed_html_fields(root):
+    """(field, text) of every entry field a reader treats as HTML, in document order."""
+    out = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        local = lxml.etree.QName(el).localname
+        # RSS titles are read as HTML by most readers; Atom titles without a type are text.
+        rss_title = local == "title" and lxml.etree.QName(el).namespace is None
+        if (
+            local in ("description", "encoded")
+            or rss_title
+            or (local == "title" and el.get("type") == "html")
+        ):
+            out.append((local, el.text or ""))
+        elif local in ("summary", "content") and el.get("type") == "html":
+            out.append((local, el.text or ""))
+    return out
+
+
+def test_corpus_is_large_and_distinct():
+    # Every payload also passed intake above: docs() builds the records with parse_update.
+    assert len(set(PAYLOADS)) == len(PAYLOADS) >= 50
