@@ -72,11 +72,18 @@ class Api:
                 f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
                 "?full_content=true",
             )
-            for line in reversed(json.dumps(log).split("\\n")):
-                if "releases.errors." in line or "Error:" in line:
-                    return f"task {ti['task_id']} failed: {line.strip()[:500]}"
-            return f"task {ti['task_id']} failed (see its log in Airflow)"
+            return f"task {ti['task_id']} failed: {refusal_from_log(log)}"
         return "the run failed"
+
+
+def refusal_from_log(log: Any) -> str:
+    """The refusal a PIO needs from an Airflow 3 task log (structured events)."""
+    events = log.get("content", []) if isinstance(log, dict) else []
+    for event in reversed(events):
+        for detail in event.get("error_detail") or []:
+            if detail.get("exc_value"):
+                return str(detail["exc_value"])[:1000]
+    return "see the task's log in Airflow"
 
 
 def cmd_validate(args, cfg) -> int:
