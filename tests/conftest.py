@@ -37,24 +37,28 @@ def s3_endpoint():
     server.stop()
 
 
-@pytest.fixture
-def bucket(s3_endpoint, monkeypatch):
-    """A unique, fresh bucket per test, wired into settings and the Airflow connection."""
+def wire_bucket(mp: pytest.MonkeyPatch, s3_endpoint: str, prefix: str = "releases"):
+    """Create a unique bucket and point settings and the Airflow connection at it."""
     from releases.settings import load
     from releases.storage import Store, client_from_settings
 
-    name = f"releases-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("RELEASES_BUCKET", name)
-    monkeypatch.setenv("RELEASES_S3_ENDPOINT", s3_endpoint)
-    monkeypatch.setenv(
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    mp.setenv("RELEASES_BUCKET", name)
+    mp.setenv("RELEASES_S3_ENDPOINT", s3_endpoint)
+    mp.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
         '{"conn_type": "aws", "login": "testing", "password": "testing", '
         f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{s3_endpoint}"}}}}',
     )
-    settings = load()
-    store = Store(client_from_settings(settings), name)
+    store = Store(client_from_settings(load()), name)
     store.ensure_bucket()
     return store
+
+
+@pytest.fixture
+def bucket(s3_endpoint, monkeypatch):
+    """A unique, fresh bucket per test, wired into settings and the Airflow connection."""
+    return wire_bucket(monkeypatch, s3_endpoint)
 
 
 @pytest.fixture(scope="session")

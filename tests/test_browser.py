@@ -12,19 +12,18 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ROOT
+from conftest import ROOT, wire_bucket
 from playwright.sync_api import expect, sync_playwright
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
 from releases import render
 from releases.settings import load
-from releases.storage import Store, client_from_settings
+from releases.storage import Store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,21 +77,12 @@ HOSTILE_DOCS = (
 
 def publish_site(s3_endpoint, dag, docs) -> tuple[str, Store]:
     """A fresh bucket with ``docs`` released through the real DAG; returns its public base URL."""
-    name = f"browser-{uuid.uuid4().hex[:12]}"
     with pytest.MonkeyPatch.context() as mp:
         # As the ``bucket`` fixture does, but for a whole module: publishing is the slow part.
-        mp.setenv("RELEASES_BUCKET", name)
-        mp.setenv("RELEASES_S3_ENDPOINT", s3_endpoint)
-        mp.setenv(
-            "AIRFLOW_CONN_AWS_DEFAULT",
-            '{"conn_type": "aws", "login": "testing", "password": "testing", '
-            f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{s3_endpoint}"}}}}',
-        )
-        store = Store(client_from_settings(load()), name)
-        store.ensure_bucket()
+        store = wire_bucket(mp, s3_endpoint, prefix="browser")
         for doc in docs:
             assert dag.test(run_conf=doc).state == "success", doc
-    return f"{s3_endpoint}/{name}", store
+    return f"{s3_endpoint}/{store.bucket}", store
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def test_dagbag_has_no_import_errors_and_no_connection_lookups(airflow_db):
             dag_folder=str(ROOT / "dags"),
         )
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["incident_release"]
+    assert sorted(bag.dag_ids) == ["incident_inbox", "incident_release"]
 
 
 def test_dag_settings_are_written_out(release_dag):
@@ -89,3 +89,12 @@ def test_no_heavy_imports_at_dag_top_level():
     top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     modules = {(n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name for n in top}
     assert not modules & {"boto3", "pandas", "feedgen", "jinja2", "releases.views", "releases.ledger"}
+
+
+def test_inbox_dag_settings_are_written_out(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("incident_inbox")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.start_date.utcoffset() == UTC.utcoffset(None)
+    assert [t.task_id for t in dag.topological_sort()] == ["collect", "runs", "release", "file_away"]

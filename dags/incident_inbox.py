@@ -1,0 +1,66 @@
+"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away.
+
+Every minute: each waiting file is checked like any other submission; a good one
+triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one
+is filed under ``inbox/rejected/`` with the reason. Rules live in ``releases.inbox``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import dag, task
+
+
+def _store():
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from releases import settings
+    from releases.storage import Store
+
+    cfg = settings.load()
+    return Store(S3Hook(aws_conn_id=cfg.aws_conn_id).get_conn(), cfg.bucket, public_access=cfg.public_access)
+
+
+@dag(
+    dag_id="incident_inbox",
+    description="Release update documents dropped into the bucket's private inbox/",
+    schedule=timedelta(minutes=1),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 - as Airflow's own examples
+    catchup=False,
+    max_active_runs=1,
+    tags=["releases"],
+    doc_md=__doc__,
+)
+def incident_inbox():
+    @task(retries=3, retry_delay=timedelta(seconds=5))
+    def collect() -> list[dict]:
+        """Check each waiting file; file the bad ones under inbox/rejected/ with the reason."""
+        from releases import inbox
+
+        return inbox.collect(_store())
+
+    @task
+    def runs(submissions: list[dict]) -> list[dict]:
+        return [{"trigger_run_id": s["trigger_run_id"], "conf": s["conf"]} for s in submissions]
+
+    # A skipped trigger (the run exists already) still counts as handled.
+    @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
+    def file_away(submissions: list[dict]) -> list[str]:
+        """Move the triggered files to inbox/processed/."""
+        from releases import inbox
+
+        return inbox.archive(_store(), submissions)
+
+    submissions = collect()
+    release = TriggerDagRunOperator.partial(
+        task_id="release",
+        trigger_dag_id="incident_release",
+        # A file seen again (retry, or dropped twice) has the same run id: skip, don't fail.
+        skip_when_already_exists=True,
+    ).expand_kwargs(runs(submissions))
+    release >> file_away(submissions)
+
+
+incident_inbox()
