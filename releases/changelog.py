@@ -146,19 +146,25 @@ def speed_medians(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def speed_by_incident(df: pd.DataFrame) -> list[dict[str, Any]]:
     """One entry per incident: hours to its first release (if known) and to each correction."""
-    out = []
-    for iid, group in df.groupby("incident_id", sort=True):
-        first = group.loc[group["event"] == FIRST_RELEASE, "hours_after_incident"]
-        fixes = group.loc[group["event"] == CORRECTION]
-        out.append(
-            {
-                "incident_id": iid,
-                "occurred_at": group["occurred_at"].iloc[-1],
-                "first_release_hours": float(first.iloc[0]) if len(first) else None,
-                "corrections": [
-                    {"version": int(v), "hours": float(h)}
-                    for v, h in zip(fixes["version"], fixes["hours_after_incident"], strict=True)
-                ],
-            }
-        )
+    # One pass over the rows (already sorted by incident and version): a pandas groupby with
+    # per-group selections cost ~1 ms per incident, on every release.
+    out: list[dict[str, Any]] = []
+    for row in df.itertuples(index=False):
+        if not out or out[-1]["incident_id"] != row.incident_id:
+            out.append(
+                {
+                    "incident_id": row.incident_id,
+                    "occurred_at": None,
+                    "first_release_hours": None,
+                    "corrections": [],
+                }
+            )
+        entry = out[-1]
+        entry["occurred_at"] = row.occurred_at
+        if row.event == FIRST_RELEASE and entry["first_release_hours"] is None:
+            entry["first_release_hours"] = float(row.hours_after_incident)
+        elif row.event == CORRECTION:
+            entry["corrections"].append(
+                {"version": int(row.version), "hours": float(row.hours_after_incident)}
+            )
     return out
