@@ -93,3 +93,27 @@ def test_verify_uses_the_agencys_published_settings_not_the_verifiers(published)
     )
     report = site.verify(site.http_fetcher(url), stranger)
     assert report.problems == []
+
+
+def test_swapped_versions_are_detected(published):
+    store, settings, url = published
+    v1, v2 = store.get("incidents/2026-0142/v1.json"), store.get("incidents/2026-0142/v2.json")
+    tamper(store, "incidents/2026-0142/v1.json", lambda _b: v2)
+    tamper(store, "incidents/2026-0142/v2.json", lambda _b: v1)
+    problems = site.verify(site.http_fetcher(url), settings).problems
+    assert "incidents/2026-0142/v1.json: says it is version 2" in problems
+
+
+def test_truncated_history_is_detected(published):
+    store, settings, url = published
+    # The newest version removed: the listings and every view still name version 3.
+    store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0142/v3.json")
+    problems = site.verify(site.http_fetcher(url), settings).problems
+    assert any(p.startswith("archive: lists 2026-0142 at version 3") for p in problems), problems
+
+
+def test_truncated_record_bytes_are_detected(published):
+    store, settings, url = published
+    tamper(store, "incidents/2026-0150/v1.json", lambda b: b[: len(b) // 2])
+    problems = site.verify(site.http_fetcher(url), settings).problems
+    assert "incidents/2026-0150/v1.json: is not valid JSON" in problems
