@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,10 +57,6 @@ from releases.settings import Settings  # noqa: E402
 from releases.stages import plan  # noqa: E402
 from releases.storage import Store, client_from_settings  # noqa: E402
 
-# catalog.build re-encodes the whole catalog on every record it adds (quadratic); above
-# this size the indexes are built by the equivalent shortcut in ``build_indexes``, which
-# is checked byte for byte against catalog.build at this size in every run.
-EXACT_BUILD_LIMIT = 1000
 SITE = re.compile(r"\S*/(?:site-packages|lib/python3\.\d+)/")
 
 STREETS = ["Oak St", "Elm St", "5th St", "6th St", "Pine Ave", "Cedar Rd", "Lake Blvd", "Mill Rd"]
@@ -149,61 +145,6 @@ def synthetic_histories(n: int, now: datetime, seed: int = 1) -> dict[str, list[
             times.append(min(times[-1] + timedelta(hours=rng.uniform(1, 72)), now - timedelta(hours=1)))
         out[iid] = sealed(docs, times, iid)
     return out
-
-
-def build_indexes(histories: dict[str, list[dict[str, Any]]], settings: Settings) -> tuple[dict, dict]:
-    """What ``catalog.build`` returns, without its quadratic cost.
-
-    The catalog keeps only the ``index_window`` most active incidents, the ``feed_window``
-    newest records, the months, and every correction; ``add`` is order-independent and
-    idempotent, so ``catalog.build`` over the incidents that can contribute to the first three
-    gives them, and the corrections are every corrected record with the time of the version
-    before it, newest first. A month shard is one ``summarize`` per incident.
-    """
-    activity = sorted(histories, key=lambda i: (histories[i][-1]["released_at"], i), reverse=True)
-    keep = set(activity[: settings.index_window])
-    newest = sorted(
-        ((r["released_at"], r["incident_id"], r["version"]) for h in histories.values() for r in h),
-        reverse=True,
-    )[: settings.feed_window]
-    keep |= {iid for _, iid, _ in newest}
-    by_month: dict[str, list[str]] = defaultdict(list)
-    for iid in sorted(histories):
-        by_month[histories[iid][0]["released_at"][:7]].append(iid)
-    keep |= {ids[0] for ids in by_month.values()}
-    catalog, _ = catalog_mod.build(
-        {i: histories[i] for i in keep},
-        feed_window=settings.feed_window,
-        index_window=settings.index_window,
-    )
-    # Every correction, as ``add`` appends it: the record plus the previous version's time.
-    corrections = [
-        {**r, "prev_released_at": h[r["version"] - 2]["released_at"] if r["version"] > 1 else None}
-        for h in histories.values()
-        for r in h
-        if r["stage"] == "corrected"
-    ]
-    catalog["corrections"] = sorted(
-        corrections, key=lambda e: (e["released_at"], e["incident_id"], e["version"]), reverse=True
-    )
-    months = {}
-    for month, ids in by_month.items():
-        shard = catalog_mod.empty_month(month)
-        shard["incidents"] = {i: catalog_mod.summarize(histories[i]) for i in ids}
-        months[month] = shard
-    return catalog, months
-
-
-def check_build_shortcut(settings: Settings, now: datetime, n: int) -> float:
-    """Assert ``build_indexes`` == ``catalog.build`` (canonical bytes); return build's seconds."""
-    histories = synthetic_histories(n, now, seed=7)
-    t0 = time.perf_counter()
-    exact = catalog_mod.build(histories, feed_window=settings.feed_window, index_window=settings.index_window)
-    seconds = time.perf_counter() - t0
-    fast = build_indexes(histories, settings)
-    assert canonical(exact[0]) == canonical(fast[0]), "build_indexes: catalog differs from catalog.build"
-    assert canonical(exact[1]) == canonical(fast[1]), "build_indexes: months differ from catalog.build"
-    return seconds
 
 
 # -- measuring ---------------------------------------------------------------------------
@@ -341,14 +282,10 @@ def seed(store: Store, settings: Settings, n: int, now: datetime, workers: int) 
     result.seed_put_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if n <= EXACT_BUILD_LIMIT:
-        catalog, months = catalog_mod.build(
-            histories, feed_window=settings.feed_window, index_window=settings.index_window
-        )
-        result.index_method = "catalog.build"
-    else:
-        catalog, months = build_indexes(histories, settings)
-        result.index_method = "shortcut (== catalog.build, checked)"
+    catalog, months = catalog_mod.build(
+        histories, feed_window=settings.feed_window, index_window=settings.index_window
+    )
+    result.index_method = "catalog.build"
     result.index_seconds = time.perf_counter() - t0
     catalog_mod.save(store, catalog, months)
     result.catalog_bytes = len(canonical(catalog))
@@ -469,10 +406,8 @@ def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
         "without running N releases: synthetic incidents (1-3 versions, ~10 % ending in a "
         "correction, first released over the 12 months before now) are sealed with the real "
         "core (`parse_update` -> `plan` -> `seal`), every `v<N>.json` record is PUT, and the "
-        "private indexes are written with `catalog.save` from `catalog.build`. "
-        f"Above {EXACT_BUILD_LIMIT} incidents `catalog.build` is too slow to seed with (see "
-        "below), so the bench computes the same indexes by a shortcut (`build_indexes`) that "
-        f"this run checked byte for byte against `catalog.build` at {EXACT_BUILD_LIMIT} incidents. "
+        "private indexes are written with `catalog.save` from `catalog.build` (the same code "
+        "`releases rebuild` runs; its time is in the table below). "
         "**Only the records and the private indexes are seeded**: the renderings "
         "(`v<N>.html`/`.txt`), incident pages/feeds, site views and archive pages of the seeded "
         "history are not written. A release never reads those (it HEADs the views it "
@@ -700,7 +635,7 @@ def interpret(results: list[SizeResult]) -> str:
         f"{ratio(cat[top.n], cat[prev.n])}x and the month shard's {ratio(mon[top.n], mon[prev.n])}x"
         + (f" for {ratio(top.n, prev.n)}x the incidents." if prev.n else ".")
         + " The catalog is bounded by `index_window` and "
-        "`feed_window` except its `corrections` list, which keeps every corrected record in full "
+        "`feed_window` except its `corrections` list, which keeps every correction (in full inside the feed window, without the statement after it) "
         f"({top.corrections:,} at N={top.n:,}): it grows with the number of corrections ever made, "
         "i.e. linearly with the history at a steady correction rate. The month shard keeps every "
         "incident first released in that month, so it grows with incidents per month (about "
@@ -819,14 +754,6 @@ def main(argv: list[str] | None = None) -> int:
         client = client_from_settings(settings0, config=Config(max_pool_connections=max(10, args.workers)))
         meter = Meter(client)
         now = datetime.now(UTC).replace(microsecond=0)
-
-        if max(sizes) > EXACT_BUILD_LIMIT:
-            seconds = check_build_shortcut(settings0, now, EXACT_BUILD_LIMIT)
-            meta["build_check"] = (
-                f"`catalog.build` over {EXACT_BUILD_LIMIT:,} incidents took {seconds:.1f} s in this run "
-                "and gave the same bytes as the bench's shortcut."
-            )
-            print(meta["build_check"], flush=True)
 
         # Warm-up: imports, templates, connection pool.
         store, settings = fresh_bucket(endpoint, client, "warmup")
