@@ -11,6 +11,7 @@ escapes what it inserts.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +90,15 @@ def duration(hours: float | None) -> str:
     while len(parts) > 1 and parts[0][0] == 0:
         parts.pop(0)
     return sign + " ".join(f"{n} {unit}" for n, unit in parts)
+
+
+@functools.cache
+def templates_digest() -> str:
+    """sha256 over every template: views cached by their inputs must change with these too."""
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATES.glob("*.j2")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @functools.cache

@@ -48,6 +48,8 @@ def rebuild(store: Store, settings: Settings) -> list[str]:
     for key, body in site_views(catalog, months, settings).items():
         if store.put_view(key, body):
             written.append(key)
+    # Last, as a release writes it: it says the corrections views above are current.
+    store.put_view(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
     return written
 
 

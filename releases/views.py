@@ -8,11 +8,13 @@ reflects the newest state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from . import catalog as catalog_mod
 from . import changelog, feeds, ledger, render
+from .ledger import canonical
 from .settings import Settings, rendering
 from .storage import Store
 
@@ -44,21 +46,52 @@ def incident_views(records: list[dict[str, Any]], settings: Settings) -> dict[st
 
 
 def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    return {**front_views(catalog, settings), **corrections_views(catalog, settings)}
+
+
+def front_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
     rss, atom = feeds.site_feeds(catalog, settings)
-    crss, catom = feeds.corrections_feeds(catalog, settings)
-    table = changelog.frame(catalog)
     return {
         "index.html": render.site_index(catalog, settings),
         "index.json": _listing({"months": catalog["months"]}, catalog["incidents"].values()),
         "site.json": json.dumps(rendering(settings), indent=1, sort_keys=True).encode() + b"\n",
         "rss.xml": rss,
         "atom.xml": atom,
+    }
+
+
+def corrections_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    crss, catom = feeds.corrections_feeds(catalog, settings)
+    table = changelog.frame(catalog)
+    return {
         "corrections.rss.xml": crss,
         "corrections.atom.xml": catom,
         "corrections/index.html": render.corrections_page(catalog, settings),
         "corrections/corrections.csv": changelog.to_csv(table),
         "corrections/corrections.json": changelog.to_json(table),
     }
+
+
+CORRECTIONS_INPUTS = "_state/corrections.inputs"
+
+
+def corrections_inputs(catalog: dict[str, Any], settings: Settings) -> bytes:
+    """A fingerprint of everything the corrections views are rendered from.
+
+    These views grow with every correction ever made; most releases do not change them,
+    so a release renders them only when this fingerprint changes (templates included).
+    """
+    used = {
+        iid: [s["headline"], s["occurred_at"], s["first_released_at"]]
+        for iid, s in catalog["incidents"].items()
+    }
+    inputs = {
+        "corrections": catalog["corrections"],
+        "incidents": used,
+        "settings": rendering(settings),
+        "templates": render.templates_digest(),
+    }
+    return hashlib.sha256(canonical(inputs)).hexdigest().encode()
 
 
 def archive_views(shard: dict[str, Any], settings: Settings) -> dict[str, bytes]:
@@ -100,7 +133,19 @@ def refresh_incident(store: Store, incident_id: str, settings: Settings) -> list
 def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
     """Fold ``records[-1]`` (with its history before it) into the indexes; render from them."""
     catalog_mod.fold_in(store, records, feed_window=settings.feed_window, index_window=settings.index_window)
-    written = _render_until_stable(store, catalog_mod.KEY, catalog_mod.empty(), site_views, settings)
+
+    def catalog_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+        fingerprint = corrections_inputs(catalog, settings)
+        if store.get(CORRECTIONS_INPUTS) == fingerprint:
+            return front_views(catalog, settings)
+        # The fingerprint is written last: a crash before it means the next release renders again.
+        return {
+            **front_views(catalog, settings),
+            **corrections_views(catalog, settings),
+            CORRECTIONS_INPUTS: fingerprint,
+        }
+
+    written = _render_until_stable(store, catalog_mod.KEY, catalog_mod.empty(), catalog_views, settings)
     month = records[0]["released_at"][:7]
     shard_key = catalog_mod.month_key(month)
     return written + _render_until_stable(
@@ -115,7 +160,7 @@ def _render_until_stable(store: Store, key: str, default: dict, make, settings: 
     while True:
         index, etag = catalog_mod.load(store, key, default)
         for view_key, body in make(index, settings).items():
-            if store.put_view(view_key, body):
+            if store.put_view(view_key, body, public=not view_key.startswith("_state/")):
                 written.append(view_key)
         if store.head_etag(key) == etag:
             return written

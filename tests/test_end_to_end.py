@@ -107,7 +107,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         assert (key, status, got_type) == (key, 200, ctype)
         assert body == bucket.get(key)
     private = keys - set(expected)
-    assert private == {"_state/catalog.json", f"_state/months/{month}.json"}
+    assert private == {"_state/catalog.json", f"_state/months/{month}.json", "_state/corrections.inputs"}
     for key in private:
         assert public_get(s3_endpoint, bucket.bucket, key)[0] == 403
 

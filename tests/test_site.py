@@ -117,3 +117,25 @@ def test_truncated_record_bytes_are_detected(published):
     tamper(store, "incidents/2026-0150/v1.json", lambda b: b[: len(b) // 2])
     problems = site.verify(site.http_fetcher(url), settings).problems
     assert "incidents/2026-0150/v1.json: is not valid JSON" in problems
+
+
+def test_corrections_views_are_rendered_only_when_their_inputs_change(bucket, monkeypatch):
+    from releases import render
+
+    settings = load()
+    calls = []
+    real = render.corrections_page
+    monkeypatch.setattr(render, "corrections_page", lambda *a, **k: calls.append(1) or real(*a, **k))
+    pipeline.release(PRELIMINARY, bucket, settings, key="run-1", released_by="pio")
+    assert len(calls) == 1  # a new incident: its time to first release joins the page
+    pipeline.release(UPDATE, bucket, settings, key="run-2", released_by="pio")
+    assert len(calls) == 1  # nothing the corrections page shows has changed
+    pipeline.release(CORRECTION, bucket, settings, key="run-3", released_by="pio")
+    assert len(calls) == 2
+    assert CORRECTION["correction_note"] in bucket.get("corrections/index.html").decode()
+    # A deploy with other templates renders them again even with the same data.
+    monkeypatch.setattr(render, "templates_digest", lambda: "another template set")
+    pipeline.release(
+        {**UPDATE, "summary": "Still in stable condition."}, bucket, settings, key="run-4", released_by="p"
+    )
+    assert len(calls) == 3
