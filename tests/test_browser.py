@@ -403,3 +403,39 @@ def test_hostile_text_in_every_field_is_shown_as_text(hostile_site, page, browse
     expect(page.locator("main > .correction del").first).to_have_text(f"{HOSTILE} location")
     screenshot(browser, page.url, "incident-hostile")
     assert page.dialogs == []
+
+
+def test_whole_xss_corpus_fires_no_dialog_in_the_browser(page, tmp_path):
+    """Every payload of the corpus, in every field, on every page type, opened in Chromium."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from test_xss import docs, pages
+    from xss_corpus import PAYLOADS
+
+    paths = []
+    for n, payload in enumerate(PAYLOADS):
+        html_pages, _feeds = pages(docs(payload))
+        for kind, body in html_pages.items():
+            path = tmp_path / f"p{n}-{kind}.html"
+            path.write_bytes(body)
+            paths.append(path.name)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in paths:
+            page.goto(f"http://127.0.0.1:{server.server_port}/{name}")
+            assert page.eval_on_selector_all("script", "els => els.length") == 0, name
+            assert (
+                page.evaluate(
+                    "() => [...document.querySelectorAll('*')].some(el => [...el.attributes].some(a => a.name.startsWith('on')))"
+                )
+                is False
+            ), name
+    finally:
+        server.shutdown()
+    assert len(paths) == len(PAYLOADS) * 6
+    assert page.dialogs == []
