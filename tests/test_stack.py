@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from releases import stack
+from releases import embedded_store, stack
 from releases.settings import Settings
 from releases.storage import Store
 
@@ -238,7 +238,7 @@ def test_up_refuses_to_run_twice_and_stops_what_a_killed_run_left(tmp_path):
     ids=["key", "bucket", "quoted-key", "virtual-host", "other-service", "moto-api"],
 )
 def test_target_of_a_request(host, uri, expected):
-    assert stack._target({"HTTP_HOST": host, "REQUEST_URI": uri}) == expected
+    assert embedded_store._target({"HTTP_HOST": host, "REQUEST_URI": uri}) == expected
 
 
 def test_airflow_env_binds_loopback_and_points_the_connection_at_the_store(tmp_path):
