@@ -120,11 +120,12 @@ def cmd_preview(args, cfg) -> int:
     """Render what the update would publish, without publishing it."""
     from . import ledger, render
     from .ledger import seal
+    from .stages import plan
 
     update = parse_update(read_document(args.file))
-    store = _store(cfg)
-    prev = ledger.latest(store, update.incident_id)
-    content = ledger.check(update, store)
+    records = ledger.history(_store(cfg), update.incident_id)
+    prev = records[-1] if records else None
+    content = plan(update, prev)
     record = seal(
         content,
         released_at=ledger.utc_now(),

@@ -82,11 +82,6 @@ def history(store: Store, incident_id: str) -> list[dict[str, Any]]:
     return [load_record(store, incident_id, n) for n in version_numbers(store, incident_id)]
 
 
-def latest(store: Store, incident_id: str) -> dict[str, Any] | None:
-    numbers = version_numbers(store, incident_id)
-    return load_record(store, incident_id, numbers[-1]) if numbers else None
-
-
 def find(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return next((r for r in records if r.get("idempotency_key") == key), None)
 

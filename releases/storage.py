@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .errors import StorageError, VersionConflict
+from .errors import StorageError
 from .settings import Settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -114,17 +114,6 @@ class Store:
                 return False
             raise
         return True
-
-    def create_same(
-        self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE
-    ) -> bool:
-        """Create-once for derived immutable objects: an existing key must hold the same bytes."""
-        if self.create(key, body, public=public, cache_control=cache_control):
-            return True
-        existing = self.get(key)
-        if existing != body:
-            raise VersionConflict(key, "already published with different content; it is never overwritten")
-        return False
 
     def put_if_match(self, key: str, body: bytes, etag: str | None, *, public: bool = False) -> bool:
         """Compare-and-swap: replace ``key`` only if it still has ``etag`` (or create it if None)."""

@@ -49,3 +49,22 @@ def test_refusal_is_taken_from_the_structured_task_log():
         "(version 2 is the latest); use updated or corrected"
     )
     assert cli.refusal_from_log({"content": []}) == "see the task's log in Airflow"
+
+
+def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path, capsys):
+    from sample import UPDATE
+
+    from releases import pipeline
+    from releases.settings import load
+
+    pipeline.release(PRELIMINARY, bucket, load(), key="run-1", released_by="pio")
+    before = {k: bucket.get(k) for k in bucket.list_keys("")}
+    doc = tmp_path / "update.json"
+    doc.write_text(json.dumps(UPDATE))
+    assert cli.main(["preview", str(doc), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "preview of version 2 (updated)" in out and "nothing was published" in out
+    assert "summary: " in out
+    page = (tmp_path / "out" / "v2.html").read_text()
+    assert UPDATE["summary"] in page and PRELIMINARY["summary"] in page  # now, and was
+    assert {k: bucket.get(k) for k in bucket.list_keys("")} == before
