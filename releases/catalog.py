@@ -51,12 +51,17 @@ def _activity(summary: dict[str, Any]) -> tuple:
     return (summary["latest_released_at"], summary["incident_id"])
 
 
+def month_of(records: list[dict[str, Any]]) -> str:
+    """The month (UTC, ``YYYY-MM``) an incident belongs to: that of its first release."""
+    return records[0]["released_at"][:7]
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the index pages show of an incident, from its history up to one version."""
     latest = records[-1]
     return {
         "incident_id": latest["incident_id"],
-        "month": records[0]["released_at"][:7],
+        "month": month_of(records),
         "first_released_at": records[0]["released_at"],
         "latest_version": latest["version"],
         "latest_released_at": latest["released_at"],
@@ -157,7 +162,7 @@ def build(
             if record["stage"] == "corrected":
                 prev_at = records[n - 2]["released_at"] if n > 1 else None
                 catalog["corrections"].append({**record, "prev_released_at": prev_at})
-        month = records[0]["released_at"][:7]
+        month = month_of(records)
         months.setdefault(month, empty_month(month))
         _upsert(months[month]["incidents"], summarize(records))
     catalog = _copy(_normalise(catalog, feed_window, index_window))
@@ -185,7 +190,7 @@ def _swap(store: Store, key: str, default: dict[str, Any], change) -> dict[str, 
 def fold_in(store: Store, records: list[dict[str, Any]], *, feed_window: int, index_window: int) -> None:
     """Add the newest of ``records`` (one incident's history up to it) to catalog and month."""
     _swap(store, KEY, empty(), lambda c: add(c, records, feed_window=feed_window, index_window=index_window))
-    month = records[0]["released_at"][:7]
+    month = month_of(records)
     _swap(store, month_key(month), empty_month(month), lambda m: add_to_month(m, records))
 
 

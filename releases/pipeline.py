@@ -53,7 +53,7 @@ def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict]
 
 def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
     records, record = _published(conf, store, key)
-    written = views.refresh_incident(store, record["incident_id"], settings)
+    written = views.refresh_incident(store, records, settings)
     return written + views.refresh_site(store, records[: record["version"]], settings)
 
 

@@ -20,6 +20,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 VIEW = "public, max-age=60"
 PRIVATE = "no-store"
 
+# Never public, whatever a caller asks: the private indexes and what PIOs drop in.
+PRIVATE_PREFIXES = ("_state/", "inbox/")
+
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
@@ -89,6 +92,7 @@ class Store:
 
     # -- writing -----------------------------------------------------------------
     def _put_args(self, key: str, body: bytes, public: bool, cache_control: str) -> dict[str, Any]:
+        public = public and not key.startswith(PRIVATE_PREFIXES)
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,

@@ -116,18 +116,20 @@ def _listing(head: dict[str, Any], summaries) -> bytes:
     )
 
 
-def refresh_incident(store: Store, incident_id: str, settings: Settings) -> list[str]:
-    """Render the incident's page and feeds from its records; returns the keys rewritten."""
+def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
+    """Render the incident's page and feeds from ``records`` (its history as just read).
+
+    Reads the history again only if a newer version appeared while writing.
+    """
+    incident_id = records[-1]["incident_id"]
     written: list[str] = []
     while True:
-        records = ledger.history(store, incident_id)
-        if not records:
-            return written
         for key, body in incident_views(records, settings).items():
             if store.put_view(key, body):
                 written.append(key)
         if ledger.version_numbers(store, incident_id)[-1] == records[-1]["version"]:
             return written
+        records = ledger.history(store, incident_id)
 
 
 def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
@@ -146,7 +148,7 @@ def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings
         }
 
     written = _render_until_stable(store, catalog_mod.KEY, catalog_mod.empty(), catalog_views, settings)
-    month = records[0]["released_at"][:7]
+    month = catalog_mod.month_of(records)
     shard_key = catalog_mod.month_key(month)
     return written + _render_until_stable(
         store, shard_key, catalog_mod.empty_month(month), archive_views, settings
@@ -160,7 +162,7 @@ def _render_until_stable(store: Store, key: str, default: dict, make, settings: 
     while True:
         index, etag = catalog_mod.load(store, key, default)
         for view_key, body in make(index, settings).items():
-            if store.put_view(view_key, body, public=not view_key.startswith("_state/")):
+            if store.put_view(view_key, body):
                 written.append(view_key)
         if store.head_etag(key) == etag:
             return written

@@ -61,3 +61,11 @@ def test_anonymous_writes_and_deletes_are_denied(site, key):
     assert anonymous("PUT", f"{url}/{key}", b"<script>alert(1)</script>") == 403
     assert anonymous("DELETE", f"{url}/{key}") == 403
     assert store.get(key) == before
+
+
+def test_storage_keeps_private_prefixes_private_even_when_asked_to_publish(site):
+    store, url = site
+    for key in ("_state/probe.json", "inbox/probe.json"):
+        store.put_view(key, b"{}", public=True)
+        assert anonymous("GET", f"{url}/{key}") == 403, key
+        assert store.client.head_object(Bucket=store.bucket, Key=key)["CacheControl"] == "no-store"
