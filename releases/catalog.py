@@ -47,6 +47,11 @@ def _newest_first(entry: dict[str, Any]) -> tuple:
     return (entry["released_at"], entry["incident_id"], entry["version"])
 
 
+def newest_first(entries) -> list[dict[str, Any]]:
+    """The site's one order of releases: newest first, ties by incident id, then version."""
+    return sorted(entries, key=_newest_first, reverse=True)
+
+
 def _activity(summary: dict[str, Any]) -> tuple:
     return (summary["latest_released_at"], summary["incident_id"])
 
@@ -113,8 +118,8 @@ def _normalise(out: dict[str, Any], feed_window: int, index_window: int) -> dict
     active = sorted(out["incidents"].values(), key=_activity, reverse=True)[:index_window]
     out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
     out["months"] = sorted(set(out["months"]), reverse=True)
-    out["recent"] = sorted(out["recent"], key=_newest_first, reverse=True)[:feed_window]
-    corrections = sorted(out["corrections"], key=_newest_first, reverse=True)
+    out["recent"] = newest_first(out["recent"])[:feed_window]
+    corrections = newest_first(out["corrections"])
     # Full records only where the corrections feeds show them; the changelog needs less, and
     # the catalog must not carry every corrected statement's body forever.
     out["corrections"] = corrections[:feed_window] + [

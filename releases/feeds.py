@@ -10,7 +10,6 @@ statement it corrects, and an id is never reused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from .catalog import newest_first
 from .document import FIELDS
 from .settings import Settings
 
@@ -116,17 +116,13 @@ def corrections_feeds(catalog: dict[str, Any], settings: Settings) -> tuple[byte
     )
 
 
-def _newest_first(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    # The same order as the catalog's, restated so a feed never depends on its input's order.
-    return sorted(records, key=lambda r: (r["released_at"], r["incident_id"], r["version"]), reverse=True)
-
-
 def _moment(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp).astimezone(UTC)
 
 
 def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -> tuple[bytes, bytes]:
-    entries = _newest_first(records)
+    # Sorted here too, so a feed never depends on its input's order.
+    entries = newest_first(records)
     # Two generators because the one "self" link must name the RSS file in the RSS feed and
     # the Atom file in the Atom feed.
     rss = _generator(entries, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
