@@ -38,24 +38,24 @@ browser:
 	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 test: $(STAMP) browser
-	$(BIN)/ruff check releases dags plugins tests
-	$(BIN)/ruff format --check releases dags plugins tests
-	$(BIN)/bandit -q -r releases dags plugins
+	$(BIN)/ruff check releases devstack dags plugins tests bench
+	$(BIN)/ruff format --check releases devstack dags plugins tests bench
+	$(BIN)/bandit -q -r releases devstack dags plugins
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check releases dags plugins tests
-	$(BIN)/ruff format --check releases dags plugins tests
+	$(BIN)/ruff check releases devstack dags plugins tests bench
+	$(BIN)/ruff format --check releases devstack dags plugins tests bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff format releases dags plugins tests
-	$(BIN)/ruff check --fix releases dags plugins tests
+	$(BIN)/ruff format releases devstack dags plugins tests bench
+	$(BIN)/ruff check --fix releases devstack dags plugins tests bench
 
 up: $(STAMP)
-	$(BIN)/python -m releases.stack up
+	$(BIN)/python -m devstack up
 
 demo: $(STAMP)
-	$(BIN)/python -m releases.stack demo
+	$(BIN)/python -m devstack demo
 
 # Known vulnerabilities in the locked dependencies. Needs the PyPI JSON API (or OSV): on a
 # machine that reaches only the package index it audits nothing, so it is not part of test.
@@ -65,6 +65,7 @@ audit: $(STAMP)
 # Speed is measured here, never asserted in tests: figures go to bench/results.md.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_release.py --out bench/results.md
+	$(BIN)/python bench/bench_restart.py --out bench/results.md
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

@@ -20,7 +20,7 @@ def _store():
     from releases.storage import Store
 
     cfg = settings.load()
-    return Store(S3Hook(aws_conn_id=cfg.aws_conn_id).get_conn(), cfg.bucket, public_access=cfg.public_access)
+    return Store(S3Hook(aws_conn_id=cfg.aws_conn_id).get_conn(), cfg.bucket)
 
 
 @dag(

@@ -28,7 +28,7 @@ def _store():
 
     cfg = settings.load()
     client = S3Hook(aws_conn_id=cfg.aws_conn_id).get_conn()
-    return cfg, Store(client, cfg.bucket, public_access=cfg.public_access)
+    return cfg, Store(client, cfg.bucket)
 
 
 def _key(dag_run) -> str:

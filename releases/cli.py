@@ -113,7 +113,7 @@ def cmd_submit(args, cfg) -> int:
 def _store(cfg):
     from .storage import Store, client_from_settings
 
-    return Store(client_from_settings(cfg), cfg.bucket, public_access=cfg.public_access)
+    return Store(client_from_settings(cfg), cfg.bucket)
 
 
 def cmd_preview(args, cfg) -> int:
@@ -173,6 +173,21 @@ def cmd_rebuild(args, cfg) -> int:
     return 0
 
 
+def cmd_bucket_policy(args, cfg) -> int:
+    from .storage import bucket_policy
+
+    print(json.dumps(bucket_policy(cfg.bucket), indent=2))
+    return 0
+
+
+def cmd_setup_bucket(args, cfg) -> int:
+    """Create the bucket with versioning and the allow-list policy (store administrator's credentials)."""
+    store = _store(cfg)
+    store.ensure_bucket()
+    print(f"bucket {cfg.bucket}: versioning on, public read of published keys only (releases bucket-policy)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="releases", description="Versioned, correctable incident releases.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,6 +208,12 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_verify)
     s = sub.add_parser("rebuild", help="regenerate every view from the v<N>.json records")
     s.set_defaults(func=cmd_rebuild)
+    s = sub.add_parser("bucket-policy", help="print the bucket policy: anonymous read of published keys only")
+    s.set_defaults(func=cmd_bucket_policy)
+    s = sub.add_parser(
+        "setup-bucket", help="create the bucket with versioning and that policy (admin credentials)"
+    )
+    s.set_defaults(func=cmd_setup_bucket)
     return p
 
 

@@ -27,9 +27,6 @@ class Settings:
     # Incidents listed on index.html (newest activity first); all others are on the
     # monthly archive pages. Bounds the work of a release however long the history.
     index_window: int = 100
-    # "acl": each published object gets ACL public-read (moto, MinIO, most S3 buckets);
-    # "none": the bucket's own policy or a CDN decides who can read.
-    public_access: str = "acl"
     # WebSub hub (https://www.w3.org/TR/websub/) announced in every feed and told after
     # each release which feeds changed. Empty: no hub, readers poll as usual.
     websub_hub: str = ""
@@ -76,7 +73,6 @@ ENV = {
     "display_timezone": "RELEASES_TIMEZONE",
     "feed_window": "RELEASES_FEED_WINDOW",
     "index_window": "RELEASES_INDEX_WINDOW",
-    "public_access": "RELEASES_PUBLIC_ACCESS",
     "websub_hub": "RELEASES_WEBSUB_HUB",
     "api_url": "RELEASES_API_URL",
     "api_user": "RELEASES_API_USER",
@@ -94,8 +90,6 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         if env.get(var):
             values[attr] = int(env[var]) if attr.endswith("_window") else env[var]
     settings = Settings(**values)
-    if settings.public_access not in ("acl", "none"):
-        raise ValueError("RELEASES_PUBLIC_ACCESS: must be 'acl' or 'none'")
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.
         raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")

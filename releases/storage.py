@@ -1,14 +1,20 @@
 """Object storage over the S3 API (boto3): create-once writes, compare-and-swap, views.
 
-Works against AWS S3, MinIO and moto. The client is passed in: inside Airflow it comes
-from the amazon provider's connection, outside from :func:`client_from_settings`.
+Works against AWS S3, SeaweedFS and any store with S3 conditional writes. The client is passed in:
+inside Airflow it comes from the amazon provider's connection, outside from :func:`client_from_settings`.
+
+Who may read what is not decided here, object by object: one allow-list bucket policy
+(``bucket-policy.json`` beside this module, :func:`bucket_policy`) grants anonymous ``s3:GetObject`` on
+the published keys only, and everything else in the bucket stays private.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import mimetypes
 import time
+from importlib import resources
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -57,10 +63,9 @@ _RETRYABLE = {"ConditionalRequestConflict", "SlowDown", "InternalError", "Servic
 
 
 class Store:
-    def __init__(self, client: Any, bucket: str, *, public_access: str = "acl") -> None:
+    def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
-        self.public_access = public_access
 
     # -- reading -----------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -100,8 +105,6 @@ class Store:
             "ContentType": content_type(key),
             "CacheControl": cache_control if public else PRIVATE,
         }
-        if public and self.public_access == "acl":
-            args["ACL"] = "public-read"
         return args
 
     def create(self, key: str, body: bytes, *, public: bool = True, cache_control: str = IMMUTABLE) -> bool:
@@ -143,6 +146,8 @@ class Store:
         return True
 
     def ensure_bucket(self) -> None:
+        """Create the bucket with versioning and the public-read policy (an operator's step, needs the
+        store's admin credentials; the pipeline itself only reads and writes objects)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as err:
@@ -151,13 +156,8 @@ class Store:
             self.client.create_bucket(Bucket=self.bucket)
         # Versioning keeps every byte ever written even if someone with credentials
         # overwrites or deletes an object outside this product.
-        try:
-            self.client.put_bucket_versioning(
-                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
-            )
-        except ClientError as err:  # some S3-compatible stores do not implement versioning
-            if _code(err) not in ("NotImplemented", "AccessDenied"):
-                raise
+        self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(bucket_policy(self.bucket)))
 
     # -- retries -----------------------------------------------------------------
     def _call(self, fn, /, attempts: int = 6, **kwargs):
@@ -169,6 +169,20 @@ class Store:
                     raise
                 time.sleep(min(0.05 * 2**attempt, 1.0))
         raise StorageError(None, "unreachable")  # pragma: no cover
+
+
+DEFAULT_BUCKET = "incident-releases"
+
+
+def bucket_policy(bucket: str = DEFAULT_BUCKET) -> dict[str, Any]:
+    """The one access policy: anonymous ``s3:GetObject`` on the published keys, nothing else.
+
+    An allow-list, not "allow all, deny some": on AWS an explicit Deny for ``*`` also binds the
+    pipeline's own credentials, and a new private prefix would be public until someone denied it.
+    Object versions other than the current one (``s3:GetObjectVersion``) and listing stay private.
+    """
+    text = resources.files(__package__).joinpath("bucket-policy.json").read_text(encoding="utf-8")
+    return json.loads(text.replace(f"arn:aws:s3:::{DEFAULT_BUCKET}/", f"arn:aws:s3:::{bucket}/"))
 
 
 def client_from_settings(settings: Settings, **overrides: Any):

