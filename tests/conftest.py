@@ -1,7 +1,12 @@
-"""Shared fixtures: a private Airflow home, a real S3 endpoint (moto server on loopback)."""
+"""Shared fixtures: a private Airflow home and a real S3 server, SeaweedFS on loopback, started the way
+``make up`` starts it (devstack.seaweed), with its credentials, its JWT keys and the project's bucket policy.
+
+moto stays for fast fakes where a test injects faults at the client; everything about access,
+durability, concurrency and the stack runs against this server."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,44 +26,59 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's fixed test credentials
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+# No test may reach a real AWS account with someone's credentials from the environment.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint():
-    from moto.server import ThreadedMotoServer
+def seaweed(tmp_path_factory):
+    """One SeaweedFS for the whole run, configured exactly as ``make up`` configures it."""
+    from devstack import seaweed as seaweedfs
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = seaweedfs.start(tmp_path_factory.mktemp("seaweedfs"), seaweedfs.Ports.free())
+    admin = server.credentials("admin")
+    # Tests set buckets up (an operator's step) and inspect them with the admin identity; the
+    # pipeline inside Airflow runs with the writer identity (see wire_bucket).
+    os.environ["AWS_ACCESS_KEY_ID"] = admin["access_key"]
+    os.environ["AWS_SECRET_ACCESS_KEY"] = admin["secret_key"]
+    yield server
     server.stop()
 
 
-def wire_bucket(mp: pytest.MonkeyPatch, s3_endpoint: str, prefix: str = "releases"):
-    """Create a unique bucket and point settings and the Airflow connection at it."""
+@pytest.fixture(scope="session")
+def s3_endpoint(seaweed):
+    return seaweed.endpoint
+
+
+def connection_json(endpoint: str, login: str, password: str) -> str:
+    extra = {"region_name": "us-east-1", "endpoint_url": endpoint}
+    return json.dumps({"conn_type": "aws", "login": login, "password": password, "extra": extra})
+
+
+def wire_bucket(mp: pytest.MonkeyPatch, server, prefix: str = "releases"):
+    """Create a unique bucket (versioning, bucket policy) and point settings and the Airflow connection
+    at it; the connection carries the store's writer identity, as in ``make up``."""
     from releases.settings import load
     from releases.storage import Store, client_from_settings
 
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     mp.setenv("RELEASES_BUCKET", name)
-    mp.setenv("RELEASES_S3_ENDPOINT", s3_endpoint)
+    mp.setenv("RELEASES_S3_ENDPOINT", server.endpoint)
+    writer = server.credentials("writer")
     mp.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        '{"conn_type": "aws", "login": "testing", "password": "testing", '
-        f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{s3_endpoint}"}}}}',
+        connection_json(server.endpoint, writer["access_key"], writer["secret_key"]),
     )
-    store = Store(client_from_settings(load()), name)
-    store.ensure_bucket()
-    return store
+    server.provision(name)
+    return Store(client_from_settings(load()), name)
 
 
 @pytest.fixture
-def bucket(s3_endpoint, monkeypatch):
+def bucket(seaweed, monkeypatch):
     """A unique, fresh bucket per test, wired into settings and the Airflow connection."""
-    return wire_bucket(monkeypatch, s3_endpoint)
+    return wire_bucket(monkeypatch, seaweed)
 
 
 @pytest.fixture(scope="session")

@@ -75,24 +75,24 @@ HOSTILE_DOCS = (
 )
 
 
-def publish_site(s3_endpoint, dag, docs) -> tuple[str, Store]:
+def publish_site(seaweed, dag, docs) -> tuple[str, Store]:
     """A fresh bucket with ``docs`` released through the real DAG; returns its public base URL."""
     with pytest.MonkeyPatch.context() as mp:
         # As the ``bucket`` fixture does, but for a whole module: publishing is the slow part.
-        store = wire_bucket(mp, s3_endpoint, prefix="browser")
+        store = wire_bucket(mp, seaweed, prefix="browser")
         for doc in docs:
             assert dag.test(run_conf=doc).state == "success", doc
-    return f"{s3_endpoint}/{store.bucket}", store
+    return f"{seaweed.endpoint}/{store.bucket}", store
 
 
 @pytest.fixture(scope="module")
-def site(s3_endpoint, release_dag):
-    return publish_site(s3_endpoint, release_dag, (PRELIMINARY, UPDATE, CORRECTION, SECOND))
+def site(seaweed, release_dag):
+    return publish_site(seaweed, release_dag, (PRELIMINARY, UPDATE, CORRECTION, SECOND))
 
 
 @pytest.fixture(scope="module")
-def hostile_site(s3_endpoint, release_dag):
-    return publish_site(s3_endpoint, release_dag, HOSTILE_DOCS)
+def hostile_site(seaweed, release_dag):
+    return publish_site(seaweed, release_dag, HOSTILE_DOCS)
 
 
 @pytest.fixture(scope="module")

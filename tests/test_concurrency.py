@@ -14,7 +14,6 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from botocore.awsrequest import AWSResponse
 from sample import PRELIMINARY
 
@@ -27,27 +26,46 @@ IID = PRELIMINARY["incident_id"]
 WORKERS = 8
 
 
-@pytest.fixture(scope="module", autouse=True)
-def atomic_conditional_writes(s3_endpoint):
-    """Make moto's conditional PutObject atomic, as S3's is.
+ROUNDS = 10
 
-    moto checks ``If-None-Match``/``If-Match`` and then writes, in two steps, on a threaded
-    server: two racing conditional creates can both pass the check, which real S3 never
-    allows. Serialising moto's PutObject handler restores S3's guarantee; the product's
-    code under test is unchanged.
-    """
-    from moto.s3.responses import S3Response
 
-    lock = threading.Lock()
-    real = S3Response.put_object
+def _race(n: int, attempt) -> list:
+    """Run ``attempt(i)`` in ``n`` threads released at the same instant; returns their results."""
+    gate = threading.Barrier(n)
 
-    def put_object(self, *args, **kwargs):
-        with lock:
-            return real(self, *args, **kwargs)
+    def run(i: int):
+        gate.wait()
+        return attempt(i)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(S3Response, "put_object", put_object)
-        yield
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_the_store_s_conditional_create_is_atomic_under_a_race(bucket):
+    """8 writers, each with its own connection, create the same key with ``If-None-Match: *`` at once:
+    SeaweedFS lets exactly one through, every round, and the key holds that writer's bytes."""
+    stores = [worker_store(bucket) for _ in range(WORKERS)]
+    for r in range(ROUNDS):
+        key = f"race/create-{r}.json"
+        won = _race(WORKERS, lambda i, key=key: stores[i].create(key, f"writer {i}".encode()))
+        assert won.count(True) == 1, won
+        winner = won.index(True)
+        assert bucket.get(key) == f"writer {winner}".encode()
+        versions = bucket.client.list_object_versions(Bucket=bucket.bucket, Prefix=key)["Versions"]
+        assert len(versions) == 1
+
+
+def test_the_store_s_compare_and_swap_is_atomic_under_a_race(bucket):
+    """8 writers hold the same ETag and replace the object with ``If-Match`` at once: exactly one wins
+    each round; the others are refused and must re-read (what the private indexes rely on)."""
+    stores = [worker_store(bucket) for _ in range(WORKERS)]
+    key = "_state/race.json"
+    assert bucket.put_if_match(key, b"round -1", None)
+    for r in range(ROUNDS):
+        _, etag = bucket.get_with_etag(key)
+        won = _race(WORKERS, lambda i, r=r, etag=etag: stores[i].put_if_match(key, f"{r}:{i}".encode(), etag))
+        assert won.count(True) == 1, won
+        assert bucket.get(key) == f"{r}:{won.index(True)}".encode()
 
 
 def worker_store(bucket: Store) -> Store:
@@ -182,7 +200,7 @@ def test_concurrent_first_releases_of_different_incidents_all_reach_the_site_vie
 class ConflictOnce:
     """S3's 409 ConditionalRequestConflict for the first ``times`` PutObjects of one key.
 
-    S3 answers it when conditional writes to one key race; moto never does, so it is
+    S3 answers it when conditional writes to one key race; SeaweedFS was never seen to, so it is
     injected before the request is sent. ``during`` runs at the moment of the conflict
     (e.g. the other writer's release landing).
     """

@@ -60,22 +60,36 @@ def test_dag_files_use_airflow3_sdk_imports_only():
                 assert allowed, f"{path.name}: Airflow 2 style import from {node.module}"
 
 
-def test_core_package_imports_no_airflow():
-    # Statically: no import statement in releases/ names airflow...
-    for path in (ROOT / "releases").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
+# The product package holds the product: no Airflow (DAGs are thin), and nothing of the local
+# stack or the test fakes (moto, werkzeug), no process supervision (psutil, subprocess).
+FORBIDDEN_IN_PRODUCT = {"airflow", "moto", "werkzeug", "psutil", "subprocess", "devstack"}
+
+
+def product_imports() -> dict[str, set[str]]:
+    """Top-level names imported by each module of releases/."""
+    found = {}
+    for path in sorted((ROOT / "releases").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.split(".")[0] == "airflow" for n in names), f"{path.name} imports {names}"
-    # ...and dynamically: importing every module loads no airflow module.
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[path.name] = names
+    return found
+
+
+def test_core_package_imports_no_airflow_and_none_of_the_dev_stack():
+    # Statically: no import statement in releases/ names one of them...
+    imports = product_imports()
+    assert imports, "the product package was found"
+    offending = {name: sorted(names & FORBIDDEN_IN_PRODUCT) for name, names in imports.items()}
+    assert {k: v for k, v in offending.items() if v} == {}
+    # ...and dynamically: importing every module loads none of them.
     code = (
         "import importlib, pkgutil, sys, releases\n"
         "for m in pkgutil.iter_modules(releases.__path__): importlib.import_module('releases.' + m.name)\n"
-        "bad = sorted(k for k in sys.modules if k == 'airflow' or k.startswith('airflow.'))\n"
+        f"bad = sorted(k for k in sys.modules if k.split('.')[0] in {sorted(FORBIDDEN_IN_PRODUCT - {'subprocess'})!r})\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
     result = subprocess.run(

@@ -8,18 +8,13 @@ from pathlib import Path
 from conftest import all_objects
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
-KEY_ID = "AKIADISTINCTKEY12345"
-SECRET = "sEcReT-distinct/xyz+123"  # noqa: S105 - a canary, not a real secret
 AIRFLOW_PASSWORD = "airflow-canary-pw-456"  # noqa: S105
 
 
-def test_no_credential_in_public_objects_or_logs(release_dag, bucket, s3_endpoint, monkeypatch, capfd):
-    # moto accepts any credentials: give the connection distinctive ones to look for.
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        f'{{"conn_type": "aws", "login": "{KEY_ID}", "password": "{SECRET}", '
-        f'"extra": {{"region_name": "us-east-1", "endpoint_url": "{s3_endpoint}"}}}}',
-    )
+def test_no_credential_in_public_objects_or_logs(release_dag, bucket, seaweed, monkeypatch, capfd):
+    # The store's credentials are random and distinctive: the connection carries the writer's, the
+    # test process the admin's. Neither may leak.
+    writer, admin = seaweed.credentials("writer"), seaweed.credentials("admin")
     monkeypatch.setenv("RELEASES_API_PASSWORD", AIRFLOW_PASSWORD)
     for conf in (PRELIMINARY, UPDATE, CORRECTION, {**UPDATE, "stage": "preliminary"}):
         release_dag.test(run_conf=conf)
@@ -31,7 +26,8 @@ def test_no_credential_in_public_objects_or_logs(release_dag, bucket, s3_endpoin
     # The scan is not vacuous: the runs did log, and did publish.
     assert "incident_release" in logs and "refresh_views" in logs
     assert len(objects) > 20
-    for secret in (KEY_ID, SECRET, AIRFLOW_PASSWORD):
+    secrets = (writer["access_key"], writer["secret_key"], admin["access_key"], admin["secret_key"])
+    for secret in (*secrets, AIRFLOW_PASSWORD):
         assert secret not in logs
         for key, body in objects.items():
             assert secret.encode() not in body, key

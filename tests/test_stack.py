@@ -1,23 +1,30 @@
-"""The process side of `make up`: the embedded store survives restarts and crashes, and stopping a
-process group leaves nothing behind. Airflow itself is not started here (too heavy for CI)."""
+"""The process side of ``make up`` (devstack): the store keeps every acknowledged write across Ctrl-C,
+SIGTERM and ``kill -9`` of the whole tree, the stack listens on loopback only, and stopping it leaves
+nothing running. No test relies on the signal disposition it inherits: the store is started with SIGINT
+ignored, as a background job of a script would be."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from email.message import Message
 from pathlib import Path
 
+import psutil
 import pytest
+from sample import CORRECTION, PRELIMINARY, UPDATE
 
-from releases import embedded_store, stack
+from devstack import processes, seaweed, stack
+from releases import pipeline
 from releases.settings import Settings
 from releases.storage import Store
 
@@ -26,16 +33,13 @@ BUCKET = "incident-releases"
 
 
 class StoreProcess:
-    """`python -m releases.stack store` in a process of its own, as `make up` runs it (moto keeps its
-    state in module globals, so only a fresh process shows what really survives on disk)."""
+    """``python -m devstack store`` in a process of its own, started with SIGINT ignored."""
 
     def __init__(self, data_dir: Path) -> None:
-        # Started with SIGINT ignored, like a background job of a non-interactive shell: the store must
-        # still stop cleanly on SIGINT.
         script = 'trap "" INT; exec "$@"'
-        cmd = ["sh", "-c", script, "sh", sys.executable, "-m", "releases.stack", "store"]
+        cmd = ["sh", "-c", script, "sh", sys.executable, "-m", "devstack", "store"]
         self.proc = subprocess.Popen(
-            [*cmd, "--data-dir", str(data_dir), "--port", "0"],
+            [*cmd, "--data-dir", str(data_dir), "--port", "0", "--bucket", BUCKET],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -48,12 +52,30 @@ class StoreProcess:
                 break
         else:
             raise AssertionError(f"store did not start: {self.lines}")
-        self.client = stack.s3_client(self.endpoint)
+        self.data_dir = data_dir
+
+    def client(self, identity: str = "admin"):
+        creds = seaweed.credentials(self.data_dir)[identity]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=creds["access_key"],
+            aws_secret_access_key=creds["secret_key"],
+        )
 
     def stop(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=20)
+        if sig == signal.SIGKILL:
+            # A crash of the whole tree: the supervisor and the storage server die at once.
+            for proc in processes.tree(self.proc.pid):
+                proc.kill()
+        else:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
         self.proc.stdout.close()
+        assert not [p for p in processes.tree(self.proc.pid) if p.status() != psutil.STATUS_ZOMBIE]
         return code
 
 
@@ -67,11 +89,10 @@ def anonymous_get(url: str) -> tuple[int, bytes, Message]:
 
 def publish_sample(client) -> None:
     store = Store(client, BUCKET)
-    store.ensure_bucket()
     assert store.create("incidents/X-1/v1.json", b'{"version": 1}')
     store.put_view("index.html", b"<p>first</p>")
     store.put_view("index.html", "<p>second \u2013 current</p>".encode())
-    store.put_if_match("_private/state.json", b'{"secret": true}', None, public=False)
+    store.put_if_match("_state/state.json", b'{"secret": true}', None, public=False)
 
 
 @pytest.fixture
@@ -80,17 +101,16 @@ def data_dir(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "term", "crash"]
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "term", "kill-9"]
 )
 def test_store_keeps_published_objects_across_a_restart(data_dir, sig):
     first = StoreProcess(data_dir)
-    publish_sample(first.client)
+    publish_sample(first.client("writer"))
     code = first.stop(sig)
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 0)
 
     second = StoreProcess(data_dir)
     try:
-        assert any("restored 4 object versions" in line for line in second.lines)
         base = f"{second.endpoint}/{BUCKET}"
         status, body, headers = anonymous_get(f"{base}/index.html")
         assert (status, body.decode()) == (200, "<p>second \u2013 current</p>")
@@ -99,150 +119,226 @@ def test_store_keeps_published_objects_across_a_restart(data_dir, sig):
         status, body, headers = anonymous_get(f"{base}/incidents/X-1/v1.json")
         assert (status, body, headers["Content-Type"]) == (200, b'{"version": 1}', "application/json")
         assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
-        assert anonymous_get(f"{base}/_private/state.json")[0] == 403
-        private = second.client.get_object(Bucket=BUCKET, Key="_private/state.json")
+        assert anonymous_get(f"{base}/_state/state.json")[0] == 403
+        client = second.client("admin")
+        private = client.get_object(Bucket=BUCKET, Key="_state/state.json")
         assert private["Body"].read() == b'{"secret": true}'
-        assert private["ContentType"] == "application/json"
-        # Versioning and the overwritten version of a view survive too, oldest first.
-        assert second.client.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
-        versions = second.client.list_object_versions(Bucket=BUCKET, Prefix="index.html")["Versions"]
+        # Versioning and the overwritten version of a view survive too, newest first.
+        assert client.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+        versions = client.list_object_versions(Bucket=BUCKET, Prefix="index.html")["Versions"]
         bodies = [
-            second.client.get_object(Bucket=BUCKET, Key="index.html", VersionId=v["VersionId"])["Body"].read()
+            client.get_object(Bucket=BUCKET, Key="index.html", VersionId=v["VersionId"])["Body"].read()
             for v in versions
         ]
         assert bodies == ["<p>second \u2013 current</p>".encode(), b"<p>first</p>"]
-        # Create-once still holds for restored objects.
-        assert Store(second.client, BUCKET).create("incidents/X-1/v1.json", b"other") is False
+        # Create-once still holds after the restart.
+        assert Store(second.client("writer"), BUCKET).create("incidents/X-1/v1.json", b"other") is False
     finally:
         assert second.stop(signal.SIGINT) == 0
 
 
-def test_store_restart_after_restart_and_deletes(data_dir):
+def test_kill_9_in_the_middle_of_releases_keeps_every_acknowledged_write(data_dir):
+    """Releases run until the whole store tree is killed with SIGKILL; after a restart every PUT the
+    pipeline saw acknowledged is there, byte for byte, and the history still verifies."""
     first = StoreProcess(data_dir)
-    publish_sample(first.client)
-    first.client.put_object(Bucket=BUCKET, Key="tmp/gone.txt", Body=b"x")
-    first.client.delete_object(Bucket=BUCKET, Key="tmp/gone.txt")
-    first.stop(signal.SIGINT)
-    # A restored store written again, then restarted again: nothing is duplicated or lost.
+    client = first.client("writer")
+    acknowledged: list[tuple[str, str]] = []
+
+    def remember(http_response, parsed, model, **kwargs):
+        if http_response.status_code == 200:
+            acknowledged.append((kwargs["context"]["key"], parsed["ETag"]))
+
+    def keep_key(params, context, **kwargs):
+        context["key"] = params["Key"]
+
+    client.meta.events.register("before-parameter-build.s3.PutObject", keep_key)
+    client.meta.events.register("after-call.s3.PutObject", remember)
+    settings = Settings(bucket=BUCKET, s3_endpoint=first.endpoint)
+    store = Store(client, BUCKET)
+    released: list[str] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def releases() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            iid = f"2026-K{n:03d}"
+            try:
+                for i, doc in enumerate((PRELIMINARY, UPDATE, CORRECTION)):
+                    pipeline.release(
+                        {**doc, "incident_id": iid}, store, settings, key=f"{iid}-{i}", released_by="pio"
+                    )
+                released.append(iid)
+            except Exception as exc:  # the store died under us: that is the point of the test
+                failures.append(exc)
+                return
+
+    worker = threading.Thread(target=releases)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while len(released) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(released) >= 2, f"two incidents are released before the crash ({failures})"
+    first.stop(signal.SIGKILL)
+    stop.set()
+    worker.join(timeout=60)
+    assert len(acknowledged) > 40
+
     second = StoreProcess(data_dir)
-    Store(second.client, BUCKET).put_view("index.html", b"<p>third</p>")
-    second.stop(signal.SIGKILL)
-    third = StoreProcess(data_dir)
     try:
-        base = f"{third.endpoint}/{BUCKET}"
-        assert anonymous_get(f"{base}/index.html")[:2] == (200, b"<p>third</p>")
-        assert anonymous_get(f"{base}/tmp/gone.txt")[0] == 404
-        listing = third.client.list_object_versions(Bucket=BUCKET)
-        index_versions = [v for v in listing["Versions"] if v["Key"] == "index.html"]
-        assert len(index_versions) == 3
-        assert [m["Key"] for m in listing.get("DeleteMarkers", [])] == ["tmp/gone.txt"]
+        admin = second.client("admin")
+        missing = []
+        for key, etag in acknowledged:
+            versions = admin.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]
+            kept = [v for v in versions if v["Key"] == key and v["ETag"] == etag]
+            if not kept:
+                missing.append(key)
+                continue
+            body = admin.get_object(Bucket=BUCKET, Key=key, VersionId=kept[0]["VersionId"])["Body"].read()
+            assert f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"' == etag, key
+        assert missing == []
+        from releases import site
+
+        report = site.verify(site.http_fetcher(f"{second.endpoint}/{BUCKET}"), settings)
+        assert report.incidents >= len(released)
+        assert [p for p in report.problems if any(iid in p for iid in released)] == []
     finally:
-        third.stop(signal.SIGINT)
+        second.stop(signal.SIGINT)
 
 
-def test_an_empty_data_dir_starts_an_empty_store(data_dir):
-    store = StoreProcess(data_dir)
-    try:
-        assert store.client.list_buckets()["Buckets"] == []
-    finally:
-        store.stop(signal.SIGINT)
+# -- stopping process trees -------------------------------------------------------------------------
 
 
-# -- stopping process groups ------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    stat = stack._proc_stat(pid)
-    return stat is not None and stat[0] != "Z"
-
-
-def _start_tree(script: str) -> tuple[subprocess.Popen, list[int]]:
-    proc = stack.start_group(["sh", "-c", script], dict(os.environ), subprocess.DEVNULL)
-    assert stack._wait_for(lambda: len(stack.descendants(proc.pid)) >= 2, 5.0)
-    return proc, list(stack.descendants(proc.pid))
-
-
-def test_stop_group_kills_a_tree_that_ignores_sigint_and_sigterm():
-    proc, grandchildren = _start_tree("trap '' INT TERM; sleep 300 & sleep 300 & wait")
-    started = time.monotonic()
-    killed = stack.stop_group(proc.pid, interrupt_wait=0.5, term_wait=0.5, reap=proc.poll)
-    assert time.monotonic() - started < 8
-    assert sorted(killed) == sorted([proc.pid, *grandchildren])
-    assert stack.group_members(proc.pid) == []
-    assert not any(_alive(pid) for pid in grandchildren)
-    assert proc.wait(timeout=5) == -signal.SIGKILL
-
-
-def test_stop_group_needs_no_sigkill_when_the_leader_stops_on_sigint():
-    # The leader leaves on SIGINT (like airflow standalone) but its child would keep sleeping:
-    # SIGTERM to the group takes it.
-    leader = "import signal, subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
-    proc = stack.start_group([sys.executable, "-c", leader], dict(os.environ), subprocess.DEVNULL)
-    assert stack._wait_for(lambda: len(stack.descendants(proc.pid)) == 1, 10.0)
-    child = next(iter(stack.descendants(proc.pid)))
-    assert stack.stop_group(proc.pid, interrupt_wait=1.0, term_wait=5.0, reap=proc.poll) == []
-    assert stack.group_members(proc.pid) == []
-    assert not _alive(child)
-
-
-@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs util-linux setsid")
-def test_stop_group_also_kills_descendants_that_left_the_group():
-    proc = stack.start_group(
-        ["sh", "-c", "setsid sleep 301 & sleep 300"], dict(os.environ), subprocess.DEVNULL
+def test_stop_all_kills_a_tree_that_ignores_sigint_and_sigterm():
+    component = processes.start(
+        "stubborn",
+        ["sh", "-c", "trap '' INT TERM; sleep 300 & sleep 300 & wait"],
+        dict(os.environ),
+        subprocess.DEVNULL,
     )
+    assert stack._wait_for(lambda: len(processes.tree(component.proc.pid)) >= 3, 10.0)
+    family = [p.pid for p in processes.tree(component.proc.pid)]
+    killed = processes.stop_all([component], timeout=1.0)
+    assert sorted(killed) == sorted(family)
+    assert not [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
 
-    def escaped() -> list[int]:
-        return [pid for pid in stack.descendants(proc.pid) if stack._proc_stat(pid)[2] != proc.pid]
 
-    assert stack._wait_for(lambda: len(escaped()) == 1, 10.0), (
-        "setsid should move one child to a group of its own"
+def test_stop_all_also_stops_descendants_that_left_the_session():
+    component = processes.start(
+        "escaper",
+        [
+            sys.executable,
+            "-c",
+            "import os,subprocess,time; subprocess.Popen(['setsid','sleep','301']); time.sleep(300)",
+        ],
+        dict(os.environ),
+        subprocess.DEVNULL,
     )
-    family = list(stack.descendants(proc.pid))
-    stack.stop_group(proc.pid, interrupt_wait=0.5, term_wait=2.0, reap=proc.poll)
-    assert not any(_alive(pid) for pid in family)
+    assert stack._wait_for(lambda: len(processes.tree(component.proc.pid)) >= 2, 10.0)
+    component.watch()
+    family = list(component.family)
+    processes.stop_all([component], timeout=5.0)
+    assert not [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
 
 
 def test_up_refuses_to_run_twice_and_stops_what_a_killed_run_left(tmp_path):
-    own_start = stack._proc_stat(os.getpid())[3]
-    leader = stack.start_group(["sleep", "300"], dict(os.environ), subprocess.DEVNULL)
-    leader_start = stack._proc_stat(leader.pid)[3]
-    pid_file = tmp_path / "standalone.pid"
-    pid_file.write_text(f"{os.getpid()} {own_start} {leader.pid} {leader_start}\n")
+    pid_file = tmp_path / "devstack.pids"
+    leftover = processes.start("leftover", ["sleep", "300"], dict(os.environ), subprocess.DEVNULL)
+    processes.record(pid_file, [leftover])  # written by this (live) process: "already running"
     with pytest.raises(SystemExit, match="already running"):
-        stack._stop_leftovers(pid_file)
-    assert leader.poll() is None
-    # The run that wrote the file is gone (same pid, other start time: it was killed and the pid reused).
-    pid_file.write_text(f"{os.getpid()} {own_start + 1} {leader.pid} {leader_start}\n")
-    stack._stop_leftovers(pid_file)
-    assert leader.wait(timeout=5) == -signal.SIGINT
+        processes.stop_leftovers(pid_file)
+    assert leftover.alive()
+    # The run that wrote the file is gone (its pid now belongs to a process started at another time).
+    entries = json.loads(pid_file.read_text())
+    entries[0][1] -= 1000
+    pid_file.write_text(json.dumps(entries))
+    assert processes.stop_leftovers(pid_file) == [leftover.proc.pid]
+    assert leftover.proc.poll() is not None  # gone (reaped by the clean-up itself)
     assert not pid_file.exists()
+
+
+# -- the whole `make up` tree -----------------------------------------------------------------------
+
+
+def _free_s3_port() -> int:
+    """An S3 port whose four neighbours and their gRPC ports are free too (the `make up` layout)."""
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        ports = seaweed.Ports.from_s3(port).all()
+        if max(ports) < 65536 and all(seaweed._free(p) for p in ports):
+            return port
+    raise AssertionError("no free port range")
+
+
+@pytest.mark.stack
+def test_make_up_listens_on_loopback_only_and_ctrl_c_stops_every_process(tmp_path):
+    s3_port = _free_s3_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        api_port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "RELEASES_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+        "RELEASES_API_URL": f"http://127.0.0.1:{api_port}",
+    }
+    for name in [k for k in env if k.startswith("AIRFLOW__") or k.startswith("AIRFLOW_CONN_")]:
+        del env[name]  # the test session's own Airflow settings
+    out = open(tmp_path / "up.log", "w+")  # noqa: SIM115
+    up = subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            'trap "" INT; exec "$@"',
+            "sh",
+            sys.executable,
+            "-m",
+            "devstack",
+            "up",
+            "--data-dir",
+            str(tmp_path / "s3"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = stack._wait_for(
+            lambda: (
+                up.poll() is not None or "Incident releases is running" in (tmp_path / "up.log").read_text()
+            ),
+            300,
+        )
+        assert ready and up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+        family = processes.tree(up.pid)
+        names = {p.name() for p in family}
+        assert "weed" in names and any("airflow" in " ".join(p.cmdline()) for p in family)
+        sockets = processes.listening([p.pid for p in family])
+        addresses = {(addr, port) for _, _, addr, port in sockets}
+        assert ("127.0.0.1", s3_port) in addresses and ("127.0.0.1", api_port) in addresses
+        off_loopback = [s for s in sockets if s[2] != "127.0.0.1"]
+        assert off_loopback == [], off_loopback
+        # Every port is one README lists: the S3 port and its four neighbours, their gRPC ports, the API.
+        documented = set(seaweed.Ports.from_s3(s3_port).all()) | {api_port}
+        assert {port for _, port in addresses} <= documented, sorted(addresses)
+    finally:
+        up.send_signal(signal.SIGINT)  # what Ctrl-C sends; `make up` resets the inherited "ignore"
+        code = up.wait(timeout=90)
+    assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
+    left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], left
 
 
 # -- small pieces ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("host", "uri", "expected"),
-    [
-        (
-            "127.0.0.1:9000",
-            "/incident-releases/incidents/A-1/v1.json",
-            ("incident-releases", "incidents/A-1/v1.json"),
-        ),
-        ("127.0.0.1:9000", "/incident-releases?versioning", ("incident-releases", None)),
-        ("127.0.0.1:9000", "/incident-releases/a%20b.txt?x-id=PutObject", ("incident-releases", "a b.txt")),
-        ("incident-releases.localhost:9000", "/index.html", ("incident-releases", "index.html")),
-        ("127.0.0.1:9000", "/", None),
-        ("127.0.0.1:9000", "/moto-api/reset", None),
-    ],
-    ids=["key", "bucket", "quoted-key", "virtual-host", "other-service", "moto-api"],
-)
-def test_target_of_a_request(host, uri, expected):
-    assert embedded_store._target({"HTTP_HOST": host, "REQUEST_URI": uri}) == expected
-
-
-def test_airflow_env_binds_loopback_and_points_the_connection_at_the_store(tmp_path):
-    env = stack.airflow_env(tmp_path, Settings(), "http://127.0.0.1:9123")
+def test_airflow_env_binds_loopback_and_points_the_connection_at_the_store_as_writer(tmp_path):
+    writer = {"access_key": "releases-writer-x", "secret_key": "s"}
+    env = stack.airflow_env(tmp_path, Settings(), "http://127.0.0.1:9123", writer)
     assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
     assert env["AIRFLOW__API__PORT"] == "8080"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:8080/execution/"
@@ -250,10 +346,29 @@ def test_airflow_env_binds_loopback_and_points_the_connection_at_the_store(tmp_p
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(ROOT / "dags")
     conn = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
     assert conn["extra"]["endpoint_url"] == "http://127.0.0.1:9123"
+    assert (conn["login"], conn["password"]) == ("releases-writer-x", "s")
     assert env["RELEASES_S3_ENDPOINT"] == "http://127.0.0.1:9123"
 
 
 def test_up_refuses_to_serve_off_loopback():
-    with pytest.raises(SystemExit, match="loopback only"):
-        stack._loopback("http://10.0.0.5:9000", 9000, "RELEASES_S3_ENDPOINT")
-    assert stack._loopback("http://localhost", 9000, "RELEASES_S3_ENDPOINT") == ("127.0.0.1", 9000)
+    with pytest.raises(SystemExit, match="127.0.0.1 only"):
+        stack.loopback("http://10.0.0.5:9000", 9000, "RELEASES_S3_ENDPOINT")
+    with pytest.raises(SystemExit, match="127.0.0.1 only"):
+        stack.loopback("http://0.0.0.0:9000", 9000, "RELEASES_S3_ENDPOINT")
+    assert stack.loopback("http://localhost", 9000, "RELEASES_S3_ENDPOINT") == ("127.0.0.1", 9000)
+
+
+def test_make_up_s_port_layout_moves_with_the_s3_port():
+    assert seaweed.Ports.from_s3(9000).all() == [
+        9000,
+        9001,
+        9002,
+        9003,
+        9004,
+        19000,
+        19001,
+        19002,
+        19003,
+        19004,
+    ]
+    assert seaweed.Ports.from_s3(9100).all()[0] == 9100
