@@ -6,11 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv browser test lint fmt up demo bench lock clean audit
+.PHONY: help venv browser test test-fast lint fmt up demo bench lock clean audit
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
+	@echo "make test-fast  the edit loop: lint + tests that start no Airflow, browser or stack"
 	@echo "make demo   one sample incident through preliminary -> updated -> corrected"
 	@echo "make bench  release cost vs. history size -> bench/results.md"
 	@echo "make lint   ruff check + format check"
@@ -42,6 +43,11 @@ test: $(STAMP) browser
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
 	$(BIN)/bandit -q -r releases devstack dags plugins
 	$(BIN)/python -m pytest
+
+# The edit loop: everything but the tests marked slow (Airflow runs, browsers, the whole stack).
+test-fast: $(STAMP)
+	$(BIN)/ruff check releases devstack dags plugins tests bench
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check releases devstack dags plugins tests bench

@@ -32,6 +32,20 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED
     os.environ.pop(_name, None)
 
 
+# Test tiers. `make test-fast` runs `-m "not slow"`: no Airflow start, no browser, no whole stack (the
+# edit loop); `make test` runs everything. A test is slow when it needs one of these fixtures or markers,
+# so a new test lands in the right tier without anyone remembering to mark it.
+SLOW_FIXTURES = {"airflow_db", "release_dag"}
+SLOW_MARKERS = {"stack", "browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        if SLOW_FIXTURES & set(item.fixturenames) or SLOW_MARKERS & marks:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """One SeaweedFS for the whole run, configured exactly as ``make up`` configures it."""

@@ -475,6 +475,7 @@ async function attempt(name, url, opts) {
 </script>"""
 
 
+@pytest.mark.browser
 def test_a_page_on_another_origin_cannot_read_private_keys_or_write_or_delete(site, tmp_path):
     """Chromium opens a page served from another loopback origin; its scripts try to read private keys
     and to write and delete through the store's S3 API and its internal servers. None succeeds."""

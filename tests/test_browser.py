@@ -25,6 +25,8 @@ from releases import render
 from releases.settings import load
 from releases.storage import Store
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

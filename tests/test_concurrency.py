@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from botocore.awsrequest import AWSResponse
 from sample import PRELIMINARY
 
@@ -21,6 +22,9 @@ from releases import ledger, pipeline, site
 from releases.document import STATEMENT_FIELDS
 from releases.settings import load
 from releases.storage import Store, client_from_settings
+
+# Seconds to minutes each (many releases, races, restarts): full suite only, not `make test-fast`.
+pytestmark = pytest.mark.slow
 
 IID = PRELIMINARY["incident_id"]
 WORKERS = 8

@@ -19,6 +19,9 @@ from releases import pipeline
 from releases.settings import Settings
 from releases.storage import Store, client_from_settings
 
+# Seconds to minutes each (many releases, races, restarts): full suite only, not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 # A preliminary and a correction: together they make every kind of write a release makes
 # (record, renderings, incident views, catalog, site views, changelog and corrections feeds).
 DOCS = [PRELIMINARY, CORRECTION]

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -39,6 +40,9 @@ from releases.document import STATEMENT_FIELDS
 from releases.errors import InvalidUpdate, NoChangeError, ReleaseError, StageOrderError
 from releases.settings import Settings
 from releases.storage import Store, client_from_settings
+
+# Seconds to minutes each (many releases, races, restarts): full suite only, not `make test-fast`.
+pytestmark = pytest.mark.slow
 
 IDS = ("inc-a", "inc-b", "inc-c")
 CHANGEABLE = ("headline", "summary", "location", "contact")

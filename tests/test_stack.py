@@ -28,6 +28,9 @@ from releases import pipeline
 from releases.settings import Settings
 from releases.storage import Store
 
+# Seconds to minutes each (many releases, races, restarts): full suite only, not `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "incident-releases"
 
