@@ -150,13 +150,13 @@ def cmd_verify(args, cfg) -> int:
 
     target = args.target
     if target.startswith(("http://", "https://")):
-        fetch = http_fetcher(target)
+        report = verify(http_fetcher(target), cfg)
     else:
         from dataclasses import replace
 
         store = _store(replace(cfg, bucket=target))
-        fetch = store.get
-    report = verify(fetch, cfg)
+        # With the bucket itself, incidents that no listing names are found too.
+        report = verify(store.get, cfg, list_keys=store.list_keys)
     for problem in report.problems:
         print(f"FAIL {problem}")
     print(
@@ -168,8 +168,13 @@ def cmd_verify(args, cfg) -> int:
 def cmd_rebuild(args, cfg) -> int:
     from .site import rebuild
 
-    written = rebuild(_store(cfg), cfg)
-    print(f"rebuilt: {len(written)} views rewritten (the others were already identical)")
+    result = rebuild(_store(cfg), cfg)
+    for problem in result.problems:
+        print(f"FAIL {problem}")
+    print(f"rebuilt: {len(result.written)} views rewritten (the others were already identical)")
+    if result.problems:
+        print(f"FAILED: {len(result.problems)} incidents could not be rebuilt; every other one was")
+        return 1
     return 0
 
 
