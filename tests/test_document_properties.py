@@ -106,4 +106,4 @@ def test_valid_preliminary_always_publishes(s3_endpoint, doc):
     store.ensure_bucket()
     published = pipeline.release(doc, store, cfg, key="k", released_by="p")
     assert published["version"] == 1
-    assert f"incidents/{doc['incident_id']}/v1.json" in store.list_keys("incidents/")
+    assert f"incidents/{doc['incident_id'].upper()}/v1.json" in store.list_keys("incidents/")

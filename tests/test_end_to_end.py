@@ -134,6 +134,12 @@ REFUSALS = [
     ),
     pytest.param([], {**PRELIMINARY, "summary": None}, "summary: is required", id="missing-field"),
     pytest.param([], {**PRELIMINARY, "victim": "x"}, "'victim': is not a field", id="unknown-field"),
+    pytest.param(
+        [PRELIMINARY],
+        {**UPDATE, "contact": "555-0100 \u202etxt.exe"},
+        "contact: contains an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE) at character 10",
+        id="bidi-control",
+    ),
 ]
 
 
@@ -156,8 +162,10 @@ def test_refusals_fail_the_run_name_the_field_and_write_nothing(
         ({**PRELIMINARY, "incident_id": "../etc/passwd"}, "incident_id"),
         ({**PRELIMINARY, "occurred_at": "2026-11-20T21:14:00"}, "occurred_at"),
         ({**PRELIMINARY, "stage": "final"}, "stage"),
+        ({**PRELIMINARY, "occurred_at": "9999-12-31T23:59:59-12:00"}, "occurred_at"),
+        ({**PRELIMINARY, "occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at"),
     ],
-    ids=["bad-incident-id", "time-without-zone", "unknown-stage"],
+    ids=["bad-incident-id", "time-without-zone", "unknown-stage", "year-9999", "year-1"],
 )
 def test_trigger_form_params_refuse_before_any_run(release_dag, bucket, conf, message):
     from airflow.sdk.definitions.param import ParamValidationError

@@ -40,7 +40,7 @@ from releases.errors import InvalidUpdate, NoChangeError, ReleaseError, StageOrd
 from releases.settings import Settings
 from releases.storage import Store, client_from_settings
 
-IDS = ("inc-a", "inc-b", "inc-c")
+IDS = ("INC-A", "INC-B", "INC-C")  # as stored: ids are kept in upper case
 CHANGEABLE = ("headline", "summary", "location", "contact")
 HEADLINES = ("Officer-involved shooting", "Death in custody")
 RUNNER = "airflow-user"
