@@ -139,7 +139,8 @@ def cmd_preview(args, cfg) -> int:
     record = seal(
         content,
         released_at=ledger.utc_now(),
-        released_by=update.released_by or "preview",
+        released_by="preview",
+        on_behalf_of=update.on_behalf_of,
         key="preview",
         prev=prev["sha256"] if prev else None,
     )

@@ -78,8 +78,9 @@ CORRECTION_NOTE = Field(
 )
 RELEASED_BY = Field(
     "released_by",
-    "Released by",
-    "Optional; defaults to the Airflow user who triggered the run.",
+    "On behalf of",
+    "Optional: the person or office this release is made for, e.g. Chief of Police. It is shown as "
+    '"on behalf of" next to the Airflow user who released it, never instead of it.',
     200,
     statement=False,
 )
@@ -102,7 +103,9 @@ class Update:
     stage: str
     fields: dict[str, str]
     correction_note: str | None = None
-    released_by: str | None = None
+    # The document's ``released_by``: whom the release is made for. Who released it is the
+    # authenticated Airflow user, which no document can set.
+    on_behalf_of: str | None = None
     # Withheld text is already replaced in ``fields`` and ``correction_note``; only the
     # overrides travel on, to be checked against the findings and recorded.
     privacy_overrides: dict[str, str] = field(default_factory=dict)
@@ -273,14 +276,14 @@ def parse_update(doc: Any) -> Update:
     if stage != "corrected" and note is not None:
         raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
 
-    released_by = _check_text(RELEASED_BY, doc.get("released_by"))
+    on_behalf_of = _check_text(RELEASED_BY, doc.get("released_by"))
     withheld = privacy.parse_withheld(doc.get("withheld"))
     overrides = privacy.parse_overrides(doc.get("privacy_override"))
     if withheld:
         fields = {name: privacy.redact(value, withheld) for name, value in fields.items()}
         note = privacy.redact(note, withheld) if note else note
-        released_by = privacy.redact(released_by, withheld) if released_by else released_by
-    return Update(incident_id, stage, fields, note, released_by, overrides)
+        on_behalf_of = privacy.redact(on_behalf_of, withheld) if on_behalf_of else on_behalf_of
+    return Update(incident_id, stage, fields, note, on_behalf_of, overrides)
 
 
 def param_schemas() -> dict[str, dict[str, Any]]:

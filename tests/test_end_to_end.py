@@ -26,7 +26,8 @@ def public_get(endpoint, bucket, key):
 def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
     assert run(release_dag, PRELIMINARY) == "success"
     assert run(release_dag, UPDATE) == "success"
-    assert run(release_dag, CORRECTION) == "success"
+    # A name in the document is recorded as whom the release is for, never as who released it.
+    assert run(release_dag, {**CORRECTION, "released_by": "Chief of Police"}) == "success"
 
     objects = all_objects(bucket)
     base = "incidents/2026-0142/"
@@ -38,6 +39,12 @@ def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
         {"field": "location", "was": "5th St and Main St", "now": "6th St and Main St"}
     ]
     assert records[2]["prev_sha256"] == records[1]["sha256"]
+    # The user of the DAG run (dag.test() runs as "dag_test"): what the document says cannot replace it.
+    assert [(r["released_by"], r["on_behalf_of"]) for r in records] == [
+        ("dag_test", None),
+        ("dag_test", None),
+        ("dag_test", "Chief of Police"),
+    ]
 
     v1_html = objects[base + "v1.html"].decode()
     assert "This information is preliminary and may change." in v1_html

@@ -213,3 +213,39 @@ def test_incident_ids_differing_only_in_case_are_one_incident(bucket):
     versions = sorted(k for k in bucket.list_keys("incidents/") if k.endswith(".json"))
     assert versions == ["incidents/2026-ABC/v1.json", "incidents/2026-ABC/v2.json"]
     assert json.loads(bucket.get("incidents/2026-ABC/v2.json"))["incident_id"] == "2026-ABC"
+
+
+def test_the_airflow_user_is_recorded_and_the_documents_name_only_shown_on_behalf_of(bucket):
+    settings = load()
+    forged = {**PRELIMINARY, "released_by": "Chief of Police"}
+    pipeline.release(forged, bucket, settings, key="run-1", released_by="pio.jones")
+    record = json.loads(bucket.get("incidents/2026-0142/v1.json"))
+    assert (record["released_by"], record["on_behalf_of"]) == ("pio.jones", "Chief of Police")
+    for key in ("incidents/2026-0142/v1.html", "incidents/2026-0142/index.html"):
+        meta = lxml.html.document_fromstring(bucket.get(key).decode()).xpath(
+            "//p[@class='meta'][contains(., 'by ')]"
+        )[-1]
+        assert " ".join(meta.text_content().split()).endswith("by pio.jones on behalf of Chief of Police"), (
+            key
+        )
+    txt = bucket.get("incidents/2026-0142/v1.txt").decode()
+    assert "Released by: pio.jones\nOn behalf of: Chief of Police\n" in txt
+    # Without a name in the document, nothing is said on anyone's behalf.
+    pipeline.release(UPDATE, bucket, settings, key="run-2", released_by="pio.smith")
+    record = json.loads(bucket.get("incidents/2026-0142/v2.json"))
+    assert (record["released_by"], record["on_behalf_of"]) == ("pio.smith", None)
+    assert "On behalf of" not in bucket.get("incidents/2026-0142/v2.txt").decode()
+
+
+@pytest.mark.parametrize(
+    ("user", "run_id", "expected"),
+    [
+        ("pio.jones", "manual__2026-11-21T03:00:00+00:00", "pio.jones"),
+        ("pio.jones", "inbox__0123456789abcdef01234567", "pio.jones"),
+        (None, "inbox__0123456789abcdef01234567", "inbox"),
+        ("", "scheduled__2026-11-21T03:00:00+00:00", "airflow"),
+    ],
+    ids=["user", "user-even-for-inbox-id", "inbox", "no-user"],
+)
+def test_who_released_comes_from_the_run(user, run_id, expected):
+    assert pipeline.releaser(user, run_id) == expected
