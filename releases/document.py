@@ -180,10 +180,10 @@ def loads(data: bytes) -> Any:
     would silently cancel the real list). Airflow's trigger form and REST API parse the
     JSON themselves before any code of ours sees it; see README.
     """
-    if not data.strip():
-        raise InvalidUpdate(None, "the file is empty")
     if len(data) > MAX_DOCUMENT_BYTES:
         raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    if not data.strip():
+        raise InvalidUpdate(None, "the file is empty")
     try:
         # A UTF-8 byte order mark (Windows Notepad writes one) is not part of the document.
         decoded = data.decode("utf-8-sig")

@@ -50,6 +50,7 @@ UNREADABLE = [
     pytest.param(
         b'{"a": ' + b"1" * 66000 + b"}", "the update document is larger than 65536 bytes", id="too-big"
     ),
+    pytest.param(b" " * 2_000_000, "the update document is larger than 65536 bytes", id="too-big-and-blank"),
     pytest.param(
         b'{"incident_id": "2026-0142", "stage": NaN}',
         "the file is not valid JSON: NaN is not a JSON value",
