@@ -87,7 +87,7 @@ def incident_release():
                 store,
                 cfg,
                 key=_key(dag_run),
-                released_by=getattr(dag_run, "triggering_user_name", None) or "airflow",
+                released_by=pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id),
             )
 
     @task(**RETRY)

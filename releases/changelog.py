@@ -3,10 +3,14 @@
 Built from ``catalog["corrections"]`` alone (each entry is a corrected record plus the
 release time of the version before it), so it can be rebuilt from the ``v<N>.json``
 records. The CSV and JSON downloads and the HTML table are all views of :func:`frame`.
+
+The CSV is opened in spreadsheets, which run a cell that starts like a formula; its text
+cells are neutralised (see :func:`to_csv`). The JSON and the HTML keep the exact text.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from datetime import datetime
@@ -74,8 +78,26 @@ def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+# OWASP, CSV Injection: a cell starting with one of these is read as a formula by Excel,
+# LibreOffice and Google Sheets (=HYPERLINK(...) runs when the changelog is opened).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A text cell as OWASP advises: a leading single quote makes a spreadsheet show it as text."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
 def to_csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """The changelog for spreadsheets: text cells neutralised and all quoted, numbers as numbers.
+
+    Quoting every text cell (OWASP's other half) keeps a separator inside a cell, such as
+    the ";" of a locale that splits on it, from starting a new cell that is a formula.
+    Numbers are the system's own (version, hours) and stay numbers.
+    """
+    text_columns = [name for name in df.columns if name not in ("version", "hours_since_previous")]
+    safe = df.assign(**{name: df[name].map(neutralise, na_action="ignore") for name in text_columns})
+    return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
 def to_json(df: pd.DataFrame) -> bytes:

@@ -12,20 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from . import settings as settings_mod
-from .document import MAX_DOCUMENT_BYTES, parse_update
-from .errors import InvalidUpdate, ReleaseError
+from .document import MAX_DOCUMENT_BYTES, loads, parse_update
+from .errors import ReleaseError
 
 DAG_ID = "incident_release"
 
 
-def read_document(path: str) -> dict[str, Any]:
-    data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1) if path == "-" else Path(path).read_bytes()
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+class CannotRead(Exception):
+    """The file could not be opened at all (missing, a directory, no permission)."""
+
+
+def read_document(path: str) -> Any:
+    """The document in ``path`` (or standard input): the same reading as the inbox's."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidUpdate(None, f"the update document is not valid UTF-8 JSON ({exc})") from None
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        else:
+            with Path(path).open("rb") as file:
+                # Never more than one byte past the limit, however large the file is.
+                data = file.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise CannotRead(f"cannot read {path}: {exc.strerror or exc}") from None
+    return loads(data)
 
 
 class Api:
@@ -94,7 +102,9 @@ def cmd_validate(args, cfg) -> int:
 
 def cmd_submit(args, cfg) -> int:
     doc = read_document(args.file)
-    parse_update(doc)  # refuse locally first: the PIO sees the field error at once
+    # Refuse locally first: the PIO sees the field error at once. Airflow parses the JSON
+    # itself and would keep the last of duplicate keys; read_document refused them already.
+    update = parse_update(doc)
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
     run_id = api.trigger(doc)
     print(f"triggered {DAG_ID} run {run_id}")
@@ -102,7 +112,7 @@ def cmd_submit(args, cfg) -> int:
         return 0
     state = api.wait(run_id, args.timeout)
     if state == "success":
-        print(f"published: {cfg.base_url}/incidents/{doc['incident_id']}/index.html")
+        print(f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html")
         return 0
     print(
         f"{state}: {api.failure_reason(run_id) if state == 'failed' else 'no outcome yet'}", file=sys.stderr
@@ -129,7 +139,8 @@ def cmd_preview(args, cfg) -> int:
     record = seal(
         content,
         released_at=ledger.utc_now(),
-        released_by=update.released_by or "preview",
+        released_by="preview",
+        on_behalf_of=update.on_behalf_of,
         key="preview",
         prev=prev["sha256"] if prev else None,
     )
@@ -150,13 +161,13 @@ def cmd_verify(args, cfg) -> int:
 
     target = args.target
     if target.startswith(("http://", "https://")):
-        fetch = http_fetcher(target)
+        report = verify(http_fetcher(target), cfg)
     else:
         from dataclasses import replace
 
         store = _store(replace(cfg, bucket=target))
-        fetch = store.get
-    report = verify(fetch, cfg)
+        # With the bucket itself, incidents that no listing names are found too.
+        report = verify(store.get, cfg, list_keys=store.list_keys)
     for problem in report.problems:
         print(f"FAIL {problem}")
     print(
@@ -168,8 +179,13 @@ def cmd_verify(args, cfg) -> int:
 def cmd_rebuild(args, cfg) -> int:
     from .site import rebuild
 
-    written = rebuild(_store(cfg), cfg)
-    print(f"rebuilt: {len(written)} views rewritten (the others were already identical)")
+    result = rebuild(_store(cfg), cfg)
+    for problem in result.problems:
+        print(f"FAIL {problem}")
+    print(f"rebuilt: {len(result.written)} views rewritten (the others were already identical)")
+    if result.problems:
+        print(f"FAILED: {len(result.problems)} incidents could not be rebuilt; every other one was")
+        return 1
     return 0
 
 
@@ -224,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, cfg)
     except ReleaseError as err:
         print(f"refused: {err}", file=sys.stderr)
+        return 2
+    except CannotRead as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     except urllib.error.URLError as err:
         print(f"error: cannot reach {getattr(err, 'url', '') or cfg.api_url}: {err}", file=sys.stderr)

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from . import privacy
+from . import privacy, text
 from .errors import InvalidUpdate
 
 STAGES = ("preliminary", "updated", "corrected")
 INCIDENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
 # RFC 3339 date-time; the offset ("Z" or +hh:mm) is mandatory.
-TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+_DATE_TIME_REST = r"-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+TIMESTAMP_PATTERN = r"^\d{4}" + _DATE_TIME_REST
+# The trigger form refuses a year outside 1900-2100 before a run exists; parse_timestamp
+# says why in words, and checks the exact bounds.
+FORM_TIMESTAMP_PATTERN = r"^(19\d{2}|20\d{2}|2100)" + _DATE_TIME_REST
+# Every time must be shown in every display time zone. A UTC offset is always less than
+# 24 hours (datetime enforces it), so a moment between these bounds is shown without
+# error in any zone; a year like 0001 or 9999 is a typo that would fail in some zone.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2101, 1, 1, tzinfo=UTC)  # exclusive
 MAX_DOCUMENT_BYTES = 64 * 1024
+# The deepest a valid document goes is 3 (document, withheld list, withheld item).
+MAX_NESTING = 8
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "occurred_at",
         "Occurred at",
-        "When the incident happened, with its time zone, e.g. 2026-11-20T21:14:00-05:00.",
+        "When the incident happened, with its time zone, e.g. 2026-11-20T21:14:00-05:00 (years 1900-2100).",
         40,
         timestamp=True,
     ),
@@ -68,8 +78,9 @@ CORRECTION_NOTE = Field(
 )
 RELEASED_BY = Field(
     "released_by",
-    "Released by",
-    "Optional; defaults to the Airflow user who triggered the run.",
+    "On behalf of",
+    "Optional: the person or office this release is made for, e.g. Chief of Police. It is shown as "
+    '"on behalf of" next to the Airflow user who released it, never instead of it.',
     200,
     statement=False,
 )
@@ -92,7 +103,9 @@ class Update:
     stage: str
     fields: dict[str, str]
     correction_note: str | None = None
-    released_by: str | None = None
+    # The document's ``released_by``: whom the release is made for. Who released it is the
+    # authenticated Airflow user, which no document can set.
+    on_behalf_of: str | None = None
     # Withheld text is already replaced in ``fields`` and ``correction_note``; only the
     # overrides travel on, to be checked against the findings and recorded.
     privacy_overrides: dict[str, str] = field(default_factory=dict)
@@ -104,24 +117,14 @@ def _check_text(spec: Field, value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidUpdate(spec.name, f"must be text, not {type(value).__name__}")
-    # Browsers submit textareas with CRLF; the record stores LF only.
-    value = value.replace("\r\n", "\n")
+    # Browsers submit textareas with CRLF; the record stores LF only, and NFC (see text).
+    value = text.normalize(value.replace("\r\n", "\n"))
+    if (rule := text.problem(value, multiline=spec.multiline)) is not None:
+        raise InvalidUpdate(spec.name, rule)
     if not value.strip():
         return None
     if len(value) > spec.max_length:
         raise InvalidUpdate(spec.name, f"must be at most {spec.max_length} characters (got {len(value)})")
-    for ch in value:
-        if ch in "\n\t":
-            if ch == "\n" and not spec.multiline:
-                raise InvalidUpdate(spec.name, "must be a single line")
-            continue
-        cat = unicodedata.category(ch)
-        # Control characters, lone surrogates and non-characters cannot be carried by
-        # XML (feeds) and have no place in a public statement.
-        if cat in ("Cc", "Cs") or ch in "\ufffe\uffff":
-            raise InvalidUpdate(
-                spec.name, f"contains a control character U+{ord(ch):04X}; only newline and tab are allowed"
-            )
     return value.strip() if not spec.multiline else value.strip("\n ")
 
 
@@ -136,13 +139,90 @@ def parse_timestamp(field: str, value: str) -> datetime:
         raise InvalidUpdate(field, f"is not a valid date and time ({exc})") from None
     if parsed.tzinfo is None:  # pragma: no cover - the pattern already requires an offset
         raise InvalidUpdate(field, "must carry a time zone")
+    # The year as written first: converting year 1 or 9999 to UTC may itself overflow.
+    if not (EARLIEST.year <= parsed.year < LATEST.year and EARLIEST <= parsed < LATEST):
+        raise InvalidUpdate(
+            field,
+            "must be between 1900-01-01 and 2100-12-31 (UTC); a time outside that range is a typo "
+            "and cannot be shown in every time zone",
+        )
     return parsed
+
+
+def _label(key: object) -> str:
+    # A field name is untrusted input and goes to logs: ascii() and a length cap.
+    return key if key in ALL_FIELDS else ascii(key)[:60]
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidUpdate(
+                _label(key),
+                "is given twice in the document; give each field once (JSON readers would "
+                "silently keep only the last one)",
+            )
+        obj[key] = value
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidUpdate(None, f"the file is not valid JSON: {name} is not a JSON value")
+
+
+def loads(data: bytes) -> Any:
+    """Read an update document from the bytes of a file (command line, inbox).
+
+    Every way a file can fail to be a document is an :class:`InvalidUpdate` saying why:
+    empty, too large, not UTF-8, not JSON, nested too deeply, or a key given twice (JSON
+    parsers keep the last of duplicate keys, so ``"withheld": []`` at the end of a file
+    would silently cancel the real list). Airflow's trigger form and REST API parse the
+    JSON themselves before any code of ours sees it; see README.
+    """
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    if not data.strip():
+        raise InvalidUpdate(None, "the file is empty")
+    try:
+        # A UTF-8 byte order mark (Windows Notepad writes one) is not part of the document.
+        decoded = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidUpdate(
+            None, f"the file is not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8"
+        ) from None
+    try:
+        return json.loads(decoded, object_pairs_hook=_object_without_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidUpdate(
+            None, f"the file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise InvalidUpdate(None, f"the document is nested more than {MAX_NESTING} levels deep") from None
+    except ValueError:  # the one other failure: an integer longer than Python's 4300-digit limit
+        raise InvalidUpdate(None, "the file is not valid JSON: a number in it is too long") from None
+
+
+def _nesting(doc: Any) -> int:
+    """How deep lists and objects go (1 for a flat object); iterative, so any depth is safe."""
+    deepest, todo = 0, [(doc, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                return deepest
+            todo.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def parse_update(doc: Any) -> Update:
     """Validate a submitted document. Raises :class:`InvalidUpdate` naming the field and rule."""
     if not isinstance(doc, dict):
         raise InvalidUpdate(None, "the update must be a JSON object")
+    # Before anything recursive (json.dumps below) looks at it.
+    if _nesting(doc) > MAX_NESTING:
+        raise InvalidUpdate(None, f"the document is nested more than {MAX_NESTING} levels deep")
     # Refuse oversized input before looking at any of it.
     try:
         size = len(json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass"))
@@ -152,9 +232,8 @@ def parse_update(doc: Any) -> Update:
         raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes ({size})")
     unknown = sorted((k for k in doc if k not in ALL_FIELDS), key=str)
     if unknown:
-        # ascii() and a length cap: a field name is untrusted input and goes to logs.
         raise InvalidUpdate(
-            ascii(unknown[0])[:60],
+            _label(unknown[0]),
             f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})",
         )
 
@@ -166,6 +245,8 @@ def parse_update(doc: Any) -> Update:
             "incident_id",
             "must be 3 to 64 ASCII letters, digits or hyphens, starting with a letter or digit",
         )
+    # Case-insensitive: 2026-abc and 2026-ABC are one incident, kept under its upper-case id.
+    incident_id = incident_id.upper()
 
     stage = doc.get("stage")
     if stage is None or stage == "":
@@ -195,14 +276,14 @@ def parse_update(doc: Any) -> Update:
     if stage != "corrected" and note is not None:
         raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
 
-    released_by = _check_text(RELEASED_BY, doc.get("released_by"))
+    on_behalf_of = _check_text(RELEASED_BY, doc.get("released_by"))
     withheld = privacy.parse_withheld(doc.get("withheld"))
     overrides = privacy.parse_overrides(doc.get("privacy_override"))
     if withheld:
         fields = {name: privacy.redact(value, withheld) for name, value in fields.items()}
         note = privacy.redact(note, withheld) if note else note
-        released_by = privacy.redact(released_by, withheld) if released_by else released_by
-    return Update(incident_id, stage, fields, note, released_by, overrides)
+        on_behalf_of = privacy.redact(on_behalf_of, withheld) if on_behalf_of else on_behalf_of
+    return Update(incident_id, stage, fields, note, on_behalf_of, overrides)
 
 
 def param_schemas() -> dict[str, dict[str, Any]]:
@@ -216,7 +297,8 @@ def param_schemas() -> dict[str, dict[str, Any]]:
             "default": None,
             "type": "string",
             "title": "Incident ID",
-            "description": "Your incident number, e.g. 2026-0142: 3-64 letters, digits or hyphens.",
+            "description": "Your incident number, e.g. 2026-0142: 3-64 letters, digits or hyphens. "
+            "Upper and lower case name the same incident.",
             "pattern": INCIDENT_ID_PATTERN,
         },
         "stage": {
@@ -244,7 +326,7 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         if spec.multiline:
             schema["format"] = "multiline"
         if spec.timestamp:
-            schema["pattern"] = TIMESTAMP_PATTERN
+            schema["pattern"] = FORM_TIMESTAMP_PATTERN
         schemas[spec.name] = schema
     schemas["withheld"] = {
         "default": None,

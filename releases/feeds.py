@@ -232,7 +232,10 @@ def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *,
 
 
 def _when(stamp: str, settings: Settings) -> str:
-    return datetime.fromisoformat(stamp).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
+    try:
+        return datetime.fromisoformat(stamp).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
+    except OverflowError:  # as render.human_time: an old record's year 1 or 9999, shown as recorded
+        return stamp
 
 
 def _changes_html(record: dict[str, Any]) -> list[str]:

@@ -5,6 +5,11 @@ validation as every other entry point, triggers one ``incident_release`` run per
 file and files it under ``inbox/processed/``; a bad file goes to ``inbox/rejected/``
 with a ``.error.txt`` beside it saying which field broke which rule.
 
+A file that cannot be released, whatever is wrong with it (not JSON, nested too deeply,
+too large, not UTF-8, empty, a key given twice...), is filed as rejected with its reason
+in the same poll, and the files behind it are checked and released as usual: one bad
+file never holds up the others.
+
 The run id is derived from the file's bytes, so a file collected twice (a retry, or the
 same file dropped again) triggers one release, never two.
 """
@@ -12,15 +17,18 @@ same file dropped again) triggers one release, never two.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 from typing import Any
 
-from .document import MAX_DOCUMENT_BYTES, parse_update
+from botocore.exceptions import ClientError
+
+from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import InvalidUpdate, ReleaseError
 from .storage import Store
 
 PREFIX = "inbox/"
+# The run ids of the releases the inbox triggers; ``pipeline.releaser`` knows them by it.
+INBOX_RUN_PREFIX = "inbox__"
 PROCESSED = "inbox/processed/"
 REJECTED = "inbox/rejected/"
 
@@ -30,39 +38,61 @@ def pending(store: Store) -> list[str]:
     return sorted(k for k in store.list_keys(PREFIX) if "/" not in k[len(PREFIX) :] and k.endswith(".json"))
 
 
-def read(store: Store, key: str) -> dict[str, Any]:
-    """A submission: the run id to trigger and the document, or :class:`InvalidUpdate`."""
-    body = store.get(key)
-    if body is None:
-        raise InvalidUpdate(None, f"{key} disappeared before it could be read")
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidUpdate(None, f"the file is not valid UTF-8 JSON ({type(exc).__name__})") from None
+def submission(key: str, body: bytes) -> dict[str, Any]:
+    """The run id to trigger and the document of one file, or :class:`InvalidUpdate`."""
+    doc = loads(body)
     parse_update(doc)
-    return {"key": key, "trigger_run_id": f"inbox__{hashlib.sha256(body).hexdigest()[:24]}", "conf": doc}
+    return {
+        "key": key,
+        "trigger_run_id": f"{INBOX_RUN_PREFIX}{hashlib.sha256(body).hexdigest()[:24]}",
+        "conf": doc,
+    }
+
+
+def _size(store: Store, key: str) -> int | None:
+    try:
+        return store.client.head_object(Bucket=store.bucket, Key=key)["ContentLength"]
+    except ClientError as err:
+        if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise
+
+
+def read(store: Store, key: str) -> dict[str, Any] | None:
+    """The submission in ``key``; None if it is gone (another poll filed it meanwhile)."""
+    size = _size(store, key)
+    # Checked before reading: a file of any size may be dropped into the inbox.
+    if size is not None and size > MAX_DOCUMENT_BYTES:
+        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    body = store.get(key) if size is not None else None
+    return None if body is None else submission(key, body)
 
 
 def _move(store: Store, key: str, folder: str) -> str:
     target = folder + posixpath.basename(key)
-    body = store.get(key)
-    if body is not None:
-        store.put_view(target, body, public=False)
-        store.client.delete_object(Bucket=store.bucket, Key=key)
+    # Copied inside the store, never through memory: a rejected file may be huge.
+    store.client.copy_object(Bucket=store.bucket, Key=target, CopySource={"Bucket": store.bucket, "Key": key})
+    store.client.delete_object(Bucket=store.bucket, Key=key)
     return target
 
 
 def collect(store: Store) -> list[dict[str, Any]]:
-    """Check every waiting file: good ones are returned, bad ones are filed as rejected."""
+    """Check every waiting file: good ones are returned, bad ones are filed as rejected.
+
+    A refusal concerns one file only: it is filed with its reason and the next file is
+    checked. Storage failing is not a refusal: it fails the task, whose retries run the
+    whole poll again.
+    """
     accepted = []
     for key in pending(store):
         try:
-            accepted.append(read(store, key))
+            found = read(store, key)
         except ReleaseError as err:
             target = _move(store, key, REJECTED)
             store.put_view(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
+            continue
+        if found is not None:
+            accepted.append(found)
     return accepted
 
 

@@ -7,6 +7,11 @@ canonical bytes of the record *without* its ``sha256`` key; ``prev_sha256`` is t
 ``sha256`` of version N-1 (null for version 1). ``v<N>.json`` stores exactly the
 canonical bytes of the record *with* its ``sha256`` key, so any changed byte is
 detectable.
+
+``released_by`` is the authenticated Airflow user whose DAG run published the version
+(no document can set it); ``on_behalf_of`` is whom the PIO said the release is made for
+(the document's ``released_by``), or null. Records of schema ``incident-release/1``
+have no ``on_behalf_of``, and their ``released_by`` may have come from the document.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .errors import StorageError, VersionConflict
 from .stages import plan
 from .storage import Store
 
-SCHEMA = "incident-release/1"
+SCHEMA = "incident-release/2"
 _VERSION_KEY = re.compile(r"^incidents/(?P<id>[A-Za-z0-9-]+)/v(?P<n>[1-9][0-9]*)\.json$")
 
 
@@ -47,12 +52,21 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def seal(content: dict[str, Any], *, released_at: str, released_by: str, key: str, prev: str | None):
+def seal(
+    content: dict[str, Any],
+    *,
+    released_at: str,
+    released_by: str,
+    key: str,
+    prev: str | None,
+    on_behalf_of: str | None = None,
+):
     record = {
         "schema": SCHEMA,
         **content,
         "released_at": released_at,
         "released_by": released_by,
+        "on_behalf_of": on_behalf_of,
         "idempotency_key": key,
         "prev_sha256": prev,
     }
@@ -109,7 +123,8 @@ def publish(
 ) -> dict[str, Any]:
     """Append the update as the next version, exactly once per ``key``.
 
-    ``key`` identifies the submission (the Airflow DAG run). If a version with that key
+    ``key`` identifies the submission (the Airflow DAG run); ``released_by`` is the user
+    who triggered it, recorded whatever the document says (see the module docstring). If a version with that key
     exists already (a retry, a cleared task, a write whose response was lost), it is
     returned and nothing is written. If another writer takes the version number first,
     the update is planned again on top of the new latest version.
@@ -123,7 +138,8 @@ def publish(
         record = seal(
             content,
             released_at=clock(),
-            released_by=update.released_by or released_by,
+            released_by=released_by,
+            on_behalf_of=update.on_behalf_of,
             key=key,
             prev=prev["sha256"] if prev else None,
         )

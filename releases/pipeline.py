@@ -15,8 +15,22 @@ from typing import Any
 from . import feeds, ledger, views, websub
 from .document import parse_update
 from .errors import StorageError
+from .inbox import INBOX_RUN_PREFIX
 from .settings import Settings
 from .storage import Store
+
+
+def releaser(triggering_user: str | None, run_id: str) -> str:
+    """Who released a version: the Airflow user who triggered the run.
+
+    It comes from the DAG run, never from the document (whose ``released_by`` is recorded
+    as ``on_behalf_of``). A run that no user triggered names what started it: the inbox
+    (its file was written by someone holding bucket credentials, whom Airflow does not
+    know) or Airflow itself.
+    """
+    if triggering_user:
+        return triggering_user
+    return "inbox" if run_id.startswith(INBOX_RUN_PREFIX) else "airflow"
 
 
 def validate(conf: dict[str, Any], store: Store, *, key: str | None = None) -> dict[str, Any]:

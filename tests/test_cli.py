@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sample import PRELIMINARY
 
 from releases import cli
@@ -22,7 +23,88 @@ def test_validate_accepts_a_good_document_and_names_the_field_of_a_bad_one(tmp_p
     )
     (tmp_path / "notjson.json").write_text("{nope")
     assert cli.main(["validate", str(tmp_path / "notjson.json")]) == 2
-    assert "not valid UTF-8 JSON" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "refused: the file is not valid JSON: Expecting property name enclosed in double quotes "
+        "(line 1, column 2)\n"
+    )
+
+
+# The files that stalled the inbox, and what the command line says about each: one line,
+# never a traceback.
+UNREADABLE = [
+    pytest.param(
+        b"[" * 32768 + b"]" * 32768, "the document is nested more than 8 levels deep", id="too-deep"
+    ),
+    pytest.param(b"", "the file is empty", id="empty"),
+    pytest.param(b" \n\t", "the file is empty", id="blank"),
+    pytest.param(
+        json.dumps(PRELIMINARY).encode("utf-16"),
+        "the file is not UTF-8 text (byte 1 cannot be read); save it as UTF-8",
+        id="utf-16",
+    ),
+    pytest.param(
+        b'{"location": "Stra\xdfe"}',  # Latin-1, as an old Windows editor would save it
+        "the file is not UTF-8 text (byte 19 cannot be read); save it as UTF-8",
+        id="latin-1",
+    ),
+    pytest.param(
+        b'{"a": ' + b"1" * 66000 + b"}", "the update document is larger than 65536 bytes", id="too-big"
+    ),
+    pytest.param(b" " * 2_000_000, "the update document is larger than 65536 bytes", id="too-big-and-blank"),
+    pytest.param(
+        b'{"incident_id": "2026-0142", "stage": NaN}',
+        "the file is not valid JSON: NaN is not a JSON value",
+        id="nan",
+    ),
+    pytest.param(
+        json.dumps(PRELIMINARY)[:-1].encode() + b', "withheld": [{"category": "name", "text": "Jo Doe"}], '
+        b'"withheld": []}',
+        "withheld: is given twice in the document; give each field once "
+        "(JSON readers would silently keep only the last one)",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        b'{"a": ' + b"9" * 5000 + b"}",
+        "the file is not valid JSON: a number in it is too long",
+        id="long-int",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), UNREADABLE)
+def test_unreadable_files_are_refused_in_one_line_without_a_traceback(tmp_path, capsys, body, message):
+    path = tmp_path / "update.json"
+    path.write_bytes(body)
+    assert cli.main(["validate", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"refused: {message}")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def test_submit_refuses_a_duplicate_key_before_calling_airflow(tmp_path, capsys, monkeypatch):
+    # Airflow would parse the JSON itself and keep the last "withheld"; nothing may reach it.
+    monkeypatch.setenv("RELEASES_API_URL", "http://127.0.0.1:9")
+    path = tmp_path / "update.json"
+    path.write_bytes(json.dumps(PRELIMINARY)[:-1].encode() + b', "headline": "Other"}')
+    assert cli.main(["submit", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        "refused: headline: is given twice in the document; give each field once "
+        "(JSON readers would silently keep only the last one)\n"
+    )
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_document(tmp_path, capsys):
+    path = tmp_path / "notepad.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(PRELIMINARY).encode())
+    assert cli.main(["validate", str(path)]) == 0
+
+
+def test_a_missing_file_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert cli.main(["validate", str(tmp_path / "nope.json")]) == 2
+    assert (
+        capsys.readouterr().err == f"error: cannot read {tmp_path / 'nope.json'}: No such file or directory\n"
+    )
 
 
 def test_refusal_is_taken_from_the_structured_task_log():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
-from releases.document import FIELDS, param_schemas, parse_update
+from releases.document import FIELDS, loads, param_schemas, parse_update
 from releases.errors import InvalidUpdate
 
 
@@ -111,7 +111,7 @@ def test_note_only_with_correction():
     )
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1b", "\x7f", "\ufffe"])
+@pytest.mark.parametrize("char", ["\x00", "\x0b", "\x1b", "\x7f", "\x85"])
 def test_control_characters_are_refused(char):
     msg = refusal({**PRELIMINARY, "body": f"before{char}after"})
     assert msg == f"body: contains a control character U+{ord(char):04X}; only newline and tab are allowed"
@@ -158,3 +158,90 @@ def test_param_schemas_describe_every_field():
         assert schema["title"] and schema["description"], name
     assert schemas["stage"]["enum"] == ["preliminary", "updated", "corrected"]
     assert schemas["body"]["format"] == "multiline"
+
+
+@pytest.mark.parametrize(
+    "char", [*"\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"]
+)
+def test_every_bidi_control_and_direction_mark_is_refused(char):
+    msg = refusal({**PRELIMINARY, "contact": f"555-0100 {char}txt.exe"})
+    assert msg.startswith(f"contact: contains an invisible direction control (U+{ord(char):04X} ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: ZWNJ inside a word
+        "\u0915\u094d\u200d\u0937",  # Devanagari: ZWJ after a virama
+        "\U0001f46e\u200d\u2640\ufe0f",  # emoji sequence
+    ],
+    ids=["persian-zwnj", "devanagari-zwj", "emoji-zwj"],
+)
+def test_joiners_a_script_needs_are_kept(text):
+    assert (
+        parse_update({**PRELIMINARY, "headline": f"Words {text} words"}).fields["headline"]
+        == f"Words {text} words"
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200cPersian", "\u0645\u06cc\u200c", "\u0645\u200c 1"], ids=["start", "end", "before-space"]
+)
+def test_joiners_outside_a_word_are_refused(text):
+    assert "invisible joiner" in refusal({**PRELIMINARY, "headline": text})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1900-01-01T00:00:00Z",
+        "2100-12-31T23:59:59Z",
+        "2100-12-31T23:59:59+14:00",
+        "1900-01-01T11:59:00-12:00",
+    ],
+)
+def test_times_at_the_edges_of_the_range_are_accepted(value):
+    parse_update({**PRELIMINARY, "occurred_at": value})
+
+
+def test_the_trigger_form_refuses_a_year_outside_the_range():
+    import jsonschema
+
+    schema = {k: v for k, v in param_schemas()["occurred_at"].items() if k != "default"}
+    jsonschema.validate("2026-11-20T21:14:00-05:00", schema)
+    for value in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "1899-12-31T23:00:00Z"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(value, schema)
+
+
+def test_incident_ids_are_kept_in_upper_case():
+    assert parse_update({**UPDATE, "incident_id": "2026-abc-x"}).incident_id == "2026-ABC-X"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b'{"incident_id": "2026-0142", "stage": "updated", "summary": "a", "stage": "corrected"}',
+            "stage: is given twice in the document",
+        ),
+        (
+            b'{"privacy_override": {"phone": "first reason", "phone": "second reason"}}',
+            "'phone': is given twice in the document",
+        ),
+        (b'{"x": Infinity}', "the file is not valid JSON: Infinity is not a JSON value"),
+        (b"[" * 5000 + b"]" * 5000, "the document is nested more than 8 levels deep"),
+    ],
+    ids=["top-level", "nested", "infinity", "deep"],
+)
+def test_loads_refuses_what_json_readers_disagree_on(data, message):
+    with pytest.raises(InvalidUpdate) as err:
+        loads(data)
+    assert str(err.value).startswith(message)
+
+
+def test_a_document_nested_deeper_than_any_valid_one_is_refused_without_recursion():
+    doc: list = []
+    for _ in range(200_000):
+        doc = [doc]
+    assert refusal({**UPDATE, "withheld": doc}) == "the document is nested more than 8 levels deep"

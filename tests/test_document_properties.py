@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sample import PRELIMINARY
 
-from releases import pipeline
+from releases import catalog as catalog_mod
+from releases import feeds, pipeline, render, views
 from releases.document import FIELDS, parse_update
-from releases.errors import InvalidUpdate
+from releases.errors import InvalidUpdate, ReleaseError
+from releases.ledger import seal
 from releases.settings import Settings
+from releases.stages import plan
 from releases.storage import Store, client_from_settings
 
 # Words that cannot form a phone number, address, e-mail or date: the privacy guard has
@@ -106,4 +112,115 @@ def test_valid_preliminary_always_publishes(s3_endpoint, doc):
     store.ensure_bucket()
     published = pipeline.release(doc, store, cfg, key="k", released_by="p")
     assert published["version"] == 1
-    assert f"incidents/{doc['incident_id']}/v1.json" in store.list_keys("incidents/")
+    assert f"incidents/{doc['incident_id'].upper()}/v1.json" in store.list_keys("incidents/")
+
+
+# -- whatever the validator accepts can be shown, in every display time zone ------------------
+
+# Text from all of Unicode, weighted towards what intake accepts (else nearly every example
+# would be refused), with the pieces that are hardest to show: right-to-left words, joiners a
+# script needs, combining marks, emoji sequences, astral letters. The validator, not this
+# strategy, decides what is accepted; refused examples are skipped.
+SHOWN_CHAR = st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"))
+TRICKY = st.sampled_from(
+    [
+        "עברית",
+        "مرحبا بالعالم",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "\u0915\u094d\u200d\u0937",
+        "\U0001f46e\u200d\u2640\ufe0f",
+        "e\u0301",
+        "\U0001d518\U0001d52b",
+        " \t ",
+        "<b>&amp;",
+        "]]>",
+    ]
+)
+ANY_TEXT = st.lists(
+    st.one_of(st.text(SHOWN_CHAR, min_size=1, max_size=8), TRICKY, st.characters(exclude_categories=("Cs",))),
+    min_size=1,
+    max_size=4,
+).map("".join)
+ANY_LINE = st.one_of(LINE, ANY_TEXT)
+ANY_MULTILINE = st.one_of(TEXT, ANY_TEXT, st.lists(ANY_TEXT, min_size=2, max_size=3).map("\n\n".join))
+OFFSET = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+# Near the edges of what is accepted, anywhere datetime can go, and the values that broke
+# incidents for good before times were limited (issue 12).
+MOMENT = st.one_of(
+    st.datetimes(min_value=datetime(1899, 12, 30), max_value=datetime(2101, 1, 2), timezones=OFFSET),
+    st.datetimes(min_value=datetime.min, max_value=datetime.max, timezones=OFFSET),
+).map(datetime.isoformat) | st.sampled_from(
+    ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "1900-01-01T00:00:00Z", "2100-12-31T23:59:59Z"]
+)
+DISPLAY_ZONES = ("UTC", "Pacific/Kiritimati", "Etc/GMT+12")  # UTC, UTC+14, UTC-12
+
+
+@st.composite
+def accepted_histories(draw):
+    """A preliminary and a correction of it, each as the validator accepted it, sealed as a release would."""
+    first = {"incident_id": draw(INCIDENT_ID), "stage": "preliminary"}
+    for spec in FIELDS:
+        if spec.timestamp:
+            first[spec.name] = draw(MOMENT)
+        else:
+            first[spec.name] = draw(ANY_MULTILINE if spec.multiline else ANY_LINE)
+    fix = {
+        "incident_id": first["incident_id"],
+        "stage": "corrected",
+        "correction_note": draw(ANY_MULTILINE),
+        "released_by": draw(ANY_LINE),
+        **{
+            name: draw(ANY_LINE)
+            for name in draw(st.sets(st.sampled_from(["headline", "location", "agency"]), min_size=1))
+        },
+    }
+    if draw(st.booleans()):
+        fix["occurred_at"] = draw(MOMENT)
+    records = []
+    for n, doc in enumerate((first, fix)):
+        try:
+            update = parse_update(doc)
+            content = plan(update, records[-1] if records else None)
+        except ReleaseError:
+            assume(False)
+        prev = records[-1]["sha256"] if records else None
+        at = ("2026-11-21T03:00:00Z", "2026-11-22T15:45:00Z")[n]
+        records.append(
+            seal(
+                content,
+                released_at=at,
+                released_by="pio",
+                key=f"k{n}",
+                prev=prev,
+                on_behalf_of=update.on_behalf_of,
+            )
+        )
+    return records
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(records=accepted_histories())
+def test_anything_accepted_renders_in_every_display_zone(records):
+    """Page, feed, wire text and CSV of any accepted history, in UTC, UTC+14 and UTC-12."""
+    iid = records[0]["incident_id"]
+    catalog, months = catalog_mod.build({iid: records}, feed_window=50, index_window=100)
+    for zone in DISPLAY_ZONES:
+        cfg = Settings(display_timezone=zone)
+        for record in records:
+            render.version_html(record, cfg)
+            assert record["headline"] in render.version_txt(record, cfg).decode()
+        render.incident_page(records, cfg)
+        feeds.incident_feeds(records, cfg)
+        site = views.site_views(catalog, cfg)
+        for shard in months.values():
+            views.archive_views(shard, cfg)
+        cells = [
+            c
+            for row in csv.reader(io.StringIO(site["corrections/corrections.csv"].decode(), newline=""))
+            for c in row
+        ]
+        assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]

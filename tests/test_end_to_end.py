@@ -26,7 +26,8 @@ def public_get(endpoint, bucket, key):
 def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
     assert run(release_dag, PRELIMINARY) == "success"
     assert run(release_dag, UPDATE) == "success"
-    assert run(release_dag, CORRECTION) == "success"
+    # A name in the document is recorded as whom the release is for, never as who released it.
+    assert run(release_dag, {**CORRECTION, "released_by": "Chief of Police"}) == "success"
 
     objects = all_objects(bucket)
     base = "incidents/2026-0142/"
@@ -38,6 +39,12 @@ def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
         {"field": "location", "was": "5th St and Main St", "now": "6th St and Main St"}
     ]
     assert records[2]["prev_sha256"] == records[1]["sha256"]
+    # The user of the DAG run (dag.test() runs as "dag_test"): what the document says cannot replace it.
+    assert [(r["released_by"], r["on_behalf_of"]) for r in records] == [
+        ("dag_test", None),
+        ("dag_test", None),
+        ("dag_test", "Chief of Police"),
+    ]
 
     v1_html = objects[base + "v1.html"].decode()
     assert "This information is preliminary and may change." in v1_html
@@ -134,6 +141,12 @@ REFUSALS = [
     ),
     pytest.param([], {**PRELIMINARY, "summary": None}, "summary: is required", id="missing-field"),
     pytest.param([], {**PRELIMINARY, "victim": "x"}, "'victim': is not a field", id="unknown-field"),
+    pytest.param(
+        [PRELIMINARY],
+        {**UPDATE, "contact": "555-0100 \u202etxt.exe"},
+        "contact: contains an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE) at character 10",
+        id="bidi-control",
+    ),
 ]
 
 
@@ -156,8 +169,10 @@ def test_refusals_fail_the_run_name_the_field_and_write_nothing(
         ({**PRELIMINARY, "incident_id": "../etc/passwd"}, "incident_id"),
         ({**PRELIMINARY, "occurred_at": "2026-11-20T21:14:00"}, "occurred_at"),
         ({**PRELIMINARY, "stage": "final"}, "stage"),
+        ({**PRELIMINARY, "occurred_at": "9999-12-31T23:59:59-12:00"}, "occurred_at"),
+        ({**PRELIMINARY, "occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at"),
     ],
-    ids=["bad-incident-id", "time-without-zone", "unknown-stage"],
+    ids=["bad-incident-id", "time-without-zone", "unknown-stage", "year-9999", "year-1"],
 )
 def test_trigger_form_params_refuse_before_any_run(release_dag, bucket, conf, message):
     from airflow.sdk.definitions.param import ParamValidationError

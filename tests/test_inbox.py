@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
+import pytest
 from conftest import ROOT
 from sample import PRELIMINARY, UPDATE
 
@@ -34,7 +37,8 @@ def test_collect_accepts_good_files_and_files_bad_ones_with_the_reason(bucket):
         "inbox/rejected/b-unknown-field.json.error.txt": "refused: 'victim': is not a field of the update document "
         "(allowed: incident_id, stage, headline, summary, body, occurred_at, location, agency, contact, "
         "correction_note, released_by, withheld, privacy_override)\n",
-        "inbox/rejected/c-not-json.json.error.txt": "refused: the file is not valid UTF-8 JSON (JSONDecodeError)\n",
+        "inbox/rejected/c-not-json.json.error.txt": "refused: the file is not valid JSON: "
+        "Expecting property name enclosed in double quotes (line 1, column 2)\n",
         "inbox/rejected/d-huge.json.error.txt": "refused: the update document is larger than 65536 bytes\n",
     }
     assert inbox.pending(bucket) == ["inbox/a-good.json"]  # waits until it is triggered
@@ -42,18 +46,107 @@ def test_collect_accepts_good_files_and_files_bad_ones_with_the_reason(bucket):
 
 
 def test_same_bytes_same_run_id():
-    class Fake:
-        def __init__(self, body):
-            self.body = body
-
-        def get(self, key):
-            return self.body
-
     body = json.dumps(PRELIMINARY).encode()
     assert (
-        inbox.read(Fake(body), "inbox/x.json")["trigger_run_id"]
-        == inbox.read(Fake(body), "inbox/y.json")["trigger_run_id"]
+        inbox.submission("inbox/x.json", body)["trigger_run_id"]
+        == inbox.submission("inbox/y.json", body)["trigger_run_id"]
     )
+
+
+SECOND = {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"}
+# A 64 KiB file of brackets: within the size limit, and deeper than Python's JSON parser goes.
+DEEP = b"[" * 32768 + b"]" * 32768
+POISON = [
+    pytest.param(DEEP, "the document is nested more than 8 levels deep", id="too-deep"),
+    pytest.param(
+        b'{"nope',
+        "the file is not valid JSON: Unterminated string starting at (line 1, column 2)",
+        id="bad-json",
+    ),
+    pytest.param(b" " * (2 * 1024 * 1024), "the update document is larger than 65536 bytes", id="too-big"),
+    pytest.param(b"", "the file is empty", id="empty"),
+    pytest.param(
+        json.dumps(PRELIMINARY).encode("utf-16"),
+        "the file is not UTF-8 text (byte 1 cannot be read); save it as UTF-8",
+        id="utf-16",
+    ),
+    pytest.param(
+        b'{"location": "Stra\xdfe"}',
+        "the file is not UTF-8 text (byte 19 cannot be read); save it as UTF-8",
+        id="latin-1",
+    ),
+    pytest.param(
+        json.dumps(SECOND)[:-1].encode()
+        + b', "withheld": [{"category": "name", "text": "Jo Doe"}], "withheld": []}',
+        "withheld: is given twice in the document; give each field once "
+        "(JSON readers would silently keep only the last one)",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        json.dumps({**SECOND, "contact": "555-0100 \u202etxt.exe"}).encode(),
+        "contact: contains an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE) at character 10: "
+        "it can make the text show differently from what is recorded; remove it (right-to-left text needs "
+        "no such character)",
+        id="bidi-override",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), POISON)
+def test_a_file_that_cannot_be_released_is_rejected_with_its_reason_and_holds_up_nothing(
+    bucket, body, reason
+):
+    drop(bucket, "a-poison.json", body)
+    drop(bucket, "b-good.json", json.dumps(PRELIMINARY).encode())
+    drop(bucket, "c-good.json", json.dumps(SECOND).encode())
+
+    accepted = inbox.collect(bucket)
+
+    assert [s["key"] for s in accepted] == ["inbox/b-good.json", "inbox/c-good.json"]
+    assert bucket.get("inbox/rejected/a-poison.json.error.txt").decode() == f"refused: {reason}\n"
+    assert bucket.get("inbox/rejected/a-poison.json") == body  # kept as it was dropped, for the PIO
+    assert inbox.pending(bucket) == ["inbox/b-good.json", "inbox/c-good.json"]
+    assert bucket.list_keys("incidents/") == []
+
+
+def public_status(s3_endpoint, store, key) -> int:
+    try:
+        with urllib.request.urlopen(f"{s3_endpoint}/{store.bucket}/{key}") as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_one_poll_with_a_poisoned_file_first_releases_both_good_files(
+    airflow_db, release_dag, bucket, s3_endpoint
+):
+    """The inbox DAG once: the poisoned file is rejected, both files behind it are released."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("incident_inbox")
+    drop(bucket, "a-poison.json", DEEP)
+    drop(bucket, "b-good.json", json.dumps(PRELIMINARY).encode())
+    drop(bucket, "c-good.json", json.dumps(SECOND).encode())
+    before = {r.run_id for r in DagRun.find(dag_id="incident_release")}
+
+    assert dag.test().state == "success"  # one poll
+
+    triggered = [r for r in DagRun.find(dag_id="incident_release") if r.run_id not in before]
+    assert sorted(r.conf["incident_id"] for r in triggered) == ["2026-0142", "2026-0150"]
+    assert inbox.pending(bucket) == []
+    assert sorted(bucket.list_keys("inbox/")) == [
+        "inbox/processed/b-good.json",
+        "inbox/processed/c-good.json",
+        "inbox/rejected/a-poison.json",
+        "inbox/rejected/a-poison.json.error.txt",
+    ]
+    # dag.test() runs no scheduler: run the two triggered releases as the scheduler would.
+    for run in triggered:
+        assert release_dag.test(run_conf=run.conf).state == "success"
+    for iid in ("2026-0142", "2026-0150"):
+        assert public_status(s3_endpoint, bucket, f"incidents/{iid}/index.html") == 200
+        assert public_status(s3_endpoint, bucket, f"incidents/{iid}/v1.json") == 200
 
 
 def test_inbox_dag_triggers_one_release_per_file_and_files_it_away(airflow_db, bucket):

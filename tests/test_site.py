@@ -7,8 +7,9 @@ import json
 import pytest
 from conftest import all_objects
 from sample import CORRECTION, PRELIMINARY, UPDATE
+from sample import history as sample_history
 
-from releases import cli, pipeline, site
+from releases import cli, ledger, pipeline, site
 from releases.settings import load
 
 
@@ -139,3 +140,113 @@ def test_corrections_views_are_rendered_only_when_their_inputs_change(bucket, mo
         {**UPDATE, "summary": "Still in stable condition."}, bucket, settings, key="run-4", released_by="p"
     )
     assert len(calls) == 3
+
+
+# -- one incident never stops rebuild or verify for the whole site -------------------------------
+
+
+def put_record(store, record) -> None:
+    """A record as a release would store it, bypassing today's intake (an old or hand-made one)."""
+    assert store.create(ledger.record_key(record["incident_id"], record["version"]), ledger.canonical(record))
+
+
+def handmade(iid: str, **changes) -> dict:
+    """Version 1 of ``iid``, sealed with the given fields changed or (value None) missing."""
+    record = {**sample_history((PRELIMINARY,))[0], "incident_id": iid}
+    record.update({k: v for k, v in changes.items() if v is not None})
+    for key in [k for k, v in changes.items() if v is None]:
+        del record[key]
+    del record["sha256"]
+    return ledger.seal(
+        {
+            k: v
+            for k, v in record.items()
+            if k
+            not in ("schema", "released_at", "released_by", "idempotency_key", "prev_sha256", "on_behalf_of")
+        },
+        released_at=record["released_at"],
+        released_by="someone",
+        key=f"handmade-{iid}",
+        prev=None,
+    )
+
+
+def test_rebuild_reports_an_incident_it_cannot_render_and_rebuilds_every_other(published, capsys):
+    store, settings, _url = published
+    put_record(store, handmade("2026-0900", headline=None))  # a record without a headline
+    store.client.put_object(Bucket=store.bucket, Key="incidents/2026-0901/v1.json", Body=b'{"trunc')
+    store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0150/index.html")
+
+    assert cli.main(["rebuild"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL incidents/2026-0900: cannot be rendered from its records (UndefinedError: " in out
+    assert "FAIL incidents/2026-0901: cannot be rendered from its records (JSONDecodeError: " in out
+    assert out.rstrip().endswith("FAILED: 2 incidents could not be rebuilt; every other one was")
+    # Every other incident was rebuilt, and the site lists only what it can show.
+    assert store.get("incidents/2026-0150/index.html") is not None
+    listed = {i["incident_id"] for i in json.loads(store.get("index.json"))["incidents"]}
+    assert listed == {"2026-0142", "2026-0150"}
+    assert "incidents/2026-0900/index.html" not in store.list_keys("incidents/2026-0900/")
+
+
+def test_verify_reports_an_incident_it_cannot_render_and_checks_every_other(published, capsys):
+    store, settings, url = published
+    record = handmade("2026-0900", contact=12)  # a number where text belongs
+    put_record(store, record)
+    # Listed, as a release that got as far as the catalog would have left it.
+    index = json.loads(store.get("index.json"))
+    index["incidents"].append(
+        {
+            **index["incidents"][0],
+            "incident_id": "2026-0900",
+            "latest_version": 1,
+            "latest_sha256": record["sha256"],
+        }
+    )
+    tamper(store, "index.json", lambda _b: json.dumps(index).encode())
+    tamper(store, "incidents/2026-0150/v1.html", lambda b: b.replace(b"county jail", b"county hall"))
+
+    report = site.verify(site.http_fetcher(url), settings)
+
+    assert report.incidents == 3 and report.versions == 5
+    assert any(
+        p.startswith("incidents/2026-0900: cannot be rendered from its records (AttributeError: ")
+        and p.endswith("its pages and feeds were not checked")
+        for p in report.problems
+    ), report.problems
+    # The incidents after it were still checked.
+    assert "incidents/2026-0150/v1.html: does not match what its records produce" in report.problems
+
+
+def test_verify_of_a_bucket_finds_an_incident_no_listing_names(published, capsys):
+    store, settings, _url = published
+    # Version 1 written, then the release stopped before its views (as an extreme date once did).
+    put_record(store, handmade("2026-0902"))
+    assert cli.main(["verify", store.bucket]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAIL incidents/2026-0902: has records, but neither index.json nor any archive/<month>.json "
+        "lists it (run releases rebuild)"
+    ) in out
+    assert "FAILED: 3 incidents, 5 versions checked" in out
+
+
+def test_an_old_record_with_an_extreme_date_is_shown_as_recorded_and_can_be_corrected(published, capsys):
+    store, settings, url = published
+    # What intake accepted before times were limited to 1900-2100: rendering it used to fail for good.
+    put_record(store, handmade("2026-0903", occurred_at="9999-12-31T23:59:59-12:00"))
+    fix = {
+        "incident_id": "2026-0903",
+        "stage": "corrected",
+        "occurred_at": "2026-11-20T21:14:00-05:00",
+        "correction_note": "The time of the incident was mistyped.",
+    }
+    pipeline.release(fix, store, settings, key="run-fix", released_by="pio")
+
+    assert cli.main(["rebuild"]) == 0  # also renders the old v1's missing pages
+    v1 = store.get("incidents/2026-0903/v1.html").decode()
+    assert '<time datetime="9999-12-31T23:59:59-12:00">9999-12-31T23:59:59-12:00</time>' in v1  # as recorded
+    page = store.get("incidents/2026-0903/index.html").decode()
+    assert "<del>9999-12-31T23:59:59-12:00</del>" in page
+    assert "Nov 21, 2026, 2:14 AM UTC" in page  # the corrected time, in the display zone
+    assert site.verify(site.http_fetcher(url), settings).problems == []

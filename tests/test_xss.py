@@ -9,7 +9,7 @@ import lxml.etree
 import lxml.html
 import pytest
 from sample import history
-from xss_corpus import PAYLOADS
+from xss_corpus import PAYLOADS, REFUSED_AT_INTAKE
 
 from releases import catalog as catalog_mod
 from releases import feeds, render
@@ -122,3 +122,13 @@ def feed_html_fields(root):
 def test_corpus_is_large_and_distinct():
     # Every payload also passed intake above: docs() builds the records with parse_update.
     assert len(set(PAYLOADS)) == len(PAYLOADS) >= 50
+
+
+@pytest.mark.parametrize("payload", REFUSED_AT_INTAKE, ids=["bidi-override", "zero-width", "tag-characters"])
+def test_invisible_characters_never_reach_a_page(payload):
+    from releases.errors import InvalidUpdate
+
+    with pytest.raises(InvalidUpdate) as err:
+        docs(payload)
+    assert err.value.field == "headline"
+    assert "invisible" in err.value.rule

@@ -49,14 +49,22 @@ PAYLOADS = [
     "{{7*7}} {% raw %} ${7*7} #{7*7}",
     '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>',
     '<x:script xmlns:x="http://www.w3.org/1999/xhtml">alert(1)</x:script>',
-    "\u202egnp.exe <b>bold</b>",
+    "gnp.exe <b>bold</b> שלום.exe",
     "مرحبا <b>بالعالم</b> שלום",
     "Emoji 🚓🚨👮‍♀️ and <i>italics</i>",
-    "Zero\u200bwidth\u200djoiner <u>x</u>",
+    "Persian joiner \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 <u>x</u>",
     '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "<template><script>alert(1)</script></template>",
     '<table><td background="javascript:alert(1)">',
     "<isindex type=image src=1 onerror=alert(1)>",
     "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
     "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e",
+]
+
+# Invisible characters that would make a reader see something else than the record: refused
+# at intake (releases.text), so they never reach a page; see test_xss.
+REFUSED_AT_INTAKE = [
+    "\u202egnp.exe <b>bold</b>",
+    "Zero\u200bwidth\u200djoiner <u>x</u>",
+    "Invisible \U000e0069\U000e0067\U000e006e\U000e006f\U000e0072\U000e0065 tag text",
 ]
