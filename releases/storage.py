@@ -180,6 +180,10 @@ def bucket_policy(bucket: str = DEFAULT_BUCKET) -> dict[str, Any]:
     An allow-list, not "allow all, deny some": on AWS an explicit Deny for ``*`` also binds the
     pipeline's own credentials, and a new private prefix would be public until someone denied it.
     Object versions other than the current one (``s3:GetObjectVersion``) and listing stay private.
+    The one Deny closes a path SeaweedFS serves besides ``?versionId=``: it keeps each version of ``k`` at
+    ``k.versions/v_<id>``, which ``incidents/*`` would otherwise match (found by an attack test). No key
+    the product writes contains ``.versions/`` (incident ids are letters, digits and hyphens), so on AWS,
+    where a Deny for ``*`` binds every principal, it denies the pipeline nothing it uses.
     """
     text = resources.files(__package__).joinpath("bucket-policy.json").read_text(encoding="utf-8")
     return json.loads(text.replace(f"arn:aws:s3:::{DEFAULT_BUCKET}/", f"arn:aws:s3:::{bucket}/"))

@@ -215,11 +215,16 @@ READS = [
 def test_the_bucket_policy_is_the_repository_s_allow_list(site):
     server, bucket = site
     stored = json.loads(server.client("admin").get_bucket_policy(Bucket=bucket)["Policy"])
-    (statement,) = stored["Statement"]
-    expected = bucket_policy(bucket)["Statement"][0]
-    assert statement["Effect"] == "Allow" and statement["Principal"] in ("*", {"AWS": "*"})
-    assert statement["Action"] in ("s3:GetObject", ["s3:GetObject"])
-    assert sorted(statement["Resource"]) == sorted(expected["Resource"])
+    allow, deny = stored["Statement"]
+    expected_allow, expected_deny = bucket_policy(bucket)["Statement"]
+    assert allow["Effect"] == "Allow" and allow["Principal"] in ("*", {"AWS": "*"})
+    assert allow["Action"] in ("s3:GetObject", ["s3:GetObject"])
+    assert sorted(allow["Resource"]) == sorted(expected_allow["Resource"])
+    # The one Deny: SeaweedFS's path to stored versions (``<key>.versions/v_<id>``).
+    assert deny["Effect"] == "Deny" and deny["Resource"] in (
+        expected_deny["Resource"],
+        expected_deny["Resource"][0],
+    )
 
 
 def test_the_pipeline_publishes_three_stages_and_reads_its_private_state_under_the_policy(site):
@@ -394,6 +399,16 @@ def test_older_versions_of_published_objects_are_not_public(site):
         assert status == 403, (status, body[:200])
     current = [v for v in versions if v["IsLatest"]][0]
     assert raw.send("GET", f"/{bucket}/incidents/{IID}/index.html?versionId={current['VersionId']}")[0] == 403
+    # SeaweedFS also serves each stored version at `<key>.versions/v_<id>`, a path `incidents/*` would
+    # match; every public GET tells its version id (x-amz-version-id), so the id is no secret.
+    for v in [*old, current]:
+        for path in (
+            f"/{bucket}/incidents/{IID}/index.html.versions/v_{v['VersionId']}",
+            f"/{bucket}/incidents/{IID}/index.html.versions/v_{v['VersionId']}?x=1",
+            f"/{bucket}/incidents/{IID}/INDEX.html.versions/../index.html.versions/v_{v['VersionId']}",
+        ):
+            status, body = raw.send("GET", path)
+            assert status >= 400 and b"<html" not in body.lower(), (path, status)
 
 
 def test_the_store_s_internal_servers_refuse_writes_and_deletes_that_bypass_s3(site):
@@ -405,6 +420,7 @@ def test_the_store_s_internal_servers_refuse_writes_and_deletes_that_bypass_s3(s
     before = snapshot(admin, bucket)
     raw = Raw(server.endpoint)
     p = server.ports
+    fid = chunk_id(server, bucket, "_state/catalog.json")
     attempts = {
         "master-col-delete": ("POST", p.master, f"/col/delete?collection={bucket}"),
         "master-col-delete-get": ("GET", p.master, f"/col/delete?collection={bucket}"),
@@ -420,6 +436,11 @@ def test_the_store_s_internal_servers_refuse_writes_and_deletes_that_bypass_s3(s
         "filer-delete-bucket": ("DELETE", p.filer, f"/buckets/{bucket}?recursive=true"),
         "volume-put-chunk": ("PUT", p.volume, "/1,01637037d6"),
         "volume-delete-chunk": ("DELETE", p.volume, "/1,01637037d6"),
+        # With the real id of the private catalog's chunk (learned here through the gRPC port, which
+        # a local process can reach; README says so): the volume server still wants a token.
+        "volume-get-real-chunk": ("GET", p.volume, f"/{fid}"),
+        "volume-put-real-chunk": ("PUT", p.volume, f"/{fid}"),
+        "volume-delete-real-chunk": ("DELETE", p.volume, f"/{fid}"),
         "admin-api": ("POST", p.admin, "/api/cluster/volumes/delete"),
     }
     answers = {}
@@ -429,6 +450,32 @@ def test_the_store_s_internal_servers_refuse_writes_and_deletes_that_bypass_s3(s
         assert SECRET_TEXT not in body
     assert {k: s for k, s in answers.items() if s < 400} == {}, answers
     assert snapshot(admin, bucket) == before
+
+
+def chunk_id(server, bucket: str, key: str) -> str:
+    """The volume-server id of the current version's first chunk, from the filer (``weed shell``)."""
+    import re
+    import subprocess
+
+    from devstack import seaweed as seaweedfs
+
+    version = server.client("admin").head_object(Bucket=bucket, Key=key)["VersionId"]
+    out = subprocess.run(
+        [
+            seaweedfs.weed_binary(),
+            "shell",
+            f"-master=127.0.0.1:{server.ports.master}",
+            f"-filer=127.0.0.1:{server.ports.filer}",
+        ],
+        input=f"fs.meta.cat /buckets/{bucket}/{key}.versions/v_{version}\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=server.data_dir,
+    ).stdout
+    found = re.search(r'"fileId":\s*"([0-9]+,[0-9a-f]+)"', out)
+    assert found, out[-2000:]
+    return found[1]
 
 
 def test_storage_keeps_private_prefixes_private_even_when_asked_to_publish(site):
