@@ -85,7 +85,13 @@ class Ports:
 
 
 def _free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:``port``.
+
+    SO_REUSEADDR as the servers themselves set it: without it, the TIME-WAIT sockets a stopped stack
+    leaves for a minute made a restart fail with "port in use" (found from a fresh clone).
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -100,6 +100,9 @@ def airflow_env(
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # LocalExecutor starts `parallelism` worker processes up front (32 by default, ~40 processes
+            # per stack); a release is one run at a time, a burst a few.
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"),
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH,
             "AIRFLOW__API__HOST": api_host,
             "AIRFLOW__API__PORT": str(api_port),

@@ -375,3 +375,22 @@ def test_make_up_s_port_layout_moves_with_the_s3_port():
         19004,
     ]
     assert seaweed.Ports.from_s3(9100).all()[0] == 9100
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_stack_counts_as_free():
+    """A stopped stack leaves TIME-WAIT sockets for about a minute; `make up` must start again at once."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    served, _ = listener.accept()
+    served.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
+    client.close()
+    listener.close()
+    assert seaweed._free(port)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert not seaweed._free(busy.getsockname()[1])
