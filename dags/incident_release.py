@@ -24,10 +24,10 @@ def _store():
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     from releases import settings
-    from releases.storage import Store
+    from releases.storage import Store, retry_config
 
     cfg = settings.load()
-    client = S3Hook(aws_conn_id=cfg.aws_conn_id).get_conn()
+    client = S3Hook(aws_conn_id=cfg.aws_conn_id, config=retry_config(cfg)).get_conn()
     return cfg, Store(client, cfg.bucket)
 
 

@@ -11,9 +11,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from . import settings as settings_mod
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
-from .errors import ReleaseError
+from .errors import ReleaseError, StorageFault
 
 DAG_ID = "incident_release"
 
@@ -246,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except urllib.error.URLError as err:
         print(f"error: cannot reach {getattr(err, 'url', '') or cfg.api_url}: {err}", file=sys.stderr)
+        return 3
+    except (StorageFault, BotoCoreError, ClientError) as err:
+        # A fault, not a refusal: the document may be fine; try again later.
+        print(f"storage fault (nothing was refused; try again): {err}", file=sys.stderr)
         return 3
 
 

@@ -36,5 +36,13 @@ class VersionConflict(ReleaseError):
     """
 
 
-class StorageError(ReleaseError):
-    """Object storage answered something the ledger cannot interpret."""
+class StorageFault(Exception):
+    """Object storage failed or answered something the ledger cannot interpret.
+
+    Not a refusal: the document may be fine. Faults are retried (botocore, then Airflow's task
+    retries) and reported as faults, never to the PIO as "refused".
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(what)

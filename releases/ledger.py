@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .document import Update
-from .errors import StorageError, VersionConflict
+from .errors import StorageFault, VersionConflict
 from .stages import plan
 from .storage import Store
 
@@ -87,7 +87,7 @@ def version_numbers(store: Store, incident_id: str) -> list[int]:
 def load_record(store: Store, incident_id: str, version: int) -> dict[str, Any]:
     body = store.get(record_key(incident_id, version))
     if body is None:
-        raise StorageError(None, f"{record_key(incident_id, version)} is listed but cannot be read")
+        raise StorageFault(f"{record_key(incident_id, version)} is listed but cannot be read")
     return json.loads(body)
 
 

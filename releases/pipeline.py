@@ -14,7 +14,7 @@ from typing import Any
 
 from . import feeds, ledger, views, websub
 from .document import parse_update
-from .errors import StorageError
+from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
 from .settings import Settings
 from .storage import Store
@@ -59,8 +59,8 @@ def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict]
     records = ledger.history(store, update.incident_id)
     record = ledger.find(records, key)
     if record is None:
-        raise StorageError(
-            None, f"incident {update.incident_id} has no version published by {key}; run publish first"
+        raise StorageFault(
+            f"incident {update.incident_id} has no version published by {key}; run publish first"
         )
     return records, record
 

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from . import changelog
 from .document import CORRECTION_NOTE, FIELDS
 from .settings import Settings
 
@@ -249,6 +248,9 @@ def archive_page(shard: dict, settings: Settings) -> bytes:
 
 
 def corrections_page(catalog: dict, settings: Settings) -> bytes:
+    # pandas (2+ s to import) only where a table is built: a statement page or a preview never pays it.
+    from . import changelog
+
     # Newest first, so each incident is named by the headline of its latest correction.
     headlines: dict[str, str] = {}
     for entry in catalog["corrections"]:

@@ -30,6 +30,9 @@ class Settings:
     # WebSub hub (https://www.w3.org/TR/websub/) announced in every feed and told after
     # each release which feeds changed. Empty: no hub, readers poll as usual.
     websub_hub: str = ""
+    # HTTP attempts per S3 call, the first included (botocore's standard retry mode); after that the
+    # task fails as a fault and Airflow's task retries take over.
+    s3_max_attempts: int = 4
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
@@ -74,6 +77,7 @@ ENV = {
     "feed_window": "RELEASES_FEED_WINDOW",
     "index_window": "RELEASES_INDEX_WINDOW",
     "websub_hub": "RELEASES_WEBSUB_HUB",
+    "s3_max_attempts": "RELEASES_S3_MAX_ATTEMPTS",
     "api_url": "RELEASES_API_URL",
     "api_user": "RELEASES_API_USER",
 }
@@ -88,7 +92,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = {}
     for attr, var in ENV.items():
         if env.get(var):
-            values[attr] = int(env[var]) if attr.endswith("_window") else env[var]
+            values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts")) else env[var]
     settings = Settings(**values)
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.

@@ -19,7 +19,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .errors import StorageError
 from .settings import Settings
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -55,11 +54,6 @@ def _code(err: ClientError) -> str:
 
 def _status(err: ClientError) -> int:
     return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-# S3 answers 409 ConditionalRequestConflict when two conditional writes to one key
-# race; AWS documents it as retryable.
-_RETRYABLE = {"ConditionalRequestConflict", "SlowDown", "InternalError", "ServiceUnavailable"}
 
 
 class Store:
@@ -160,15 +154,35 @@ class Store:
         self.client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(bucket_policy(self.bucket)))
 
     # -- retries -----------------------------------------------------------------
-    def _call(self, fn, /, attempts: int = 6, **kwargs):
-        for attempt in range(attempts):
+    def _call(self, fn, /, **kwargs):
+        """One S3 call. Transient faults (5xx, SlowDown, timeouts) are retried by botocore alone, up to
+        ``RELEASES_S3_MAX_ATTEMPTS`` HTTP attempts in all (:func:`retry_config`), and then by Airflow's task
+        retries. The one answer retried here is 409 ConditionalRequestConflict: S3 gives it when two
+        conditional writes to one key race, botocore does not retry it, and the write may simply be sent
+        again. Bounded: after ``CONFLICT_ATTEMPTS`` it is a fault like any other."""
+        for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 return fn(**kwargs)
             except ClientError as err:
-                if _code(err) not in _RETRYABLE or attempt == attempts - 1:
+                if _code(err) != "ConditionalRequestConflict" or attempt == CONFLICT_ATTEMPTS - 1:
                     raise
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise StorageError(None, "unreachable")  # pragma: no cover
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+CONFLICT_ATTEMPTS = 5
+
+
+def retry_config(settings: Settings):
+    """botocore's standard retry mode (exponential backoff with jitter, 5xx, throttling and timeouts):
+    at most ``settings.s3_max_attempts`` HTTP attempts per call, the first one included."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": settings.s3_max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+    )
 
 
 DEFAULT_BUCKET = "incident-releases"
@@ -196,5 +210,6 @@ def client_from_settings(settings: Settings, **overrides: Any):
         "s3",
         endpoint_url=overrides.pop("endpoint_url", settings.s3_endpoint) or None,
         region_name=overrides.pop("region_name", settings.region),
+        config=overrides.pop("config", retry_config(settings)),
         **overrides,
     )

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import changelog, feeds, ledger, render
+from . import feeds, ledger, render
 from .ledger import canonical
 from .settings import Settings, rendering
 from .storage import Store
@@ -61,6 +61,8 @@ def front_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]
 
 
 def corrections_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    from . import changelog  # pandas: imported only by a release that rebuilds the changelog
+
     crss, catom = feeds.corrections_feeds(catalog, settings)
     table = changelog.frame(catalog)
     return {

@@ -10,6 +10,7 @@ from datetime import UTC
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from conftest import ROOT
 
 
@@ -112,3 +113,11 @@ def test_inbox_dag_settings_are_written_out(airflow_db):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.start_date.utcoffset() == UTC.utcoffset(None)
     assert [t.task_id for t in dag.topological_sort()] == ["collect", "runs", "release", "file_away"]
+
+
+@pytest.mark.parametrize("module", ["releases.render", "releases.views", "releases.pipeline", "releases.cli"])
+def test_rendering_a_statement_does_not_import_pandas(module):
+    """pandas costs seconds to import; only the changelog tables need it (releases.changelog)."""
+    code = f"import sys, {module}; sys.exit(1 if 'pandas' in sys.modules else 0)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, f"{module} imports pandas" + result.stderr[-500:]
