@@ -41,7 +41,6 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check releases devstack dags plugins tests bench
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
-	$(BIN)/bandit -q -r releases devstack dags plugins
 	$(BIN)/python -m pytest
 
 # The edit loop: everything but the tests marked slow (Airflow runs, browsers, the whole stack).

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-
-# Starts Airflow's components: fixed argv lists only, never a shell.
-import subprocess  # nosec B404
+import subprocess
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -42,7 +40,7 @@ def start(
     background job of a non-interactive shell (SIGINT ignored) is still stopped, because
     :func:`stop_all` sends SIGTERM and then SIGKILL, never relying on SIGINT.
     """
-    proc = subprocess.Popen(  # fixed argv, no shell  # noqa: S603  # nosec B603
+    proc = subprocess.Popen(  # fixed argv, no shell  # noqa: S603
         argv,
         env=env,
         cwd=cwd,

@@ -35,9 +35,7 @@ import secrets
 import shutil
 import signal
 import socket
-
-# Starts the storage server: fixed argv lists only, never a shell.
-import subprocess  # nosec B404
+import subprocess
 import sys
 import time
 import urllib.error
@@ -313,7 +311,7 @@ def start(data_dir: Path, ports: Ports, *, log: Path | None = None, timeout: flo
     config = _configure(data_dir)
     output = open(log or data_dir / "weed.log", "ab")
     try:
-        proc = subprocess.Popen(  # fixed argv, no shell  # noqa: S603  # nosec B603
+        proc = subprocess.Popen(  # fixed argv, no shell  # noqa: S603
             command(data_dir, ports, config),
             cwd=data_dir,  # security.toml is read from the working directory
             stdin=subprocess.DEVNULL,
@@ -336,7 +334,7 @@ def start(data_dir: Path, ports: Ports, *, log: Path | None = None, timeout: flo
 
 def _answers(endpoint: str) -> bool:
     try:
-        with urllib.request.urlopen(endpoint + "/", timeout=2):  # loopback URL built here  # noqa: S310  # nosec B310
+        with urllib.request.urlopen(endpoint + "/", timeout=2):  # loopback URL built here  # noqa: S310
             return True
     except urllib.error.HTTPError:
         return True  # 403 to an anonymous caller: the S3 API is up

@@ -55,7 +55,7 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=30) as resp:  # http(s) checked above  # noqa: S310  # nosec B310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # http(s) checked above  # noqa: S310
             raw = resp.read()
         return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
 

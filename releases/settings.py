@@ -84,7 +84,7 @@ ENV = {
 
 
 # The name of a variable, not a password.
-ENV["api_password"] = "RELEASES_API_PASSWORD"  # noqa: S105  # nosec B105
+ENV["api_password"] = "RELEASES_API_PASSWORD"  # noqa: S105
 
 
 def load(environ: dict[str, str] | None = None) -> Settings:

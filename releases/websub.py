@@ -62,7 +62,7 @@ def publish(hub: str, topics: Sequence[str], *, timeout: float = TIMEOUT_SECONDS
     )
     try:
         # The hub URL must be http(s): settings.load refuses anything else.
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310  # nosec B310
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             status = resp.status
     except urllib.error.HTTPError as err:
         # Hubs answer 204 (PubSubHubbub 0.3) or 202; 4xx/5xx land here.
