@@ -20,7 +20,7 @@ from typing import Any
 
 from . import catalog as catalog_mod
 from . import ledger, render, views
-from .errors import StorageError
+from .errors import StorageFault
 from .settings import RENDERING, Settings
 from .storage import IMMUTABLE, Store
 
@@ -29,7 +29,7 @@ ListKeys = Callable[[str], list[str]]
 _INCIDENT_DIR = re.compile(r"^incidents/([A-Za-z0-9-]+)/v[1-9][0-9]*\.json$")
 # What reading or rendering one incident raises when its records are not what a release
 # writes: not JSON, a value missing or of the wrong type, a gap in the versions.
-INCIDENT_FAILURES = (StorageError, *render.FAILURES)
+INCIDENT_FAILURES = (StorageFault, *render.FAILURES)
 
 
 def incident_ids(list_keys: ListKeys) -> list[str]:
