@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 from .ledger import canonical
+from .order import by_activity, newest_first
 from .storage import Store
 
 KEY = "_state/catalog.json"
@@ -41,19 +42,6 @@ def empty_month(month: str) -> dict[str, Any]:
 
 def _copy(obj: dict[str, Any]) -> dict[str, Any]:
     return json.loads(canonical(obj))
-
-
-def _newest_first(entry: dict[str, Any]) -> tuple:
-    return (entry["released_at"], entry["incident_id"], entry["version"])
-
-
-def newest_first(entries) -> list[dict[str, Any]]:
-    """The site's one order of releases: newest first, ties by incident id, then version."""
-    return sorted(entries, key=_newest_first, reverse=True)
-
-
-def _activity(summary: dict[str, Any]) -> tuple:
-    return (summary["latest_released_at"], summary["incident_id"])
 
 
 def month_of(records: list[dict[str, Any]]) -> str:
@@ -115,7 +103,7 @@ def _add_unsorted(out: dict[str, Any], records: list[dict[str, Any]]) -> None:
 
 def _normalise(out: dict[str, Any], feed_window: int, index_window: int) -> dict[str, Any]:
     """Fixed order and bounds; the result depends only on the set of records added."""
-    active = sorted(out["incidents"].values(), key=_activity, reverse=True)[:index_window]
+    active = by_activity(out["incidents"].values())[:index_window]
     out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
     out["months"] = sorted(set(out["months"]), reverse=True)
     out["recent"] = newest_first(out["recent"])[:feed_window]

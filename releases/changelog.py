@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from .order import newest_first
+
 COLUMNS = (
     "incident_id",
     "version",
@@ -43,13 +45,6 @@ def _hours_between(earlier: str | None, later: str) -> float:
     return round((_moment(later) - _moment(earlier)).total_seconds() / 3600, 2)
 
 
-def _newest_first(corrections: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Two stable sorts: ties on the release time fall back to incident id, then the
-    # newer version first, so the order never depends on the catalog's own order.
-    tie_broken = sorted(corrections, key=lambda r: (r["incident_id"], -r["version"]))
-    return sorted(tie_broken, key=lambda r: _moment(r["released_at"]), reverse=True)
-
-
 def frame(catalog: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
@@ -63,7 +58,7 @@ def frame(catalog: dict[str, Any]) -> pd.DataFrame:
             "previous_release_at": record.get("prev_released_at"),
             "hours_since_previous": _hours_between(record.get("prev_released_at"), record["released_at"]),
         }
-        for record in _newest_first(catalog.get("corrections", []))
+        for record in newest_first(catalog.get("corrections", []))
         for change in record["changes"]
     ]
     # Explicit dtypes so an empty changelog has the same columns and types as a full one.

@@ -17,8 +17,8 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from .catalog import newest_first
 from .document import FIELDS
+from .order import newest_first
 from .settings import Settings
 
 PRELIMINARY_NOTICE = "This information is preliminary and may change."

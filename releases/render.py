@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from .document import CORRECTION_NOTE, FIELDS
+from .order import by_activity
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -209,12 +210,6 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
     )
 
 
-def _by_activity(incidents) -> list[dict]:
-    ordered = sorted(incidents, key=lambda i: i["incident_id"])
-    ordered.sort(key=lambda i: datetime.fromisoformat(_normalise(i["latest_released_at"])), reverse=True)
-    return ordered
-
-
 def month_name(month: str) -> str:
     """``"2026-11"`` -> ``"November 2026"`` (fixed names: no locale)."""
     year, number = month.split("-")
@@ -227,7 +222,7 @@ def site_index(catalog: dict, settings: Settings) -> bytes:
         "index.html.j2",
         settings,
         heading=settings.site_title,
-        incidents=_by_activity(catalog["incidents"].values()),
+        incidents=by_activity(catalog["incidents"].values()),
         months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
         root="",
         feeds=_feeds("", corrections=True),
@@ -240,7 +235,7 @@ def archive_page(shard: dict, settings: Settings) -> bytes:
         "index.html.j2",
         settings,
         heading=f"Incidents first released in {month_name(shard['month'])}",
-        incidents=_by_activity(shard["incidents"].values()),
+        incidents=by_activity(shard["incidents"].values()),
         months=[],
         root="../",
         feeds=_feeds("../", corrections=True),

@@ -15,6 +15,7 @@ from typing import Any
 from . import catalog as catalog_mod
 from . import feeds, ledger, render
 from .ledger import canonical
+from .order import by_activity
 from .settings import Settings, rendering
 from .storage import Store
 
@@ -107,11 +108,7 @@ def archive_views(shard: dict[str, Any], settings: Settings) -> dict[str, bytes]
 def _listing(head: dict[str, Any], summaries) -> bytes:
     """Machine-readable incident lists: where ``releases verify`` starts."""
     keep = ("incident_id", "latest_version", "latest_sha256", "stage", "headline", "latest_released_at")
-    incidents = sorted(
-        ({k: s[k] for k in keep} for s in summaries),
-        key=lambda s: (s["latest_released_at"], s["incident_id"]),
-        reverse=True,
-    )
+    incidents = by_activity({k: s[k] for k in keep} for s in summaries)
     return (
         json.dumps({**head, "incidents": incidents}, ensure_ascii=False, indent=1, sort_keys=True).encode()
         + b"\n"
