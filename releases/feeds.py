@@ -17,16 +17,13 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from .document import FIELDS
+from . import render
 from .order import newest_first
 from .settings import Settings
 
-PRELIMINARY_NOTICE = "This information is preliminary and may change."
-STAGE_LABELS = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
 # An empty feed still needs an "updated" date; a fixed one keeps its bytes stable.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = "incident-releases"
-_FIELD_TITLES = {f.name: f.title for f in FIELDS}
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # Re-reads feedgen's own output only; still, nothing in it may reach the network or expand.
@@ -62,8 +59,7 @@ def topics(record: dict[str, Any], settings: Settings) -> list[str]:
     return [f"{settings.base_url}/{name}" for name in names]
 
 
-def entry_title(record: dict[str, Any]) -> str:
-    return f"{STAGE_LABELS[record['stage']]}: {record['headline']}"
+entry_title = render.entry_title
 
 
 def incident_feeds(records: list[dict[str, Any]], settings: Settings) -> tuple[bytes, bytes]:
@@ -231,52 +227,7 @@ def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *,
     fe.summary(escape(record["summary"]), type="html")
 
 
-def _when(stamp: str, settings: Settings) -> str:
-    try:
-        return datetime.fromisoformat(stamp).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
-    except OverflowError:  # as render.human_time: an old record's year 1 or 9999, shown as recorded
-        return stamp
-
-
-def _changes_html(record: dict[str, Any]) -> list[str]:
-    items = [
-        f"<li>{escape(_FIELD_TITLES.get(c['field'], c['field']))}: "
-        f"was “{escape(c['was'])}”, now “{escape(c['now'])}”</li>"
-        for c in record.get("changes") or []
-    ]
-    return ["<ul>", *items, "</ul>"] if items else []
-
-
-def _paragraphs(text: str) -> list[str]:
-    blocks = [block.strip("\n") for block in text.split("\n\n")]
-    return [f"<p>{escape(block).replace(chr(10), '<br>')}</p>" for block in blocks if block.strip()]
-
-
 def _content_html(record: dict[str, Any], settings: Settings) -> str:
-    iid, version, stage = record["incident_id"], record["version"], record["stage"]
-    parts: list[str] = []
-    if stage == "corrected":
-        parts.append(f"<p><strong>Correction:</strong> {escape(record['correction_note'] or '')}</p>")
-        parts.append("<p>What was corrected:</p>")
-        parts += _changes_html(record)
-    elif stage == "updated":
-        parts.append("<p><strong>Update.</strong> What changed since the previous version:</p>")
-        parts += _changes_html(record)
-    else:
-        parts.append(f"<p><strong>{PRELIMINARY_NOTICE}</strong></p>")
-    parts.append(f"<p><strong>{escape(record['headline'])}</strong></p>")
-    parts.append(f"<p>{escape(record['summary'])}</p>")
-    parts += _paragraphs(record["body"])
-    parts.append("<ul>")
-    for label, value in (
-        ("Occurred", _when(record["occurred_at"], settings)),
-        ("Location", record["location"]),
-        ("Agency", record["agency"]),
-        ("Media contact", record["contact"]),
-        ("Released", _when(record["released_at"], settings)),
-    ):
-        parts.append(f"<li>{label}: {escape(value)}</li>")
-    parts.append("</ul>")
-    history = escape(incident_url(settings, iid))
-    parts.append(f'<p>Version {version} of incident {escape(iid)}. <a href="{history}">Full history</a>.</p>')
-    return "\n".join(parts)
+    # The same templates as the pages (jinja2, autoescaped): readers decode content as HTML while
+    # feedgen only XML-escapes, so submitted text must arrive HTML-escaped, as the pages escape it.
+    return render.feed_entry_html(record, settings, incident_url(settings, record["incident_id"]))

@@ -85,6 +85,11 @@ def _paragraphs(text: str) -> list[list[str]]:
     return [block.split("\n") for block in re.split(r"\n[ \t]*\n\s*", text.strip()) if block.strip()]
 
 
+def _plain_paragraphs(text: str) -> str:
+    """The paragraph rule for plain text: paragraphs separated by one blank line, line breaks kept."""
+    return "\n\n".join("\n".join(lines) for lines in _paragraphs(text))
+
+
 def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -130,7 +135,12 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        when=_when, human_time=human_time, paragraphs=_paragraphs, hours=_hours, duration=duration
+        when=_when,
+        human_time=human_time,
+        paragraphs=_paragraphs,
+        plain_paragraphs=_plain_paragraphs,
+        hours=_hours,
+        duration=duration,
     )
     env.globals.update(
         PRELIMINARY_DISCLAIMER=PRELIMINARY_DISCLAIMER,
@@ -174,6 +184,20 @@ def _feeds(root: str, *, incident: bool = False, corrections: bool = False) -> l
         {"title": "All releases (RSS)", "type": "application/rss+xml", "href": f"{root}rss.xml"},
         {"title": "All releases (Atom)", "type": "application/atom+xml", "href": f"{root}atom.xml"},
     ]
+
+
+def feed_entry_html(record: dict, settings: Settings, history_url: str) -> str:
+    """The HTML content of a feed entry: the page's macros, labels, paragraph rule and time format."""
+    return (
+        _render("feed_entry.html.j2", settings, record=record, history_url=history_url)
+        .decode("utf-8")
+        .strip()
+    )
+
+
+def entry_title(record: dict) -> str:
+    """A feed entry's title: the wire label of its stage and the headline (plain text)."""
+    return f"{WIRE_LABELS[record['stage']]}: {record['headline']}"
 
 
 def version_html(record: dict, settings: Settings) -> bytes:

@@ -191,7 +191,7 @@ def test_rebuild_reports_an_incident_it_cannot_render_and_rebuilds_every_other(p
 
 def test_verify_reports_an_incident_it_cannot_render_and_checks_every_other(published, capsys):
     store, settings, url = published
-    record = handmade("2026-0900", contact=12)  # a number where text belongs
+    record = handmade("2026-0900", occurred_at=12)  # a number where a time belongs
     put_record(store, record)
     # Listed, as a release that got as far as the catalog would have left it.
     index = json.loads(store.get("index.json"))
