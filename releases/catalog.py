@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .ledger import canonical
 from .order import by_activity, newest_first
+from .records import canonical
 from .storage import Store
 
 KEY = "_state/catalog.json"

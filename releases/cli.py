@@ -131,20 +131,16 @@ def _store(cfg):
 def cmd_preview(args, cfg) -> int:
     """Render what the update would publish, without publishing it."""
     from . import ledger, render
-    from .ledger import seal
-    from .stages import plan
+    from .records import next_record
 
     update = parse_update(read_document(args.file))
     records = ledger.history(_store(cfg), update.incident_id)
-    prev = records[-1] if records else None
-    content = plan(update, prev)
-    record = seal(
-        content,
+    record = next_record(
+        update,
+        records[-1] if records else None,
         released_at=ledger.utc_now(),
         released_by="preview",
-        on_behalf_of=update.on_behalf_of,
         key="preview",
-        prev=prev["sha256"] if prev else None,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

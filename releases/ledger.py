@@ -1,22 +1,11 @@
-"""The version ledger: canonical records, their hash chain, and create-once storage.
+"""The version ledger: create-once storage of the records and their hash chain.
 
-Canonical encoding (what ``sha256`` is computed over): the record as a JSON object
-with keys sorted, UTF-8, no insignificant whitespace (``separators=(",", ":")``),
-non-ASCII characters written as themselves. ``sha256`` is the hex digest of the
-canonical bytes of the record *without* its ``sha256`` key; ``prev_sha256`` is the
-``sha256`` of version N-1 (null for version 1). ``v<N>.json`` stores exactly the
-canonical bytes of the record *with* its ``sha256`` key, so any changed byte is
-detectable.
-
-``released_by`` is the authenticated Airflow user whose DAG run published the version
-(no document can set it); ``on_behalf_of`` is whom the PIO said the release is made for
-(the document's ``released_by``), or null. Records of schema ``incident-release/1``
-have no ``on_behalf_of``, and their ``released_by`` may have come from the document.
+What a record is, its canonical encoding and its hash are in :mod:`releases.records`; this module
+plans each version on top of the latest one and writes it once (``If-None-Match: *``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -25,19 +14,11 @@ from typing import Any
 
 from .document import Update
 from .errors import StorageFault, VersionConflict
+from .records import SCHEMA, Record, canonical, content_hash, next_record, seal  # noqa: F401 - re-exported
 from .stages import plan
 from .storage import Store
 
-SCHEMA = "incident-release/2"
 _VERSION_KEY = re.compile(r"^incidents/(?P<id>[A-Za-z0-9-]+)/v(?P<n>[1-9][0-9]*)\.json$")
-
-
-def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def content_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "sha256"})).hexdigest()
 
 
 def record_key(incident_id: str, version: int, ext: str = "json") -> str:
@@ -50,28 +31,6 @@ def utc_now() -> str:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def seal(
-    content: dict[str, Any],
-    *,
-    released_at: str,
-    released_by: str,
-    key: str,
-    prev: str | None,
-    on_behalf_of: str | None = None,
-):
-    record = {
-        "schema": SCHEMA,
-        **content,
-        "released_at": released_at,
-        "released_by": released_by,
-        "on_behalf_of": on_behalf_of,
-        "idempotency_key": key,
-        "prev_sha256": prev,
-    }
-    record["sha256"] = content_hash(record)
-    return record
 
 
 def version_numbers(store: Store, incident_id: str) -> list[int]:
@@ -133,15 +92,8 @@ def publish(
         records = history(store, update.incident_id)
         if (mine := find(records, key)) is not None:
             return mine
-        prev = records[-1] if records else None
-        content = plan(update, prev)
-        record = seal(
-            content,
-            released_at=clock(),
-            released_by=released_by,
-            on_behalf_of=update.on_behalf_of,
-            key=key,
-            prev=prev["sha256"] if prev else None,
+        record = next_record(
+            update, records[-1] if records else None, released_at=clock(), released_by=released_by, key=key
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record

@@ -14,8 +14,8 @@ from typing import Any
 
 from . import catalog as catalog_mod
 from . import feeds, ledger, render
-from .ledger import canonical
 from .order import by_activity
+from .records import canonical
 from .settings import Settings, rendering
 from .storage import Store
 

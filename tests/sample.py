@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from releases import catalog as catalog_mod
 from releases.document import parse_update
-from releases.ledger import seal
-from releases.stages import plan
+from releases.records import next_record
 
 PRELIMINARY = {
     "incident_id": "2026-0142",
@@ -38,15 +37,13 @@ def history(docs=(PRELIMINARY, UPDATE, CORRECTION), times=TIMES, by="pio.jones")
     records = []
     for n, doc in enumerate(docs):
         update = parse_update(doc)
-        prev = records[-1] if records else None
-        content = plan(update, prev)
         records.append(
-            seal(
-                content,
+            next_record(
+                update,
+                records[-1] if records else None,
                 released_at=times[n],
                 released_by=by,
                 key=f"incident_release/manual__sample_{update.incident_id}_{n}",
-                prev=prev["sha256"] if prev else None,
             )
         )
     return records
