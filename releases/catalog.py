@@ -188,6 +188,6 @@ def fold_in(store: Store, records: list[dict[str, Any]], *, feed_window: int, in
 
 
 def save(store: Store, catalog: dict[str, Any], months: dict[str, dict[str, Any]]) -> None:
-    store.put_view(KEY, canonical(catalog), public=False)
+    store.put_if_changed(KEY, canonical(catalog), public=False)
     for month, shard in months.items():
-        store.put_view(month_key(month), canonical(shard), public=False)
+        store.put_if_changed(month_key(month), canonical(shard), public=False)

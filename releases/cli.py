@@ -155,7 +155,7 @@ def cmd_preview(args, cfg) -> int:
 
 
 def cmd_verify(args, cfg) -> int:
-    from .site import http_fetcher, verify
+    from .integrity import http_fetcher, verify
 
     target = args.target
     if target.startswith(("http://", "https://")):
@@ -175,7 +175,7 @@ def cmd_verify(args, cfg) -> int:
 
 
 def cmd_rebuild(args, cfg) -> int:
-    from .site import rebuild
+    from .integrity import rebuild
 
     result = rebuild(_store(cfg), cfg)
     for problem in result.problems:

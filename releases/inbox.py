@@ -89,7 +89,7 @@ def collect(store: Store) -> list[dict[str, Any]]:
             found = read(store, key)
         except ReleaseError as err:
             target = _move(store, key, REJECTED)
-            store.put_view(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
+            store.put_if_changed(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
             continue
         if found is not None:
             accepted.append(found)

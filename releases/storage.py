@@ -129,8 +129,9 @@ class Store:
             raise
         return True
 
-    def put_view(self, key: str, body: bytes, *, public: bool = True) -> bool:
-        """Write a rebuildable view; skipped when the stored bytes are already identical.
+    def put_if_changed(self, key: str, body: bytes, *, public: bool = True) -> bool:
+        """Write ``key`` (a view, or private state such as the inbox's refusal notes); skipped when the stored
+        bytes are already identical.
 
         Skipping keeps ETags stable, so newsrooms' conditional GETs keep answering 304.
         """

@@ -124,7 +124,7 @@ def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Sett
     written: list[str] = []
     while True:
         for key, body in incident_views(records, settings).items():
-            if store.put_view(key, body):
+            if store.put_if_changed(key, body):
                 written.append(key)
         if ledger.version_numbers(store, incident_id)[-1] == records[-1]["version"]:
             return written
@@ -161,7 +161,7 @@ def _render_until_stable(store: Store, key: str, default: dict, make, settings: 
     while True:
         index, etag = catalog_mod.load(store, key, default)
         for view_key, body in make(index, settings).items():
-            if store.put_view(view_key, body):
+            if store.put_if_changed(view_key, body):
                 written.append(view_key)
         if store.head_etag(key) == etag:
             return written

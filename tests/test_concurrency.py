@@ -18,7 +18,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from sample import PRELIMINARY
 
-from releases import ledger, pipeline, site
+from releases import integrity, ledger, pipeline
 from releases.document import STATEMENT_FIELDS
 from releases.settings import load
 from releases.storage import Store, client_from_settings
@@ -181,7 +181,7 @@ def test_concurrent_releases_for_one_incident_become_distinct_contiguous_version
         assert record["released_at"] >= prev["released_at"]
 
     # Every view converged on the final history (index, feeds, changelog, incident page).
-    report = site.verify(site.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings)
+    report = integrity.verify(integrity.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings)
     assert report.problems == []
     assert (report.incidents, report.versions) == (1, total)
 
@@ -196,7 +196,7 @@ def test_concurrent_first_releases_of_different_incidents_all_reach_the_site_vie
     assert sorted((r["incident_id"], r["version"]) for r in results) == [(d["incident_id"], 1) for d in docs]
     index = json.loads(bucket.get("index.json"))
     assert sorted(i["incident_id"] for i in index["incidents"]) == [d["incident_id"] for d in docs]
-    report = site.verify(site.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings)
+    report = integrity.verify(integrity.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings)
     assert report.problems == []
     assert (report.incidents, report.versions) == (WORKERS, WORKERS)
 
@@ -255,7 +255,7 @@ def test_conditional_request_conflict_is_retried_and_publishes_once(bucket, s3_e
     assert result["version"] == 2
     assert ledger.version_numbers(bucket, IID) == [1, 2]
     assert object_versions(bucket, ledger.record_key(IID, 2)) == Counter({ledger.record_key(IID, 2): 1})
-    assert site.verify(site.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings).problems == []
+    assert integrity.verify(integrity.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings).problems == []
 
 
 def test_conflict_with_a_racing_writer_replans_on_its_version(bucket, s3_endpoint):
@@ -285,4 +285,4 @@ def test_conflict_with_a_racing_writer_replans_on_its_version(bucket, s3_endpoin
     ]
     assert records[2]["prev_sha256"] == records[1]["sha256"]
     assert all(n == 1 for n in object_versions(bucket, f"incidents/{IID}/v").values())
-    assert site.verify(site.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings).problems == []
+    assert integrity.verify(integrity.http_fetcher(f"{s3_endpoint}/{bucket.bucket}"), settings).problems == []

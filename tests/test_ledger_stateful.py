@@ -10,7 +10,7 @@ After every step: each incident's versions are exactly 1..n with n from the mode
 match the model, every submission is published at most once, the hash chain holds, and no
 ``v<N>`` object was ever written twice. Refused steps write nothing at all. Whenever no
 crashed release is waiting for its retry, the public views agree with the records
-(``site.verify`` over anonymous HTTP).
+(``integrity.verify`` over anonymous HTTP).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 )
 from sample import PRELIMINARY
 
-from releases import ledger, pipeline, site
+from releases import integrity, ledger, pipeline
 from releases.document import STATEMENT_FIELDS
 from releases.errors import InvalidUpdate, NoChangeError, ReleaseError, StageOrderError
 from releases.settings import Settings
@@ -374,7 +374,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if state == self.verified_state:
             return
         event("views verified")
-        report = site.verify(site.http_fetcher(self.settings.base_url), self.settings)
+        report = integrity.verify(integrity.http_fetcher(self.settings.base_url), self.settings)
         assert report.problems == [], report.problems
         incidents = [v for v in self.model.values() if v]
         assert (report.incidents, report.versions) == (len(incidents), sum(map(len, incidents)))

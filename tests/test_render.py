@@ -129,10 +129,10 @@ def test_every_page_is_a_complete_accessible_document(key):
 
 def all_object_keys(histories: dict[str, list[dict]]) -> set[str]:
     """Every key the pipeline publishes for ``histories``, from the real view builders."""
-    from releases import site, views
+    from releases import integrity, views
 
     catalog, months = catalog_mod.build(histories, feed_window=50, index_window=100)
-    keys = set(site.site_views(catalog, months, SETTINGS))
+    keys = set(integrity.site_views(catalog, months, SETTINGS))
     for records in histories.values():
         keys |= set(views.incident_views(records, SETTINGS))
         for r in records:

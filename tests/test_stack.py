@@ -93,8 +93,8 @@ def anonymous_get(url: str) -> tuple[int, bytes, Message]:
 def publish_sample(client) -> None:
     store = Store(client, BUCKET)
     assert store.create("incidents/X-1/v1.json", b'{"version": 1}')
-    store.put_view("index.html", b"<p>first</p>")
-    store.put_view("index.html", "<p>second \u2013 current</p>".encode())
+    store.put_if_changed("index.html", b"<p>first</p>")
+    store.put_if_changed("index.html", "<p>second \u2013 current</p>".encode())
     store.put_if_match("_state/state.json", b'{"secret": true}', None, public=False)
 
 
@@ -201,9 +201,9 @@ def test_kill_9_in_the_middle_of_releases_keeps_every_acknowledged_write(data_di
             body = admin.get_object(Bucket=BUCKET, Key=key, VersionId=kept[0]["VersionId"])["Body"].read()
             assert f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"' == etag, key
         assert missing == []
-        from releases import site
+        from releases import integrity
 
-        report = site.verify(site.http_fetcher(f"{second.endpoint}/{BUCKET}"), settings)
+        report = integrity.verify(integrity.http_fetcher(f"{second.endpoint}/{BUCKET}"), settings)
         assert report.incidents >= len(released)
         assert [p for p in report.problems if any(iid in p for iid in released)] == []
     finally:

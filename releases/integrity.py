@@ -78,17 +78,17 @@ def rebuild(store: Store, settings: Settings) -> Rebuilt:
             if store.create(key, body, cache_control=IMMUTABLE):
                 out.written.append(key)
         for key, body in incident_views.items():
-            if store.put_view(key, body):
+            if store.put_if_changed(key, body):
                 out.written.append(key)
     catalog, months = catalog_mod.build(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
     catalog_mod.save(store, catalog, months)
     for key, body in site_views(catalog, months, settings).items():
-        if store.put_view(key, body):
+        if store.put_if_changed(key, body):
             out.written.append(key)
     # Last, as a release writes it: it says the corrections views above are current.
-    store.put_view(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
+    store.put_if_changed(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
     return out
 
 

@@ -9,7 +9,7 @@ from conftest import all_objects
 from sample import CORRECTION, PRELIMINARY, UPDATE
 from sample import history as sample_history
 
-from releases import cli, ledger, pipeline, site
+from releases import cli, integrity, ledger, pipeline
 from releases.settings import load
 
 
@@ -24,7 +24,7 @@ def published(bucket, s3_endpoint):
 
 def test_untouched_history_verifies_clean_over_anonymous_http(published, capsys):
     store, settings, url = published
-    report = site.verify(site.http_fetcher(url), settings)
+    report = integrity.verify(integrity.http_fetcher(url), settings)
     assert report.problems == []
     assert (report.incidents, report.versions) == (2, 4)
     assert cli.main(["verify", url]) == 0
@@ -58,7 +58,7 @@ def tamper(store, key, change):
 def test_tampering_is_detected(published, key, change, expected, capsys):
     store, settings, url = published
     tamper(store, key, change)
-    report = site.verify(site.http_fetcher(url), settings)
+    report = integrity.verify(integrity.http_fetcher(url), settings)
     assert any(expected in p for p in report.problems), report.problems
     assert cli.main(["verify", url]) == 1
     assert "FAILED" in capsys.readouterr().out
@@ -67,7 +67,7 @@ def test_tampering_is_detected(published, key, change, expected, capsys):
 def test_deleted_version_is_detected(published):
     store, settings, url = published
     store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0142/v2.json")
-    problems = site.verify(site.http_fetcher(url), settings).problems
+    problems = integrity.verify(integrity.http_fetcher(url), settings).problems
     assert "incidents/2026-0142/v2.json: missing, but version 3 exists" in problems
 
 
@@ -92,7 +92,7 @@ def test_verify_uses_the_agencys_published_settings_not_the_verifiers(published)
     stranger = replace(
         settings, site_title="Someone else", tag_authority="other.example", public_url="https://x"
     )
-    report = site.verify(site.http_fetcher(url), stranger)
+    report = integrity.verify(integrity.http_fetcher(url), stranger)
     assert report.problems == []
 
 
@@ -101,7 +101,7 @@ def test_swapped_versions_are_detected(published):
     v1, v2 = store.get("incidents/2026-0142/v1.json"), store.get("incidents/2026-0142/v2.json")
     tamper(store, "incidents/2026-0142/v1.json", lambda _b: v2)
     tamper(store, "incidents/2026-0142/v2.json", lambda _b: v1)
-    problems = site.verify(site.http_fetcher(url), settings).problems
+    problems = integrity.verify(integrity.http_fetcher(url), settings).problems
     assert "incidents/2026-0142/v1.json: says it is version 2" in problems
 
 
@@ -109,14 +109,14 @@ def test_truncated_history_is_detected(published):
     store, settings, url = published
     # The newest version removed: the listings and every view still name version 3.
     store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0142/v3.json")
-    problems = site.verify(site.http_fetcher(url), settings).problems
+    problems = integrity.verify(integrity.http_fetcher(url), settings).problems
     assert any(p.startswith("archive: lists 2026-0142 at version 3") for p in problems), problems
 
 
 def test_truncated_record_bytes_are_detected(published):
     store, settings, url = published
     tamper(store, "incidents/2026-0150/v1.json", lambda b: b[: len(b) // 2])
-    problems = site.verify(site.http_fetcher(url), settings).problems
+    problems = integrity.verify(integrity.http_fetcher(url), settings).problems
     assert "incidents/2026-0150/v1.json: is not valid JSON" in problems
 
 
@@ -206,7 +206,7 @@ def test_verify_reports_an_incident_it_cannot_render_and_checks_every_other(publ
     tamper(store, "index.json", lambda _b: json.dumps(index).encode())
     tamper(store, "incidents/2026-0150/v1.html", lambda b: b.replace(b"county jail", b"county hall"))
 
-    report = site.verify(site.http_fetcher(url), settings)
+    report = integrity.verify(integrity.http_fetcher(url), settings)
 
     assert report.incidents == 3 and report.versions == 5
     assert any(
@@ -249,4 +249,4 @@ def test_an_old_record_with_an_extreme_date_is_shown_as_recorded_and_can_be_corr
     page = store.get("incidents/2026-0903/index.html").decode()
     assert "<del>9999-12-31T23:59:59-12:00</del>" in page
     assert "Nov 21, 2026, 2:14 AM UTC" in page  # the corrected time, in the display zone
-    assert site.verify(site.http_fetcher(url), settings).problems == []
+    assert integrity.verify(integrity.http_fetcher(url), settings).problems == []
