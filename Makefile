@@ -46,7 +46,7 @@ test: $(STAMP) browser
 # The edit loop: everything but the tests marked slow (Airflow runs, browsers, the whole stack).
 test-fast: $(STAMP)
 	$(BIN)/ruff check releases devstack dags plugins tests bench
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check releases devstack dags plugins tests bench

@@ -103,6 +103,7 @@ def test_unknown_fields_and_missing_fields_are_named(doc, extra):
         assert err.value.field == spec.name
 
 
+@pytest.mark.slow  # 25 publications to a real store: full suite only
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=valid_documents())
 def test_valid_preliminary_always_publishes(s3_endpoint, doc):
@@ -200,6 +201,7 @@ def accepted_histories(draw):
     return records
 
 
+@pytest.mark.slow  # 60 histories x 3 zones x 4 renderings: full suite only
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
 )

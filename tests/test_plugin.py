@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 from conftest import ROOT
 
 
@@ -16,6 +17,7 @@ def load_plugin_module():
     return module
 
 
+@pytest.mark.slow  # imports Airflow's plugin machinery (~5 s)
 def test_plugin_links_to_public_site_from_settings(monkeypatch):
     monkeypatch.setenv("RELEASES_PUBLIC_URL", "https://releases.example.org/")
     module = load_plugin_module()

@@ -45,7 +45,8 @@ def faulty_store(settings: Settings, operation: str, fault: Persistent) -> Store
     return Store(client, "bucket")
 
 
-@pytest.mark.parametrize("max_attempts", [1, 3, 4])
+# botocore backs off between attempts (up to seconds): a few small counts show the bound.
+@pytest.mark.parametrize("max_attempts", [1, 2, 3])
 def test_a_persistent_slowdown_on_one_get_makes_at_most_the_configured_attempts(max_attempts):
     settings = Settings(s3_endpoint="http://127.0.0.1:9", s3_max_attempts=max_attempts)
     fault = Persistent(503, "SlowDown")
