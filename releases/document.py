@@ -133,6 +133,11 @@ def parse_timestamp(field: str, value: str) -> datetime:
         raise InvalidUpdate(
             field, "must be an RFC 3339 time with a time zone, e.g. 2026-11-20T21:14:00-05:00"
         )
+    offset = re.search(r"([+-])(\d{2}):(\d{2})$", value)
+    if offset and (int(offset[2]) > 23 or int(offset[3]) > 59):
+        raise InvalidUpdate(
+            field, "has a time zone offset that does not exist; offsets run from -23:59 to +23:59"
+        )
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
@@ -143,8 +148,8 @@ def parse_timestamp(field: str, value: str) -> datetime:
     if not (EARLIEST.year <= parsed.year < LATEST.year and EARLIEST <= parsed < LATEST):
         raise InvalidUpdate(
             field,
-            "must be between 1900-01-01 and 2100-12-31 (UTC); a time outside that range is a typo "
-            "and cannot be shown in every time zone",
+            "must be between 1900-01-01 and 2100-12-31, both as written and in UTC; a time outside "
+            "that range is a typo and cannot be shown in every time zone",
         )
     return parsed
 

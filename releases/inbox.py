@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import ledger
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import InvalidUpdate, ReleaseError
 from .storage import Store
@@ -87,6 +88,11 @@ def collect(store: Store) -> list[dict[str, Any]]:
     for key in pending(store):
         try:
             found = read(store, key)
+            if found is not None:
+                # Every rule, the incident's history and the privacy guard included, before a run is
+                # triggered: a file that cannot be released is filed as rejected with its reason, never
+                # as processed (found by an attack from a fresh clone).
+                ledger.check(parse_update(found["conf"]), store)
         except ReleaseError as err:
             target = _move(store, key, REJECTED)
             store.put_if_changed(target + ".error.txt", f"refused: {err}\n".encode(), public=False)

@@ -23,8 +23,8 @@ ABC = {**PRELIMINARY, "incident_id": "2026-ABC", "headline": "Vehicle pursuit en
 INVISIBLE = "readers would not see it, but it would be part of the record; remove it"
 DIRECTION = "it can make the text show differently from what is recorded; remove it (right-to-left text needs no such character)"
 TIME_RANGE = (
-    "occurred_at: must be between 1900-01-01 and 2100-12-31 (UTC); a time outside that range is a typo "
-    "and cannot be shown in every time zone"
+    "occurred_at: must be between 1900-01-01 and 2100-12-31, both as written and in UTC; a time outside "
+    "that range is a typo and cannot be shown in every time zone"
 )
 
 
@@ -35,7 +35,46 @@ def deep(levels: int) -> list:
     return value
 
 
+BLANK = "readers would not see it, but it would be part of the record; remove it"
+SELECTOR = "invisible, it would be part of the record; remove it"
+
 REFUSALS = [
+    # Found by an attack from a fresh clone: invisible characters outside category Cf.
+    pytest.param(
+        {**UPDATE, "location": "\u3164\u3164"},
+        f"location: contains an invisible character (U+3164 HANGUL FILLER) at character 1: it shows as nothing or as a blank, so {BLANK}",
+        id="hangul-filler-only",
+    ),
+    pytest.param(
+        {**CORRECTION, "correction_note": "Wrong street\u2800."},
+        f"correction_note: contains an invisible character (U+2800 BRAILLE PATTERN BLANK) at character 13: it shows as nothing or as a blank, so {BLANK}",
+        id="braille-blank",
+    ),
+    pytest.param(
+        {**UPDATE, "summary": "One sus\u034fpect in custody."},
+        f"summary: contains an invisible character (U+034F COMBINING GRAPHEME JOINER) at character 8: it shows as nothing or as a blank, so {BLANK}",
+        id="combining-grapheme-joiner",
+    ),
+    pytest.param(
+        {**UPDATE, "headline": "Shooting" + "".join(chr(0xE0100 + b) for b in b"payload")},
+        f"headline: contains a variation selector (U+E0170 VARIATION SELECTOR-129) at character 9 that does not follow a character it can vary: {SELECTOR}",
+        id="variation-selectors-smuggling-bytes",
+    ),
+    pytest.param(
+        {**UPDATE, "headline": "\u845b\U000e0100\U000e0101 near Main St"},
+        f"headline: contains a variation selector (U+E0101 VARIATION SELECTOR-18) at character 3 that does not follow a character it can vary: {SELECTOR}",
+        id="variation-selector-run",
+    ),
+    pytest.param(
+        {**UPDATE, "headline": "\u0421\u0442\u0440\u200d\u0435\u043b\u044c\u0431\u0430"},
+        "headline: contains an invisible joiner (U+200D ZERO WIDTH JOINER) at character 4 that is not inside a word of a script that needs it; remove it",
+        id="joiner-inside-a-cyrillic-word",
+    ),
+    pytest.param(
+        {**UPDATE, "occurred_at": "2026-11-20T21:14:00+24:00"},
+        "occurred_at: has a time zone offset that does not exist; offsets run from -23:59 to +23:59",
+        id="offset-24-hours",
+    ),
     pytest.param(
         {**UPDATE, "contact": "555-0100 \u202etxt.exe"},
         f"contact: contains an invisible direction control (U+202E RIGHT-TO-LEFT OVERRIDE) at character 10: {DIRECTION}",
@@ -166,7 +205,8 @@ def test_refused_naming_the_field_and_the_rule_and_nothing_is_written(history, d
             **PRELIMINARY,
             "incident_id": "2026-HE1",
             "headline": "ירי בהשתתפות שוטר ליד רחוב 5",
-            "summary": "מבוגר אחד נפצע ופונה לבית החולים. می\u200cخواهم 👮\u200d♀️",
+            # ...and a heart with its emoji presentation selector, a kanji with its variant selector.
+            "summary": "מבוגר אחד נפצע ופונה לבית החולים. می\u200cخواهم 👮\u200d♀️ ❤\ufe0f \u845b\U000e0100",
             "body": "השוטרים הגיעו בסביבות 21:14.\n\nאף שוטר לא נפגע.",
         },
     ],

@@ -89,6 +89,18 @@ POISON = [
         "no such character)",
         id="bidi-override",
     ),
+    # Rules that need the incident's history or the privacy guard: checked before a run is triggered,
+    # so the file is rejected with its reason, not filed as processed (found by an attack).
+    pytest.param(
+        json.dumps({**UPDATE, "incident_id": "2026-0999"}).encode(),
+        "stage: incident 2026-0999 has no release yet; its first release must be preliminary",
+        id="update-of-an-unknown-incident",
+    ),
+    pytest.param(
+        json.dumps({**SECOND, "body": "The victim's cell is 555-867-5309."}).encode(),
+        "body: ",
+        id="private-phone-number",
+    ),
 ]
 
 
@@ -103,7 +115,14 @@ def test_a_file_that_cannot_be_released_is_rejected_with_its_reason_and_holds_up
     accepted = inbox.collect(bucket)
 
     assert [s["key"] for s in accepted] == ["inbox/b-good.json", "inbox/c-good.json"]
-    assert bucket.get("inbox/rejected/a-poison.json.error.txt").decode() == f"refused: {reason}\n"
+    refusal = bucket.get("inbox/rejected/a-poison.json.error.txt").decode()
+    if reason in ("StageOrderError", "body: "):  # worded by the stage rules and the guard (their tests)
+        assert refusal.startswith("refused: ") and (reason == "StageOrderError" or "body:" in refusal), (
+            refusal
+        )
+        assert "555-867-5309" not in refusal  # never the matched text
+    else:
+        assert refusal == f"refused: {reason}\n"
     assert bucket.get("inbox/rejected/a-poison.json") == body  # kept as it was dropped, for the PIO
     assert inbox.pending(bucket) == ["inbox/b-good.json", "inbox/c-good.json"]
     assert bucket.list_keys("incidents/") == []
