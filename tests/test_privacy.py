@@ -204,3 +204,17 @@ def test_withheld_list_is_validated():
     with pytest.raises(InvalidUpdate) as err:
         parse_update({**PRELIMINARY, "withheld": [{"category": "name"}]})
     assert str(err.value) == 'withheld: item 1 must be an object with exactly "category" and "text"'
+
+
+def test_listed_public_contacts_and_addresses_are_not_flagged(bucket):
+    settings = load(
+        {
+            "RELEASES_PUBLIC_CONTACTS": "555-0100, pio@example.org, (217) 555-0123",
+            "RELEASES_PUBLIC_ADDRESSES": "500 S. Main St; 200 W. Jefferson Ave, Springfield",
+        }
+    )
+    doc = {**PRELIMINARY, "body": "State police: 217-555-0123. He is held at 500 S. Main St."}
+    pipeline.release(doc, bucket, settings, key="run-1", released_by="pio")
+    with pytest.raises(InvalidUpdate) as err:
+        plan(parse_update({**doc, "contact": "PIO, 555-0199"}), None, settings.public)
+    assert str(err.value).startswith("contact: contains what looks like a phone number")
