@@ -71,9 +71,9 @@ def incident_release():
         """Refuse bad input before anything is written (field and rule in the error)."""
         from releases import pipeline
 
-        _cfg, store = _store()
+        cfg, store = _store()
         with _refusals_fail_fast():
-            return pipeline.validate(dict(dag_run.conf or {}), store, key=_key(dag_run))
+            return pipeline.validate(dict(dag_run.conf or {}), store, key=_key(dag_run), settings=cfg)
 
     @task(**RETRY)
     def publish(dag_run=None) -> dict:

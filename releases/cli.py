@@ -141,6 +141,7 @@ def cmd_preview(args, cfg) -> int:
         released_at=ledger.utc_now(),
         released_by="preview",
         key="preview",
+        public=cfg.public,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,7 +108,7 @@ class Update:
     on_behalf_of: str | None = None
     # Withheld text is already replaced in ``fields`` and ``correction_note``; only the
     # overrides travel on, to be checked against the findings and recorded.
-    privacy_overrides: dict[str, str] = field(default_factory=dict)
+    privacy_overrides: tuple[privacy.Override, ...] = ()
 
 
 def _check_text(spec: Field, value: Any) -> str | None:
@@ -288,6 +288,11 @@ def parse_update(doc: Any) -> Update:
         fields = {name: privacy.redact(value, withheld) for name, value in fields.items()}
         note = privacy.redact(note, withheld) if note else note
         on_behalf_of = privacy.redact(on_behalf_of, withheld) if on_behalf_of else on_behalf_of
+        # Justifications are published too.
+        overrides = tuple(
+            privacy.Override(o.category, o.value, privacy.redact(o.justification, withheld))
+            for o in overrides
+        )
     return Update(incident_id, stage, fields, note, on_behalf_of, overrides)
 
 
@@ -342,10 +347,11 @@ def param_schemas() -> dict[str, dict[str, Any]]:
     }
     schemas["privacy_override"] = {
         "default": None,
-        "type": ["null", "object"],
+        "type": ["null", "array"],
         "title": "Privacy override",
-        "description": "Only to publish something the privacy guard flagged: "
-        '{"<category>": "<written justification>"}; the justification is published with the version. '
+        "description": "Only to publish something the privacy guard flagged, one exact value at a time: "
+        '[{"category": "phone", "value": "1-800-555-0100", "justification": "<why it must be published>"}]; '
+        "the value and justification are published with the version. "
         f"Categories: {', '.join(privacy.CATEGORIES)}.",
     }
     return schemas

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from . import privacy
 from .document import Update
 from .errors import StorageFault, VersionConflict
 from .records import SCHEMA, Record, canonical, content_hash, next_record, seal  # noqa: F401 - re-exported
@@ -59,7 +60,9 @@ def find(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return next((r for r in records if r.get("idempotency_key") == key), None)
 
 
-def check(update: Update, store: Store, key: str | None = None) -> dict[str, Any]:
+def check(
+    update: Update, store: Store, key: str | None = None, public: privacy.Public = privacy.NOTHING_LISTED
+) -> dict[str, Any]:
     """Dry run: the content the update would publish now, or the refusal. Writes nothing.
 
     A submission that is already published (a re-run of a finished release) checks out
@@ -68,7 +71,7 @@ def check(update: Update, store: Store, key: str | None = None) -> dict[str, Any
     records = history(store, update.incident_id)
     if key is not None and (mine := find(records, key)) is not None:
         return mine
-    return plan(update, records[-1] if records else None)
+    return plan(update, records[-1] if records else None, public)
 
 
 def publish(
@@ -79,6 +82,7 @@ def publish(
     released_by: str,
     clock: Callable[[], str] = utc_now,
     max_attempts: int = 20,
+    public: privacy.Public = privacy.NOTHING_LISTED,
 ) -> dict[str, Any]:
     """Append the update as the next version, exactly once per ``key``.
 
@@ -93,7 +97,12 @@ def publish(
         if (mine := find(records, key)) is not None:
             return mine
         record = next_record(
-            update, records[-1] if records else None, released_at=clock(), released_by=released_by, key=key
+            update,
+            records[-1] if records else None,
+            released_at=clock(),
+            released_by=released_by,
+            key=key,
+            public=public,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record

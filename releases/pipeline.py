@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, views, websub
+from . import feeds, ledger, privacy, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
@@ -33,9 +33,11 @@ def releaser(triggering_user: str | None, run_id: str) -> str:
     return "inbox" if run_id.startswith(INBOX_RUN_PREFIX) else "airflow"
 
 
-def validate(conf: dict[str, Any], store: Store, *, key: str | None = None) -> dict[str, Any]:
+def validate(
+    conf: dict[str, Any], store: Store, *, key: str | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     update = parse_update(conf)
-    planned = ledger.check(update, store, key)
+    planned = ledger.check(update, store, key, settings.public if settings else privacy.NOTHING_LISTED)
     return {"incident_id": update.incident_id, "version": planned["version"], "stage": update.stage}
 
 
@@ -48,7 +50,9 @@ def publish(
     released_by: str,
     clock: Callable[[], str] = ledger.utc_now,
 ) -> dict[str, Any]:
-    record = ledger.publish(parse_update(conf), store, key=key, released_by=released_by, clock=clock)
+    record = ledger.publish(
+        parse_update(conf), store, key=key, released_by=released_by, clock=clock, public=settings.public
+    )
     views.publish_renderings(store, record, settings)
     return {"incident_id": record["incident_id"], "version": record["version"], "sha256": record["sha256"]}
 
@@ -87,7 +91,7 @@ def release(
     conf: dict[str, Any], store: Store, settings: Settings, *, key: str, released_by: str, **kw
 ) -> dict:
     """All four steps in one process (tests, benchmarks, tools)."""
-    validate(conf, store, key=key)
+    validate(conf, store, key=key, settings=settings)
     published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
     refresh(conf, store, settings, key=key)
     notify(conf, store, settings, key=key)

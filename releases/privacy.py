@@ -7,18 +7,31 @@ Two mechanisms:
   ``[withheld: <category>]`` *before* the version is planned, so the withheld text never
   reaches the record, a page, a feed or a log. The list itself is not recorded.
 - findings: patterns that usually mean personal data (social security numbers, dates of
-  birth, phone numbers and e-mail addresses other than the agency contact, home
-  addresses). A finding refuses the release, naming the field, the category and where,
-  never the matched text. A PIO may override one category only with a written
-  justification, which is recorded in the version record for everyone to read.
+  birth, phone numbers and e-mail addresses other than the agency's, home addresses). A
+  finding refuses the release, naming the field, the category and where, never the
+  matched text. A PIO may override one exact value (this phone number, not every phone
+  number) with a written justification, which is recorded in the version for everyone
+  to read.
+
+Both match on a folded copy of the text (:func:`fold`): compatibility forms (NFKC:
+fullwidth digits and "＠"), accents, case, invisible characters, every kind of dash and
+minus, and every run of spaces, no-break spaces and line breaks are made alike, so a
+zero-width space inside a number or a double space inside a name does not hide it.
+Positions are reported, and withheld text replaced, in the original text.
 
 Patterns err on the side of asking: a false alarm costs a PIO one sentence of
-justification; a missed juvenile's name cannot be unpublished.
+justification; a missed juvenile's name cannot be unpublished. What is known to be
+public is not asked about: 911, toll-free numbers (800, 888, 877, 866, 855, 844, 833),
+the agency contact's own numbers and addresses (exactly those values), the contacts and
+public addresses listed in the settings, a number labelled as a case or report number,
+and an address labelled as a courthouse's, a jail's or a police station's.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import InvalidUpdate
@@ -27,33 +40,186 @@ from .text import normalize, problem
 CATEGORIES = {
     "ssn": "a social security number",
     "date_of_birth": "a date of birth",
-    "phone": "a phone number other than the agency contact",
-    "email": "an e-mail address other than the agency contact",
+    "phone": "a phone number other than the agency's",
+    "email": "an e-mail address other than the agency's",
     "home_address": "a street address with a house number (a home address?)",
 }
-_STREET = (
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|"
-    r"Terrace|Ter|Circle|Cir|Highway|Hwy|Parkway|Pkwy)"
+MIN_JUSTIFICATION = 20
+MAX_OVERRIDES = 20
+TOLL_FREE = ("800", "888", "877", "866", "855", "844", "833")
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d")
+
+
+def fold(value: str) -> tuple[str, list[int]]:
+    """The text as the guard reads it, and for each of its characters the index in ``value``.
+
+    NFKC, then accents and case dropped (casefold), format characters (zero-width space,
+    soft hyphen, joiners...) removed, dashes and minus signs made "-", and every run of
+    whitespace one space.
+    """
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) == "Cf":
+            continue
+        if ch in _DASHES:
+            ch = "-"
+        for part in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch)):
+            if unicodedata.combining(part):
+                continue
+            for c in part.casefold():
+                if c.isspace():
+                    if out and out[-1] == " ":
+                        continue
+                    c = " "
+                elif c in _DASHES:
+                    c = "-"
+                out.append(c)
+                origin.append(i)
+    return "".join(out), origin
+
+
+def _key(category: str, matched: str) -> str:
+    """The value a finding is compared on: what makes two spellings the same value."""
+    if category == "phone":
+        digits = re.sub(r"\D", "", matched)
+        return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+    if category == "ssn":
+        return re.sub(r"\D", "", matched)
+    if category == "email":
+        matched = re.sub(r"\s*(?:\[at\]|\(at\)|\{at\}|\bat\b)\s*", "@", matched)
+        matched = re.sub(r"\s*(?:\[dot\]|\(dot\)|\{dot\}|\bdot\b)\s*", ".", matched)
+        return matched.replace(" ", "")
+    return re.sub(r"[^\w]+", " ", matched).strip()
+
+
+def key(category: str, value: str) -> str:
+    """The comparison key of a value as a PIO or an operator writes it (override, setting)."""
+    return _key(category, fold(value)[0])
+
+
+# --- patterns, on folded text (lower case, "-" for every dash, single spaces) ---------
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = (
+    rf"(?:\d{{1,2}} ?[/.-] ?\d{{1,2}} ?[/.-] ?\d{{2,4}}|\d{{4}}-\d{{2}}-\d{{2}}"
+    rf"|{_MONTH} \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?{_MONTH},? \d{{4}})"
 )
-_DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4})"
+_STREET = (
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|"
+    r"circle|cir|highway|hwy|parkway|pkwy|trail|trl|square|sq|loop|alley|aly|crossing|xing|pike|path|"
+    r"plaza|plz|crescent|cres|expressway|expy|freeway|fwy|turnpike|tpke)"
+)
+# Words that are not part of a street's name: "the 1400 block of Elm Street", "3 officers
+# drove to Main St", "a 2015 Toyota drove down Elm Street".
+_NOT_NAME = (
+    r"(?:of|the|a|an|and|or|at|on|in|near|to|from|by|for|with|block|blocks|hundred|years?|year-old|"
+    r"people|persons?|officers?|deputies|units?|calls?|miles?|minutes?|hours?|shots?|rounds?|vehicles?|"
+    r"cars?|down|up|along|onto|into|past|toward|towards|across|off|through|over|between|was|were|is|"
+    r"are|drove|ran|fled|walked|went|traveling|travelling|heading|headed|responded|westbound|eastbound|"
+    r"northbound|southbound|p\.?m\.?|a\.?m\.?|pm|am)"
+)
+_NAME_WORD = rf"(?!{_NOT_NAME}\b)[a-z0-9][\w'.-]*"
+_DIRECTION = r"(?:[nsew]\.?|north|south|east|west|ne|nw|se|sw) "
+_ROUTE = r"(?:(?:state|county|us|u\.s\.|farm to market) )?(?:route|rte|highway|hwy|road|rd|sr|cr|fm|us)"
 PATTERNS: dict[str, re.Pattern[str]] = {
-    "ssn": re.compile(r"(?<![\d-])\d{3}[- ]\d{2}[- ]\d{4}(?![\d-])"),
+    "ssn": re.compile(r"(?<![\w-])\d{3}(?:[- .]?)\d{2}(?:[- .]?)\d{4}(?![\w-]|\.\d)"),
     "date_of_birth": re.compile(
-        rf"\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\b[\s:,(]*{_DATE}", re.IGNORECASE
+        rf"\b(?:dob|d\. ?o\. ?b\.?|date of birth|birth ?date|birthday|born(?: on)?)[ :,(]*(?:on )?{_DATE}"
     ),
     "phone": re.compile(
-        r"(?<![\w-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}[\s.-]\d{3}[\s.-]\d{4}|\d{3}-\d{4})(?![\w-])"
+        r"(?<![\w-])(?:"
+        r"\+(?:\d[ .-]?(?:\(\d{1,4}\) ?)?){7,14}\d"  # international: + country code and at least 8 digits
+        r"|(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}"  # North American, 10 digits
+        r"|\d{3}[-.]\d{4}"  # local, 7 digits
+        r")(?![\w-])"
     ),
-    "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
-    "home_address": re.compile(rf"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][\w'-]*\s+){{1,3}}{_STREET}\b"),
+    "email": re.compile(
+        r"[\w.+-]+ ?@ ?[\w-]+(?: ?\. ?[\w-]+)+"
+        r"|[\w.+-]+ ?(?:\[at\]|\(at\)|\{at\}) ?[\w-]+(?: ?(?:\[dot\]|\(dot\)|\{dot\}|\.|\bdot\b) ?[\w-]+)+"
+        r"|\b[\w.+-]+ at [\w-]+(?: dot [\w-]+)+\b"
+    ),
+    "home_address": re.compile(
+        rf"(?<![\w-])\d{{1,6}}[a-z]? (?:{_DIRECTION})?(?:"
+        rf"(?:{_NAME_WORD} ){{1,4}}{_STREET}\b\.?"
+        rf"|(?:calle|avenida|camino|carrera|rue|via|paseo) {_NAME_WORD}"
+        rf"|{_ROUTE} \d{{1,4}}\b"
+        r")"
+    ),
 }
-MIN_JUSTIFICATION = 20
+# A number labelled as the agency's own reference: "case number 202-61-1234", "report #".
+_LABEL = re.compile(
+    r"(?:case|report|incident|file|reference|ref|docket|cad|event|complaint|citation|warrant|call|"
+    r"tracking|arrest|booking)(?: (?:no\.?|number|num\.?|nos?\.?|numbers|id))? ?(?:#|:)? ?(?:[\w-]+,? )?$"
+)
+# An address labelled as a public building's: "the county jail, 500 Main St".
+_PUBLIC_PLACE = re.compile(
+    r"(?:courthouse|court house|jail|detention (?:center|facility)|correctional (?:center|facility)|"
+    r"police (?:department|headquarters|station|hq)|headquarters|precinct|sheriff's office|city hall|"
+    r"justice center|hall of justice|fire station|station|district court|county court|public safety building)"
+    r"(?: \([^)]{0,20}\))?(?:,| is| located| at| on| is located at| are at|:)*(?: at)? ?$"
+)
+_COURT = re.compile(
+    r"\b(?:district|circuit|superior|municipal|supreme|county|juvenile|family|appeals?|appellate|"
+    r"magistrate|traffic|federal|probate|drug|housing|criminal|civil|bankruptcy|claims|justice) (?:court|ct)\b\.?$"
+)
 
 
 @dataclass(frozen=True)
 class Withheld:
     category: str
     text: str
+
+
+@dataclass(frozen=True)
+class Override:
+    """Permission to publish one exact value the guard flags, and the published reason."""
+
+    category: str
+    value: str
+    justification: str
+
+    @property
+    def key(self) -> str:
+        return key(self.category, self.value)
+
+    def as_record(self) -> dict[str, str]:
+        return {"category": self.category, "value": self.value, "justification": self.justification}
+
+
+@dataclass(frozen=True)
+class Public:
+    """What is known to be public and never flagged: from the settings and the agency contact."""
+
+    numbers: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+    @classmethod
+    def listed(cls, contacts: Iterable[str] = (), addresses: Iterable[str] = ()) -> Public:
+        numbers, emails = set(), set()
+        for value in contacts:
+            (emails if "@" in value else numbers).add(key("email" if "@" in value else "phone", value))
+        return cls(
+            frozenset(numbers), frozenset(emails), frozenset(key("home_address", a) for a in addresses)
+        )
+
+    def with_contact(self, contact: str) -> Public:
+        """Add the contact field's numbers and e-mail addresses, unless contacts are listed.
+
+        With contacts listed (``RELEASES_PUBLIC_CONTACTS``) the list is the only source, so a
+        private number typed into ``contact`` is flagged there and everywhere else.
+        """
+        if self.numbers or self.emails:
+            return self
+        folded = fold(contact)[0]
+        return Public(
+            frozenset(_key("phone", m.group(0)) for m in PATTERNS["phone"].finditer(folded)),
+            frozenset(_key("email", m.group(0)) for m in PATTERNS["email"].finditer(folded)),
+            self.addresses,
+        )
+
+
+NOTHING_LISTED = Public()
 
 
 def parse_withheld(value: object) -> tuple[Withheld, ...]:
@@ -66,8 +232,6 @@ def parse_withheld(value: object) -> tuple[Withheld, ...]:
         if not isinstance(item, dict) or set(item) != {"category", "text"}:
             raise InvalidUpdate("withheld", f'item {n} must be an object with exactly "category" and "text"')
         category, withheld = item["category"], item["text"]
-        # NFC as the statement fields are, or a name typed with a combining accent would
-        # not match the same name in the statement, and would be published.
         category = normalize(category) if isinstance(category, str) else category
         if not isinstance(category, str) or not re.fullmatch(r"[\w' -]{1,40}", category):
             raise InvalidUpdate("withheld", f"item {n}: category must be 1-40 letters, digits, spaces or ' -")
@@ -81,57 +245,131 @@ def parse_withheld(value: object) -> tuple[Withheld, ...]:
     return tuple(sorted(items, key=lambda w: (-len(w.text), w.text)))
 
 
-def parse_overrides(value: object) -> dict[str, str]:
+_OVERRIDE_SHAPE = '[{"category": ..., "value": "<the exact text flagged>", "justification": ...}]'
+
+
+def parse_overrides(value: object) -> tuple[Override, ...]:
     if value is None:
-        return {}
-    if not isinstance(value, dict):
+        return ()
+    if isinstance(value, dict):
+        # The first shape ({"phone": "why"}) allowed every phone number once one was
+        # justified; it is refused rather than read, so no old document keeps that hole.
         raise InvalidUpdate(
-            "privacy_override", "must be an object mapping a finding category to a justification"
+            "privacy_override",
+            f"must be a list {_OVERRIDE_SHAPE}: an override names the exact value it allows, "
+            "not a whole category",
         )
-    for category, why in value.items():
+    if not isinstance(value, list) or len(value) > MAX_OVERRIDES:
+        raise InvalidUpdate(
+            "privacy_override", f"must be a list of at most {MAX_OVERRIDES} {_OVERRIDE_SHAPE}"
+        )
+    items = []
+    for n, item in enumerate(value, 1):
+        if not isinstance(item, dict) or set(item) != {"category", "value", "justification"}:
+            raise InvalidUpdate(
+                "privacy_override",
+                f'item {n} must be an object with exactly "category", "value" and "justification"',
+            )
+        category, allowed, why = item["category"], item["value"], item["justification"]
         if category not in CATEGORIES:
             raise InvalidUpdate(
                 "privacy_override",
-                f"{ascii(category)[:50]} is not a finding category ({', '.join(CATEGORIES)})",
+                f"item {n}: {ascii(category)[:50]} is not a finding category ({', '.join(CATEGORIES)})",
             )
+        if not isinstance(allowed, str) or not 2 <= len(allowed.strip()) <= 200 or "\n" in allowed:
+            raise InvalidUpdate("privacy_override", f"item {n}: value must be one line of 2-200 characters")
         if not isinstance(why, str) or len(why.strip()) < MIN_JUSTIFICATION or len(why) > 1000:
             raise InvalidUpdate(
                 "privacy_override",
-                f"{category}: needs a written justification of {MIN_JUSTIFICATION} to 1000 characters",
+                f"item {n}: needs a written justification of {MIN_JUSTIFICATION} to 1000 characters",
             )
-        # The justification is published with the version: the same rules as any text.
-        if (rule := problem(normalize(why), multiline=True)) is not None:
-            raise InvalidUpdate("privacy_override", f"{category}: the justification {rule}")
-    return {k: normalize(value[k]).strip() for k in sorted(value)}
+        # Value and justification are published with the version: the same rules as any text.
+        for name, text in (("value", allowed), ("justification", why)):
+            if (rule := problem(normalize(text), multiline=name == "justification")) is not None:
+                raise InvalidUpdate("privacy_override", f"item {n}: the {name} {rule}")
+        items.append(Override(category, normalize(allowed).strip(), normalize(why).strip()))
+    return tuple(sorted(items, key=lambda o: (o.category, o.value)))
+
+
+def _withheld_pattern(text: str) -> re.Pattern[str]:
+    words = [re.escape(w) for w in fold(text)[0].strip().split(" ")]
+    sep = r"[ -]?"
+    forms = [sep.join(words)]
+    if len(words) >= 2:  # "Doe, Jamie" and "Doe, Jamie Lee"
+        forms.append(words[-1] + r" ?, ?" + sep.join(words[:-1]))
+    return re.compile("|".join(forms))
 
 
 def redact(text: str, withheld: tuple[Withheld, ...]) -> str:
     for item in withheld:
-        text = re.sub(re.escape(item.text), f"[withheld: {item.category}]", text, flags=re.IGNORECASE)
+        pattern = _withheld_pattern(item.text)
+        folded, origin = fold(text)
+        spans = [
+            (origin[m.start()], origin[m.end() - 1] + 1)
+            for m in pattern.finditer(folded)
+            if m.end() > m.start()
+        ]
+        for start, end in reversed(spans):
+            text = f"{text[:start]}[withheld: {item.category}]{text[end:]}"
     return text
 
 
-def screen(fields: dict[str, str], contact: str, overrides: dict[str, str]) -> list[dict[str, str]]:
+def _public(category: str, value: str, before: str, public: Public) -> bool:
+    if category == "phone":
+        digits = _key("phone", value)
+        return digits in public.numbers or digits == "911" or (len(digits) == 10 and digits[:3] in TOLL_FREE)
+    if category == "email":
+        return _key("email", value) in public.emails
+    if category == "ssn":
+        return bool(_LABEL.search(before[-40:]))
+    if category == "home_address":
+        return (
+            _key("home_address", value) in public.addresses
+            or bool(_PUBLIC_PLACE.search(before[-60:]))
+            or bool(_COURT.search(value))
+        )
+    return False
+
+
+def findings(text: str, public: Public = NOTHING_LISTED) -> list[tuple[str, int, str]]:
+    """Each (category, position in ``text`` from 1, comparison key) the guard would ask about."""
+    folded, origin = fold(text)
+    found = []
+    for category, pattern in PATTERNS.items():
+        for match in pattern.finditer(folded):
+            if _public(category, match.group(0), folded[: match.start()], public):
+                continue
+            found.append((category, origin[match.start()] + 1, _key(category, match.group(0))))
+    return sorted(found, key=lambda f: f[1])
+
+
+def screen(
+    fields: dict[str, str], contact: str, overrides: tuple[Override, ...], public: Public = NOTHING_LISTED
+) -> list[dict[str, str]]:
     """Refuse on the first finding not overridden; return the overrides that were used.
 
-    ``contact`` is the agency contact in force: its phone numbers and addresses may
-    appear anywhere.
+    ``fields`` is every submitted text that is published (the statement fields given,
+    ``correction_note``, ``released_by``); the override justifications are screened too.
+    ``contact`` is the agency contact in force: its phone numbers and e-mail addresses,
+    exactly, may appear anywhere. Its other findings (an SSN, a date of birth, a home
+    address) are refused like any other field's.
     """
-    used: set[str] = set()
-    for field, text in fields.items():
-        if field == "contact":
-            continue
-        for category, pattern in PATTERNS.items():
-            for match in pattern.finditer(text):
-                if category in ("phone", "email") and match.group(0) in contact:
-                    continue
-                if category in overrides:
-                    used.add(category)
-                    continue
-                raise InvalidUpdate(
-                    field,
-                    f"contains what looks like {CATEGORIES[category]} (at character {match.start() + 1}); "
-                    f"remove it, list it under withheld, or set privacy_override.{category} "
-                    "to a written justification",
-                )
-    return [{"category": c, "justification": overrides[c]} for c in sorted(used)]
+    public = public.with_contact(contact)
+    allowed = {(o.category, o.key): o for o in overrides}
+    texts = dict(fields)
+    for n, o in enumerate(overrides, 1):
+        texts[f"privacy_override item {n} justification"] = o.justification
+    used: dict[tuple[str, str], Override] = {}
+    for field, text in texts.items():
+        for category, at, value in findings(text, public):
+            if (category, value) in allowed:
+                used[(category, value)] = allowed[(category, value)]
+                continue
+            raise InvalidUpdate(
+                field,
+                f"contains what looks like {CATEGORIES[category]} (at character {at}); "
+                "remove it, list it under withheld, or add to privacy_override "
+                f'{{"category": "{category}", "value": "<the exact text>", "justification": "<why it must be '
+                'published>"}',
+            )
+    return [used[k].as_record() for k in sorted(used)]

@@ -18,6 +18,7 @@ import hashlib
 import json
 from typing import Any, TypedDict
 
+from . import privacy
 from .document import Update
 from .stages import plan
 
@@ -85,13 +86,19 @@ def seal(
 
 
 def next_record(
-    update: Update, prev: Record | None, *, released_at: str, released_by: str, key: str
+    update: Update,
+    prev: Record | None,
+    *,
+    released_at: str,
+    released_by: str,
+    key: str,
+    public: privacy.Public = privacy.NOTHING_LISTED,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
     field carry-over (:func:`releases.stages.plan`), then sealed into the hash chain. The one way a
     record is made: by the ledger, ``releases preview``, the tests and the bench."""
     return seal(
-        plan(update, prev),
+        plan(update, prev, public),
         released_at=released_at,
         released_by=released_by,
         on_behalf_of=update.on_behalf_of,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
+from . import privacy
 from .document import CORRECTION_NOTE, FIELDS
 from .order import by_activity
 from .settings import Settings
@@ -147,6 +148,7 @@ def environment() -> jinja2.Environment:
         stage_labels=STAGE_LABELS,
         wire_labels=WIRE_LABELS,
         field_titles=FIELD_TITLES,
+        guard_categories=privacy.CATEGORIES,
     )
     return env
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from . import privacy
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -36,10 +38,21 @@ class Settings:
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
+    # Known public contacts the privacy guard never flags: the agency's listed phone numbers
+    # and e-mail addresses and a partner agency's (joint statements). When set, it is the
+    # only source: numbers typed into the contact field are checked against it too.
+    public_contacts: tuple[str, ...] = ()
+    # Public buildings' street addresses (courthouse, jail, headquarters) the guard never flags.
+    public_addresses: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
         return (self.public_url or f"{self.s3_endpoint.rstrip('/')}/{self.bucket}").rstrip("/")
+
+    @property
+    def public(self) -> privacy.Public:
+        """What the privacy guard knows to be public, from these settings."""
+        return privacy.Public.listed(self.public_contacts, self.public_addresses)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -80,7 +93,11 @@ ENV = {
     "s3_max_attempts": "RELEASES_S3_MAX_ATTEMPTS",
     "api_url": "RELEASES_API_URL",
     "api_user": "RELEASES_API_USER",
+    "public_contacts": "RELEASES_PUBLIC_CONTACTS",
+    "public_addresses": "RELEASES_PUBLIC_ADDRESSES",
 }
+# Lists: contacts are separated by commas; addresses, which contain commas, by semicolons.
+_SEPARATORS = {"public_contacts": ",", "public_addresses": ";"}
 
 
 # The name of a variable, not a password.
@@ -92,7 +109,10 @@ def load(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = {}
     for attr, var in ENV.items():
         if env.get(var):
-            values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts")) else env[var]
+            if attr in _SEPARATORS:
+                values[attr] = tuple(v.strip() for v in env[var].split(_SEPARATORS[attr]) if v.strip())
+            else:
+                values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts")) else env[var]
     settings = Settings(**values)
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.

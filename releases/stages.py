@@ -13,8 +13,14 @@ from .document import STATEMENT_FIELDS, Update
 from .errors import NoChangeError, StageOrderError
 
 
-def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the statement, changes and stage of the next version (no hashes, no time)."""
+def plan(
+    update: Update, latest: dict[str, Any] | None, public: privacy.Public = privacy.NOTHING_LISTED
+) -> dict[str, Any]:
+    """Return the statement, changes and stage of the next version (no hashes, no time).
+
+    ``public``: the contacts and addresses the settings list as public (the guard does
+    not flag them).
+    """
     if latest is None:
         if update.stage != "preliminary":
             raise StageOrderError(
@@ -47,7 +53,9 @@ def plan(update: Update, latest: dict[str, Any] | None) -> dict[str, Any]:
     submitted = dict(update.fields)
     if update.correction_note:
         submitted["correction_note"] = update.correction_note
-    overrides_used = privacy.screen(submitted, statement["contact"], update.privacy_overrides)
+    if update.on_behalf_of:
+        submitted["released_by"] = update.on_behalf_of
+    overrides_used = privacy.screen(submitted, statement["contact"], update.privacy_overrides, public)
     return {
         "incident_id": update.incident_id,
         "version": version,

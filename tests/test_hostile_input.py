@@ -145,9 +145,15 @@ REFUSALS = [
         {
             **UPDATE,
             "summary": "Call the tip line, 555-0199.",
-            "privacy_override": {"phone": "The tip line\u200b is public and must be published."},
+            "privacy_override": [
+                {
+                    "category": "phone",
+                    "value": "555-0199",
+                    "justification": "The tip line\u200b is public and must be published.",
+                }
+            ],
         },
-        "privacy_override: phone: the justification contains an invisible formatting character "
+        "privacy_override: item 1: the justification contains an invisible formatting character "
         f"(U+200B ZERO WIDTH SPACE) at character 13: {INVISIBLE}",
         id="published-justification",
     ),

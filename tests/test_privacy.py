@@ -41,7 +41,7 @@ def refusal(doc) -> str:
 def test_each_category_blocks_with_field_and_reason(field, text, category):
     msg = refusal({**PRELIMINARY, field: text})
     assert msg.startswith(f"{field}: contains what looks like ")
-    assert f"privacy_override.{category}" in msg
+    assert f'add to privacy_override {{"category": "{category}", "value": "<the exact text>"' in msg
     # The message says where, never what: the matched data must not reach logs.
     for token in ("123-45-6789", "04/12/1990", "555-0199", "jamie.doe", "1412 Elm", "555-0142"):
         assert token not in msg
@@ -63,26 +63,95 @@ def test_ordinary_police_wording_passes(text):
     assert content["privacy_overrides"] == []
 
 
+def override(category: str, value: str, why: str) -> list[dict[str, str]]:
+    return [{"category": category, "value": value, "justification": why}]
+
+
 def test_override_needs_a_written_justification():
-    doc = {**PRELIMINARY, "location": "1412 Elm Street", "privacy_override": {"home_address": "ok"}}
+    doc = {
+        **PRELIMINARY,
+        "location": "1412 Elm Street",
+        "privacy_override": override("home_address", "1412 Elm Street", "ok"),
+    }
     with pytest.raises(InvalidUpdate) as err:
         parse_update(doc)
     assert (
-        str(err.value)
-        == "privacy_override: home_address: needs a written justification of 20 to 1000 characters"
+        str(err.value) == "privacy_override: item 1: needs a written justification of 20 to 1000 characters"
     )
     with pytest.raises(InvalidUpdate) as err:
-        parse_update({**doc, "privacy_override": {"names": "x" * 30}})
-    assert str(err.value).startswith("privacy_override: 'names' is not a finding category")
+        parse_update({**doc, "privacy_override": override("names", "Jo Doe", "x" * 30)})
+    assert str(err.value).startswith("privacy_override: item 1: 'names' is not a finding category")
+
+
+def test_a_whole_category_cannot_be_overridden():
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update(
+            {**PRELIMINARY, "privacy_override": {"phone": "The tip line is public, it must be published."}}
+        )
+    assert str(err.value) == (
+        'privacy_override: must be a list [{"category": ..., "value": "<the exact text flagged>", '
+        '"justification": ...}]: an override names the exact value it allows, not a whole category'
+    )
+
+
+def test_override_allows_its_value_only():
+    why = "The state tip line is public and must be published with this appeal."
+    doc = {
+        **PRELIMINARY,
+        "body": "Call the state tip line at 217-555-0150. The victim's cell is 555-234-5678.",
+        "privacy_override": override("phone", "(217) 555-0150", why),
+    }
+    assert refusal(doc).startswith(
+        "body: contains what looks like a phone number other than the agency's (at character 63)"
+    )
+    content = plan(parse_update({**doc, "body": "Call the state tip line at 217\u2013555\u20130150."}), None)
+    assert content["privacy_overrides"] == [
+        {"category": "phone", "value": "(217) 555-0150", "justification": why}
+    ]
+
+
+def test_contact_exemption_is_the_exact_value():
+    msg = refusal({**PRELIMINARY, "body": "Write to o@example.org for the family."})
+    assert msg.startswith(
+        "body: contains what looks like an e-mail address other than the agency's (at character 10)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"contact": "PIO, 555-0100, SSN 123-45-6789"}, "contact"),
+        ({"released_by": "Sgt. Doe, DOB 1/2/1980"}, "released_by"),
+        (
+            {
+                "privacy_override": override(
+                    "phone", "1-217-555-0150", "Her cell, 217-555-0199, is published by mistake."
+                )
+            },
+            "privacy_override item 1 justification",
+        ),
+    ],
+    ids=["contact", "released_by", "justification"],
+)
+def test_every_published_field_is_screened(doc, field):
+    assert refusal({**PRELIMINARY, **doc}).startswith(f"{field}: contains what looks like ")
 
 
 def test_override_with_justification_publishes_and_is_recorded(bucket):
     why = "1412 Elm Street is the county courthouse, a public building, not a residence."
-    doc = {**PRELIMINARY, "location": "1412 Elm Street", "privacy_override": {"home_address": why}}
+    doc = {
+        **PRELIMINARY,
+        "location": "1412 Elm Street",
+        "privacy_override": override("home_address", "1412 elm street", why),
+    }
     pipeline.release(doc, bucket, load(), key="run-1", released_by="pio")
     record = json.loads(bucket.get("incidents/2026-0142/v1.json"))
     assert record["location"] == "1412 Elm Street"
-    assert record["privacy_overrides"] == [{"category": "home_address", "justification": why}]
+    assert record["privacy_overrides"] == [
+        {"category": "home_address", "value": "1412 elm street", "justification": why}
+    ]
+    for page in ("incidents/2026-0142/v1.html", "incidents/2026-0142/index.html"):
+        assert why in bucket.get(page).decode(), page
 
 
 def test_blocked_release_writes_nothing(bucket):
@@ -122,7 +191,30 @@ def test_withheld_name_never_appears_in_any_public_object(bucket):
     assert "withheld" not in record  # the list itself is never published
 
 
+def test_withheld_matching_tolerates_spacing_case_and_order():
+    name = "Jamie Doe"
+    body = "JAMIE\u00a0 doe; Jamie\nDoe; Jamie  Doe; Doe, Jamie; Jamie Doe."
+    update = parse_update(
+        {**PRELIMINARY, "body": body, "withheld": [{"category": "juvenile's name", "text": name}]}
+    )
+    assert update.fields["body"] == "; ".join(["[withheld: juvenile's name]"] * 5) + "."
+
+
 def test_withheld_list_is_validated():
     with pytest.raises(InvalidUpdate) as err:
         parse_update({**PRELIMINARY, "withheld": [{"category": "name"}]})
     assert str(err.value) == 'withheld: item 1 must be an object with exactly "category" and "text"'
+
+
+def test_listed_public_contacts_and_addresses_are_not_flagged(bucket):
+    settings = load(
+        {
+            "RELEASES_PUBLIC_CONTACTS": "555-0100, pio@example.org, (217) 555-0123",
+            "RELEASES_PUBLIC_ADDRESSES": "500 S. Main St; 200 W. Jefferson Ave, Springfield",
+        }
+    )
+    doc = {**PRELIMINARY, "body": "State police: 217-555-0123. He is held at 500 S. Main St."}
+    pipeline.release(doc, bucket, settings, key="run-1", released_by="pio")
+    with pytest.raises(InvalidUpdate) as err:
+        plan(parse_update({**doc, "contact": "PIO, 555-0199"}), None, settings.public)
+    assert str(err.value).startswith("contact: contains what looks like a phone number")
