@@ -37,9 +37,9 @@ def incident_inbox():
     @task(retries=3, retry_delay=timedelta(seconds=5))
     def collect() -> list[dict]:
         """Check each waiting file; file the bad ones under inbox/rejected/ with the reason."""
-        from releases import inbox
+        from releases import inbox, settings
 
-        return inbox.collect(_store())
+        return inbox.collect(_store(), settings.load().public)
 
     @task
     def runs(submissions: list[dict]) -> list[dict]:

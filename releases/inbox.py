@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ledger
+from . import ledger, privacy
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import InvalidUpdate, ReleaseError
 from .storage import Store
@@ -77,7 +77,7 @@ def _move(store: Store, key: str, folder: str) -> str:
     return target
 
 
-def collect(store: Store) -> list[dict[str, Any]]:
+def collect(store: Store, public: privacy.Public = privacy.NOTHING_LISTED) -> list[dict[str, Any]]:
     """Check every waiting file: good ones are returned, bad ones are filed as rejected.
 
     A refusal concerns one file only: it is filed with its reason and the next file is
@@ -92,7 +92,7 @@ def collect(store: Store) -> list[dict[str, Any]]:
                 # Every rule, the incident's history and the privacy guard included, before a run is
                 # triggered: a file that cannot be released is filed as rejected with its reason, never
                 # as processed (found by an attack from a fresh clone).
-                ledger.check(parse_update(found["conf"]), store)
+                ledger.check(parse_update(found["conf"]), store, public=public)
         except ReleaseError as err:
             target = _move(store, key, REJECTED)
             store.put_if_changed(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
