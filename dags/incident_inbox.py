@@ -1,8 +1,9 @@
-"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away.
+"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away -> settle.
 
 Every minute: each waiting file is checked like any other submission; a good one
 triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one
-is filed under ``inbox/rejected/`` with the reason. Rules live in ``releases.inbox``.
+is filed under ``inbox/rejected/`` with the reason. A filed file whose release has been
+published is replaced by a receipt without its text. Rules live in ``releases.inbox``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def incident_inbox():
 
         return inbox.archive(_store(), submissions)
 
+    # Not all_done: as the one leaf, a success here would mark a poll whose collect failed as successful.
+    # A poll that failed leaves its settling to the next one.
+    @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
+    def settle() -> list[str]:
+        """Replace each filed file whose release is published by a receipt; delete its text."""
+        from releases import inbox
+
+        return inbox.settle(_store())
+
     submissions = collect()
     release = TriggerDagRunOperator.partial(
         task_id="release",
@@ -60,7 +70,7 @@ def incident_inbox():
         # A file seen again (retry, or dropped twice) has the same run id: skip, don't fail.
         skip_when_already_exists=True,
     ).expand_kwargs(runs(submissions))
-    release >> file_away(submissions)
+    release >> file_away(submissions) >> settle()
 
 
 incident_inbox()

@@ -92,7 +92,10 @@ ALL_FIELDS = (
     "released_by",
     "withheld",
     "privacy_override",
+    "private_fields",
 )
+# Shown instead of the earlier value of a field listed under ``private_fields``.
+REMOVED = "[removed]"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ class Update:
     # Withheld text is already replaced in ``fields`` and ``correction_note``; only the
     # overrides travel on, to be checked against the findings and recorded.
     privacy_overrides: tuple[privacy.Override, ...] = ()
+    # Statement fields whose earlier value must not be shown again (a name published by mistake):
+    # the change is recorded with ``was`` = REMOVED, so the value never enters the new record.
+    private_fields: tuple[str, ...] = ()
 
 
 def _check_text(spec: Field, value: Any) -> str | None:
@@ -293,7 +299,41 @@ def parse_update(doc: Any) -> Update:
             privacy.Override(o.category, o.value, privacy.redact(o.justification, withheld))
             for o in overrides
         )
-    return Update(incident_id, stage, fields, note, on_behalf_of, overrides)
+    private = _private_fields(doc.get("private_fields"), stage, fields)
+    return Update(incident_id, stage, fields, note, on_behalf_of, overrides, private)
+
+
+def _private_fields(value: Any, stage: str, fields: dict[str, str]) -> tuple[str, ...]:
+    """The document's ``private_fields``: statement fields this release changes and whose old
+    value must not be repeated. Whether each really changes is checked against the history
+    (:func:`releases.stages.plan`)."""
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidUpdate("private_fields", 'must be a list of field names, e.g. ["body"]')
+    names: list[str] = []
+    for name in value:
+        if name not in STATEMENT_FIELDS:
+            # Untrusted input going to logs: ascii() and a length cap, as _label.
+            raise InvalidUpdate(
+                "private_fields",
+                f"{ascii(name)[:60]} is not a statement field (allowed: {', '.join(STATEMENT_FIELDS)})",
+            )
+        if name not in names:
+            names.append(name)
+    if stage == "preliminary":
+        raise InvalidUpdate(
+            "private_fields",
+            "is only allowed when stage is updated or corrected: a first release has no earlier value to hide",
+        )
+    for name in names:
+        if name not in fields:
+            raise InvalidUpdate(
+                "private_fields",
+                f"lists {name} but gives no new {name}: give the text that replaces the value to hide "
+                "(left empty, the field carries over and the old value stays published)",
+            )
+    return tuple(names)
 
 
 def param_schemas() -> dict[str, dict[str, Any]]:
@@ -353,5 +393,15 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         '[{"category": "phone", "value": "1-800-555-0100", "justification": "<why it must be published>"}]; '
         "the value and justification are published with the version. "
         f"Categories: {', '.join(privacy.CATEGORIES)}.",
+    }
+    schemas["private_fields"] = {
+        "default": None,
+        "type": ["null", "array"],
+        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
+        "uniqueItems": True,
+        "title": "Hide the old value of",
+        "description": 'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
+        'not be shown again (a name published by mistake). The change is shown as "was [removed]" instead '
+        "of repeating it. Earlier versions' own pages still show it until it is redacted.",
     }
     return schemas

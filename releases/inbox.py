@@ -12,11 +12,17 @@ file never holds up the others.
 
 The run id is derived from the file's bytes, so a file collected twice (a retry, or the
 same file dropped again) triggers one release, never two.
+
+A file may hold text the PIO withheld, so it is kept only until its release is published:
+then ``settle`` replaces it with a receipt under ``inbox/released/`` (the run and the version,
+no text) and deletes every stored version of its bytes, in ``inbox/processed/`` and where it
+was dropped (the bucket is versioned: a plain delete would only hide them).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 from typing import Any
 
@@ -30,13 +36,20 @@ from .storage import Store
 PREFIX = "inbox/"
 # The run ids of the releases the inbox triggers; ``pipeline.releaser`` knows them by it.
 INBOX_RUN_PREFIX = "inbox__"
-PROCESSED = "inbox/processed/"
+# The DAG the inbox triggers; a version's idempotency key is "<dag id>/<run id>".
+RELEASE_DAG = "incident_release"
+PROCESSED = "inbox/processed/"  # triggered, waiting for its release to be published
 REJECTED = "inbox/rejected/"
+RELEASED = "inbox/released/"  # receipts: which run released which file as which version
 
 
 def pending(store: Store) -> list[str]:
     """Files waiting directly in ``inbox/`` (not in its sub-folders), oldest name first."""
     return sorted(k for k in store.list_keys(PREFIX) if "/" not in k[len(PREFIX) :] and k.endswith(".json"))
+
+
+def run_id(body: bytes) -> str:
+    return f"{INBOX_RUN_PREFIX}{hashlib.sha256(body).hexdigest()[:24]}"
 
 
 def submission(key: str, body: bytes) -> dict[str, Any]:
@@ -45,7 +58,7 @@ def submission(key: str, body: bytes) -> dict[str, Any]:
     parse_update(doc)
     return {
         "key": key,
-        "trigger_run_id": f"{INBOX_RUN_PREFIX}{hashlib.sha256(body).hexdigest()[:24]}",
+        "trigger_run_id": run_id(body),
         "conf": doc,
     }
 
@@ -104,3 +117,54 @@ def collect(store: Store, public: privacy.Public = privacy.NOTHING_LISTED) -> li
 
 def archive(store: Store, submissions: list[dict[str, Any]]) -> list[str]:
     return [_move(store, s["key"], PROCESSED) for s in submissions]
+
+
+def _purge(store: Store, key: str, body: bytes) -> None:
+    """Delete every stored version of ``key`` that holds ``body`` (another file dropped under the
+    same name later is left alone). Delete markers hold no text and stay."""
+    pages = store.client.get_paginator("list_object_versions").paginate(Bucket=store.bucket, Prefix=key)
+    for page in pages:
+        for version in page.get("Versions", []):
+            if version["Key"] != key:
+                continue
+            got = store.client.get_object(Bucket=store.bucket, Key=key, VersionId=version["VersionId"])
+            if got["Body"].read() == body:
+                store.client.delete_object(Bucket=store.bucket, Key=key, VersionId=version["VersionId"])
+
+
+def settle(store: Store) -> list[str]:
+    """Replace each filed file whose release is published by a receipt, and delete its text.
+
+    A file whose release is not published (yet, or its run failed) stays in ``inbox/processed/``
+    for the PIO, and is looked at again by the next poll. Safe to repeat: the receipt is written
+    before anything is deleted, and writing it again changes nothing.
+    """
+    receipts = []
+    for key in store.list_keys(PROCESSED):
+        body = store.get(key)
+        if body is None:
+            continue
+        try:
+            incident_id = parse_update(loads(body)).incident_id
+        except ReleaseError:
+            continue  # checked before it was triggered: only a rule changed since; a person decides
+        run = run_id(body)
+        record = ledger.find(ledger.history(store, incident_id), f"{RELEASE_DAG}/{run}")
+        if record is None:
+            continue
+        receipt = {
+            "file": posixpath.basename(key),
+            "dag_run": f"{RELEASE_DAG}/{run}",
+            "incident_id": incident_id,
+            "version": record["version"],
+            "sha256": record["sha256"],
+            "released_at": record["released_at"],
+        }
+        target = f"{RELEASED}{run}.json"
+        store.put_if_changed(
+            target, json.dumps(receipt, indent=1, sort_keys=True).encode() + b"\n", public=False
+        )
+        _purge(store, key, body)
+        _purge(store, PREFIX + posixpath.basename(key), body)
+        receipts.append(target)
+    return receipts

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import privacy
-from .document import STATEMENT_FIELDS, Update
+from .document import REMOVED, STATEMENT_FIELDS, Update
 from .errors import NoChangeError, StageOrderError
 
 
@@ -38,8 +38,20 @@ def plan(
                 f"(version {latest['version']} is the latest); use updated or corrected",
             )
         statement = {name: update.fields.get(name, latest[name]) for name in STATEMENT_FIELDS}
+        for name in update.private_fields:
+            if statement[name] == latest[name]:
+                raise NoChangeError(
+                    "private_fields",
+                    f"lists {name}, but the {name} given is the same as in version {latest['version']}: "
+                    "give the text that replaces the value to hide",
+                )
+        # A private field's old value is never copied: not into the record, so into no view either.
         changes = [
-            {"field": name, "was": latest[name], "now": statement[name]}
+            {
+                "field": name,
+                "was": REMOVED if name in update.private_fields else latest[name],
+                "now": statement[name],
+            }
             for name in STATEMENT_FIELDS
             if statement[name] != latest[name]
         ]

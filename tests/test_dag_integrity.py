@@ -112,7 +112,13 @@ def test_inbox_dag_settings_are_written_out(airflow_db):
     dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("incident_inbox")
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.start_date.utcoffset() == UTC.utcoffset(None)
-    assert [t.task_id for t in dag.topological_sort()] == ["collect", "runs", "release", "file_away"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "collect",
+        "runs",
+        "release",
+        "file_away",
+        "settle",
+    ]
 
 
 @pytest.mark.parametrize("module", ["releases.render", "releases.views", "releases.pipeline", "releases.cli"])

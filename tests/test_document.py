@@ -153,6 +153,7 @@ def test_param_schemas_describe_every_field():
         "released_by",
         "withheld",
         "privacy_override",
+        "private_fields",
     ]
     for name, schema in schemas.items():
         assert schema["title"] and schema["description"], name
@@ -245,3 +246,59 @@ def test_a_document_nested_deeper_than_any_valid_one_is_refused_without_recursio
     for _ in range(200_000):
         doc = [doc]
     assert refusal({**UPDATE, "withheld": doc}) == "the document is nested more than 8 levels deep"
+
+
+CORRECTED = {
+    "incident_id": "2026-0142",
+    "stage": "corrected",
+    "correction_note": "A name was published by mistake.",
+}
+
+
+@pytest.mark.parametrize("stage", ["updated", "corrected"])
+def test_private_fields_are_kept_in_order_once(stage):
+    doc = {**CORRECTED, "stage": stage, "body": "New text.", "summary": "New summary."}
+    if stage == "updated":
+        del doc["correction_note"]
+    update = parse_update({**doc, "private_fields": ["summary", "body", "summary"]})
+    assert update.private_fields == ("summary", "body")
+    assert parse_update(doc).private_fields == ()
+    assert parse_update({**doc, "private_fields": None}).private_fields == ()
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        pytest.param(
+            {**CORRECTED, "body": "x", "private_fields": "body"},
+            'private_fields: must be a list of field names, e.g. ["body"]',
+            id="not-a-list",
+        ),
+        pytest.param(
+            {**CORRECTED, "body": "x", "private_fields": ["correction_note"]},
+            "private_fields: 'correction_note' is not a statement field (allowed: headline, summary, body, "
+            "occurred_at, location, agency, contact)",
+            id="not-a-statement-field",
+        ),
+        pytest.param(
+            {**CORRECTED, "body": "x", "private_fields": [["body"]]},
+            "private_fields: ['body'] is not a statement field (allowed: headline, summary, body, "
+            "occurred_at, location, agency, contact)",
+            id="not-text",
+        ),
+        pytest.param(
+            {**CORRECTED, "location": "6th St", "private_fields": ["body"]},
+            "private_fields: lists body but gives no new body: give the text that replaces the value to hide "
+            "(left empty, the field carries over and the old value stays published)",
+            id="not-replaced",
+        ),
+        pytest.param(
+            {**PRELIMINARY, "private_fields": ["body"]},
+            "private_fields: is only allowed when stage is updated or corrected: a first release has no "
+            "earlier value to hide",
+            id="preliminary",
+        ),
+    ],
+)
+def test_private_fields_refusals_say_what_to_do(doc, message):
+    assert refusal(doc) == message

@@ -36,7 +36,7 @@ def test_collect_accepts_good_files_and_files_bad_ones_with_the_reason(bucket):
     assert errors == {
         "inbox/rejected/b-unknown-field.json.error.txt": "refused: 'victim': is not a field of the update document "
         "(allowed: incident_id, stage, headline, summary, body, occurred_at, location, agency, contact, "
-        "correction_note, released_by, withheld, privacy_override)\n",
+        "correction_note, released_by, withheld, privacy_override, private_fields)\n",
         "inbox/rejected/c-not-json.json.error.txt": "refused: the file is not valid JSON: "
         "Expecting property name enclosed in double quotes (line 1, column 2)\n",
         "inbox/rejected/d-huge.json.error.txt": "refused: the update document is larger than 65536 bytes\n",
@@ -149,7 +149,10 @@ def test_one_poll_with_a_poisoned_file_first_releases_both_good_files(
     drop(bucket, "c-good.json", json.dumps(SECOND).encode())
     before = {r.run_id for r in DagRun.find(dag_id="incident_release")}
 
-    assert dag.test().state == "success"  # one poll
+    poll = dag.test()  # one poll
+    assert poll.state == "success"
+    # Settling (tested below) runs in every poll; here nothing is released yet to settle.
+    assert poll.get_task_instance("settle").state == "success"
 
     triggered = [r for r in DagRun.find(dag_id="incident_release") if r.run_id not in before]
     assert sorted(r.conf["incident_id"] for r in triggered) == ["2026-0142", "2026-0150"]
@@ -166,6 +169,67 @@ def test_one_poll_with_a_poisoned_file_first_releases_both_good_files(
     for iid in ("2026-0142", "2026-0150"):
         assert public_status(s3_endpoint, bucket, f"incidents/{iid}/index.html") == 200
         assert public_status(s3_endpoint, bucket, f"incidents/{iid}/v1.json") == 200
+
+
+def stored_versions(store, prefix: str) -> dict[tuple[str, str], bytes]:
+    """Every stored version of every object under ``prefix``, current or not."""
+    out = {}
+    for page in store.client.get_paginator("list_object_versions").paginate(
+        Bucket=store.bucket, Prefix=prefix
+    ):
+        for v in page.get("Versions", []):
+            got = store.client.get_object(Bucket=store.bucket, Key=v["Key"], VersionId=v["VersionId"])
+            out[(v["Key"], v["VersionId"])] = got["Body"].read()
+    return out
+
+
+def test_a_released_file_is_replaced_by_a_receipt_and_no_version_of_its_text_is_kept(bucket):
+    from releases import pipeline
+    from releases.settings import load
+
+    secret = "Jamie Doe"
+    doc = {
+        **PRELIMINARY,
+        "body": f"{secret}, 15, was injured.",
+        "withheld": [{"category": "juvenile's name", "text": secret}],
+    }
+    drop(bucket, "update.json", json.dumps(doc).encode())
+    drop(bucket, "second.json", json.dumps(SECOND).encode())
+    accepted = inbox.collect(bucket)
+    inbox.archive(bucket, accepted)
+    first = next(a for a in accepted if a["key"] == "inbox/update.json")
+    key = f"incident_release/{first['trigger_run_id']}"
+    published = pipeline.release(first["conf"], bucket, load(), key=key, released_by="inbox")
+    # The same name dropped again, not yet collected: another file, left alone.
+    drop(bucket, "update.json", json.dumps({**UPDATE, "summary": "Stable."}).encode())
+
+    # Versioning keeps the text twice: where it was dropped (moved away: hidden, not gone) and where filed.
+    holding = sorted(
+        k for (k, _), body in stored_versions(bucket, "inbox/").items() if secret.encode() in body
+    )
+    assert holding == ["inbox/processed/update.json", "inbox/update.json"]
+
+    assert inbox.settle(bucket) == [f"inbox/released/{first['trigger_run_id']}.json"]
+
+    receipt = json.loads(bucket.get(f"inbox/released/{first['trigger_run_id']}.json"))
+    assert receipt == {
+        "file": "update.json",
+        "dag_run": key,
+        "incident_id": "2026-0142",
+        "version": 1,
+        "sha256": published["sha256"],
+        "released_at": receipt["released_at"],
+    }
+    # SECOND's release has not run: its file waits, for the PIO, until it has.
+    assert sorted(bucket.list_keys("inbox/")) == [
+        "inbox/processed/second.json",
+        f"inbox/released/{first['trigger_run_id']}.json",
+        "inbox/update.json",
+    ]
+    assert json.loads(bucket.get("inbox/update.json"))["summary"] == "Stable."
+    versions = stored_versions(bucket, "inbox/")
+    assert [k for k, body in versions.items() if secret.encode() in body] == []
+    assert inbox.settle(bucket) == []  # nothing more to settle; repeating changes nothing
 
 
 def test_inbox_dag_triggers_one_release_per_file_and_files_it_away(airflow_db, bucket):

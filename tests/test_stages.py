@@ -44,3 +44,28 @@ def test_correction_without_difference_is_refused():
     assert str(err.value) == (
         "no field differs from version 2 of incident 2026-0142; a release at stage corrected must change at least one field"
     )
+
+
+def test_a_private_field_is_recorded_as_removed_and_its_old_value_is_nowhere_in_the_content():
+    named = {**PRELIMINARY, "summary": "Jamie Doe, 15, was injured."}
+    v1 = history(docs=(named,))[0]
+    doc = {**CORRECTION, "summary": "A juvenile was injured.", "private_fields": ["summary"]}
+    content = plan(parse_update(doc), v1)
+    assert content["changes"] == [
+        {"field": "summary", "was": "[removed]", "now": "A juvenile was injured."},
+        {"field": "location", "was": PRELIMINARY["location"], "now": CORRECTION["location"]},
+    ]
+    assert "Jamie" not in repr(content)
+    # Not private: the old value is shown, as for every other change.
+    assert "Jamie" in repr(plan(parse_update({**doc, "private_fields": []}), v1)["changes"])
+
+
+def test_a_private_field_given_unchanged_is_refused():
+    v1 = history(docs=(PRELIMINARY,))[0]
+    doc = {**UPDATE, "location": PRELIMINARY["location"], "private_fields": ["location"]}
+    with pytest.raises(NoChangeError) as err:
+        plan(parse_update(doc), v1)
+    assert str(err.value) == (
+        "private_fields: lists location, but the location given is the same as in version 1: "
+        "give the text that replaces the value to hide"
+    )
