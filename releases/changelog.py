@@ -13,12 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from .order import newest_first
+from .order import instant, newest_first
 
 COLUMNS = (
     "incident_id",
@@ -34,9 +33,7 @@ COLUMNS = (
 _DTYPES = {name: "str" for name in COLUMNS} | {"version": "int64", "hours_since_previous": "float64"}
 
 
-def _moment(value: str) -> datetime:
-    # RFC 3339 allows lower-case "t"/"z"; fromisoformat does not.
-    return datetime.fromisoformat(value.upper())
+_moment = instant  # one parser of RFC 3339 times (releases/order.py)
 
 
 def _hours_between(earlier: str | None, later: str) -> float:

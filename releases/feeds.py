@@ -18,7 +18,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from . import render
-from .order import newest_first
+from .order import instant, newest_first
 from .settings import Settings
 
 # An empty feed still needs an "updated" date; a fixed one keeps its bytes stable.
@@ -113,7 +113,7 @@ def corrections_feeds(catalog: dict[str, Any], settings: Settings) -> tuple[byte
 
 
 def _moment(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp).astimezone(UTC)
+    return instant(stamp).astimezone(UTC)
 
 
 def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -> tuple[bytes, bytes]:

@@ -21,6 +21,7 @@ from typing import Any
 from . import catalog as catalog_mod
 from . import ledger, render, views
 from .errors import StorageFault
+from .records import canonical, content_hash
 from .settings import RENDERING, Settings
 from .storage import IMMUTABLE, Store
 
@@ -212,14 +213,14 @@ def _verify_chain(fetch: Fetch, iid: str, report: Report) -> list[dict[str, Any]
         except ValueError:
             report.problems.append(f"{key}: is not valid JSON")
             return records
-        if not isinstance(record, dict) or raw != ledger.canonical(record):
+        if not isinstance(record, dict) or raw != canonical(record):
             report.problems.append(f"{key}: is not in canonical form (changed bytes)")
             return records
         prev = records[-1]["sha256"] if records else None
         checks = [
             (record.get("incident_id") == iid, f"names incident {record.get('incident_id')!r}"),
             (record.get("version") == n, f"says it is version {record.get('version')!r}"),
-            (record.get("sha256") == ledger.content_hash(record), "sha256 does not match its content"),
+            (record.get("sha256") == content_hash(record), "sha256 does not match its content"),
             (record.get("prev_sha256") == prev, "prev_sha256 does not match the previous version"),
         ]
         failed = [msg for ok, msg in checks if not ok]

@@ -14,7 +14,8 @@ from typing import Any
 
 
 def instant(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00").replace("z", "+00:00"))
+    """The one parser of stored RFC 3339 times (lower-case "t"/"z" allowed, as RFC 3339 allows)."""
+    return datetime.fromisoformat(stamp.upper().replace("Z", "+00:00"))
 
 
 def newest_first(releases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

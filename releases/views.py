@@ -14,6 +14,7 @@ from typing import Any
 
 from . import catalog as catalog_mod
 from . import feeds, ledger, render
+from .errors import StorageFault
 from .order import by_activity
 from .records import canonical
 from .settings import Settings, rendering
@@ -76,6 +77,9 @@ def corrections_views(catalog: dict[str, Any], settings: Settings) -> dict[str, 
 
 
 CORRECTIONS_INPUTS = "_state/corrections.inputs"
+# Bound on re-rendering while other releases keep changing what a view shows: past it, the step fails as a
+# fault and Airflow's retry renders again (a burst of releases ends; the loop never spins forever).
+MAX_RENDERS = 20
 
 
 def corrections_inputs(catalog: dict[str, Any], settings: Settings) -> bytes:
@@ -122,13 +126,17 @@ def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Sett
     """
     incident_id = records[-1]["incident_id"]
     written: list[str] = []
-    while True:
+    for _ in range(MAX_RENDERS):
         for key, body in incident_views(records, settings).items():
             if store.put_if_changed(key, body):
                 written.append(key)
         if ledger.version_numbers(store, incident_id)[-1] == records[-1]["version"]:
             return written
         records = ledger.history(store, incident_id)
+    raise StorageFault(
+        f"incidents/{incident_id}: new versions kept arriving while its views were written "
+        f"({MAX_RENDERS} renders); the task's retry renders them again"
+    )
 
 
 def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
@@ -158,10 +166,14 @@ def _render_until_stable(store: Store, key: str, default: dict, make, settings: 
     # Re-render if a concurrent release changed the index while we wrote: the last
     # writer of every view has then seen the newest index.
     written: list[str] = []
-    while True:
+    for _ in range(MAX_RENDERS):
         index, etag = catalog_mod.load(store, key, default)
         for view_key, body in make(index, settings).items():
             if store.put_if_changed(view_key, body):
                 written.append(view_key)
         if store.head_etag(key) == etag:
             return written
+    raise StorageFault(
+        f"{key}: changed by other releases during each of {MAX_RENDERS} renders of its views; "
+        "the task's retry renders them again"
+    )

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sample  # noqa: E402
 
 from releases import catalog as catalog_mod  # noqa: E402
+from releases import render
 from releases.document import parse_update  # noqa: E402
 from releases.errors import InvalidUpdate  # noqa: E402
 from releases.feeds import corrections_feeds, entry_id, incident_feeds, site_feeds  # noqa: E402
@@ -187,7 +188,9 @@ def test_content_says_what_each_stage_means(fmt):
         lxml.html.fromstring(e.content[0].value).text_content() for e in (correction, update, preliminary)
     ]
     note = sample.CORRECTION["correction_note"]
-    assert text[0].lstrip().startswith(f"Correction: {note}")
+    # The page's correction notice, word for word (one rendering path).
+    corrected_at = render.human_time(sample.TIMES[2], SETTINGS.tz)
+    assert text[0].lstrip().startswith(f"Corrected on {corrected_at}: {note}")
     assert "Location: was “5th St and Main St”, now “6th St and Main St”" in text[0]
     assert (
         "Summary: was “One adult injured; transported to a hospital.”, "
@@ -313,7 +316,7 @@ def test_hostile_text_stays_text(fmt):
     assert HOSTILE_SUMMARY in prelim_text
     assert "<img src=x onerror=alert(2)> ]]> &lt; done" in prelim_text
     corr_text = lxml.html.fromstring(raw[0]).text_content()
-    assert f"Correction: {HOSTILE_NOTE}" in corr_text
+    assert f": {HOSTILE_NOTE}\n" in corr_text and corr_text.lstrip().startswith("Corrected on ")
     assert "now “<script>alert('loc')</script>”" in corr_text
     assert lxml.html.fromstring(f"<div>{summaries[1]}</div>").text_content() == HOSTILE_SUMMARY
 
@@ -373,7 +376,8 @@ def hostile(tag: str) -> str:
 
 STAGE_OF = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
 # Everything our content HTML is made of; anything else came from submitted text.
-OUR_TAGS = {"div", "p", "strong", "ul", "li", "a", "br"}
+# The elements the pages' macros write (feed entries are rendered by them too): nothing from the text.
+OUR_TAGS = {"div", "p", "strong", "ul", "li", "a", "br", "dl", "dt", "dd", "time", "span"}
 
 
 def hostile_everywhere():
