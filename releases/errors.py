@@ -28,14 +28,6 @@ class NoChangeError(StageOrderError):
     """An updated/corrected release whose content equals the latest version."""
 
 
-class VersionConflict(ReleaseError):
-    """Storage already holds different bytes under a create-once key.
-
-    This is never retried blindly: it means two writers disagree about what a
-    published version is, and a person has to look.
-    """
-
-
 class StorageFault(Exception):
     """Object storage failed or answered something the ledger cannot interpret.
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import privacy
 from .document import Update
-from .errors import StorageFault, VersionConflict
+from .errors import StorageFault
 from .records import SCHEMA, Record, canonical, content_hash, next_record, seal  # noqa: F401 - re-exported
 from .stages import plan
 from .storage import Store
@@ -108,8 +108,8 @@ def publish(
             return record
         # Lost the race for this version number (or our own earlier write landed and its
         # answer was lost): look again; the idempotency key tells the two apart.
-    raise VersionConflict(
-        None,
+    # Contention, not a wrong document: a fault, so Airflow's task retry tries again later.
+    raise StorageFault(
         f"could not append to incident {update.incident_id} after {max_attempts} attempts; "
-        "too many concurrent releases",
+        "too many concurrent releases (the release is retried)"
     )

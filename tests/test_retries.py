@@ -77,3 +77,21 @@ def test_a_refusal_is_not_a_fault_and_a_fault_is_not_a_refusal():
     # The DAG turns ReleaseError into a failure without retries; everything else is retried by Airflow.
     assert not issubclass(StorageFault, ReleaseError)
     assert not issubclass(ClientError, ReleaseError)
+
+
+def test_losing_the_race_for_a_version_number_every_time_is_a_fault_not_a_refusal(monkeypatch):
+    """Heavy contention must reach Airflow's retries, not the PIO as "refused"."""
+    from sample import PRELIMINARY
+
+    from releases import ledger
+    from releases.document import parse_update
+
+    class AlwaysTaken:
+        def create(self, key, body):
+            return False  # another writer always got this version number first
+
+    monkeypatch.setattr(ledger, "history", lambda store, iid: [])
+    with pytest.raises(StorageFault, match="too many concurrent releases"):
+        ledger.publish(
+            parse_update(PRELIMINARY), AlwaysTaken(), key="run-1", released_by="pio", max_attempts=3
+        )
