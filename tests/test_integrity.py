@@ -5,21 +5,44 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import all_objects
+from conftest import all_objects, wire_bucket
 from sample import CORRECTION, PRELIMINARY, UPDATE
 from sample import history as sample_history
 
 from releases import cli, integrity, ledger, pipeline
 from releases.settings import load
 
+# Views name the site by this URL rather than by the bucket's own, so a history published once can be
+# copied into each test's bucket and still be exactly what its records produce there.
+PUBLIC_URL = "https://releases.example.org"
+
+
+@pytest.fixture(scope="module")
+def template(seaweed):
+    """The history, released once per module by the real pipeline steps."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RELEASES_PUBLIC_URL", PUBLIC_URL)
+        store = wire_bucket(mp, seaweed, prefix="template")
+        settings = load()
+        second = {
+            **PRELIMINARY,
+            "incident_id": "2026-0150",
+            "headline": "Death in custody at the county jail",
+        }
+        for n, doc in enumerate([PRELIMINARY, UPDATE, second, CORRECTION]):
+            pipeline.release(doc, store, settings, key=f"run-{n}", released_by="pio")
+    return store
+
 
 @pytest.fixture
-def published(bucket, s3_endpoint):
-    settings = load()
-    second = {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custody at the county jail"}
-    for n, doc in enumerate([PRELIMINARY, UPDATE, second, CORRECTION]):
-        pipeline.release(doc, bucket, settings, key=f"run-{n}", released_by="pio")
-    return bucket, settings, f"{s3_endpoint}/{bucket.bucket}"
+def published(bucket, s3_endpoint, template, monkeypatch):
+    """A fresh bucket holding that history: every object copied inside the store (bytes and headers)."""
+    monkeypatch.setenv("RELEASES_PUBLIC_URL", PUBLIC_URL)
+    for key in template.list_keys(""):
+        bucket.client.copy_object(
+            Bucket=bucket.bucket, Key=key, CopySource={"Bucket": template.bucket, "Key": key}
+        )
+    return bucket, load(), f"{s3_endpoint}/{bucket.bucket}"
 
 
 def test_untouched_history_verifies_clean_over_anonymous_http(published, capsys):
