@@ -172,7 +172,7 @@ class Restart:
 def wait_for_ports(ports: seaweed.Ports, timeout: float = 180.0) -> float:
     t0 = time.perf_counter()
     # The same check seaweed.start() makes before it refuses to start.
-    while any(not seaweed._free(p) for p in ports.all()):
+    while any(not seaweed.port_free(p) for p in ports.all()):
         if time.perf_counter() - t0 > timeout:
             raise RuntimeError(f"ports {ports} still refused after {timeout:.0f} s")
         time.sleep(0.5)

@@ -74,7 +74,7 @@ class Ports:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
-            if port + GRPC_OFFSET < 65536 and port not in chosen and _free(port + GRPC_OFFSET):
+            if port + GRPC_OFFSET < 65536 and port not in chosen and port_free(port + GRPC_OFFSET):
                 chosen.append(port)
         return cls(*chosen)
 
@@ -83,7 +83,7 @@ class Ports:
         return http + [p + GRPC_OFFSET for p in http]
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
     """True if nothing listens on 127.0.0.1:``port``.
 
     SO_REUSEADDR as the servers themselves set it: without it, the TIME-WAIT sockets a stopped stack
@@ -315,7 +315,7 @@ def start(data_dir: Path, ports: Ports, *, log: Path | None = None, timeout: flo
     """Start ``weed mini`` in its own session and wait until its S3 API answers."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    busy = [port for port in ports.all() if not _free(port)]
+    busy = [port for port in ports.all() if not port_free(port)]
     if busy:
         raise SystemExit(f"object storage: ports {busy} on 127.0.0.1 are in use (another stack running?)")
     config = _configure(data_dir)

@@ -248,7 +248,7 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
 
 
-def start_airflow(env: dict[str, str], home: Path, output: Any) -> list[Component]:
+def start_airflow(env: dict[str, str], output: Any) -> list[Component]:
     started = []
     for name, args in AIRFLOW_COMPONENTS:
         started.append(processes.start(name, [str(BIN / "airflow"), *args], env, output))
@@ -270,7 +270,7 @@ def up(data_dir: Path) -> int:
         raise SystemExit(
             f"RELEASES_API_URL: port {api_port} is one of the object store's ports {ports.all()}"
         )
-    if not seaweed._free(api_port):
+    if not seaweed.port_free(api_port):
         raise SystemExit(f"Airflow API: 127.0.0.1:{api_port} is already in use (another `make up` running?)")
     store = seaweed.start(data_dir, ports)
     components: list[Component] = []
@@ -287,7 +287,7 @@ def up(data_dir: Path) -> int:
             log(
                 f"starting Airflow: {', '.join(n for n, _ in AIRFLOW_COMPONENTS)} (log: {home / 'airflow.log'})"
             )
-            components = start_airflow(env, home, output)
+            components = start_airflow(env, output)
         processes.record(pid_file, components, [store.proc.pid])
         api = components[0]
         if not _wait_for(

@@ -33,13 +33,10 @@ COLUMNS = (
 _DTYPES = {name: "str" for name in COLUMNS} | {"version": "int64", "hours_since_previous": "float64"}
 
 
-_moment = instant  # one parser of RFC 3339 times (releases/order.py)
-
-
 def _hours_between(earlier: str | None, later: str) -> float:
     if earlier is None:
         return math.nan
-    return round((_moment(later) - _moment(earlier)).total_seconds() / 3600, 2)
+    return round((instant(later) - instant(earlier)).total_seconds() / 3600, 2)
 
 
 def frame(catalog: dict[str, Any]) -> pd.DataFrame:

@@ -59,9 +59,6 @@ def topics(record: dict[str, Any], settings: Settings) -> list[str]:
     return [f"{settings.base_url}/{name}" for name in names]
 
 
-entry_title = render.entry_title
-
-
 def incident_feeds(records: list[dict[str, Any]], settings: Settings) -> tuple[bytes, bytes]:
     """(rss, atom) for ``incidents/<id>/``: every version of one incident, newest first."""
     if not records:
@@ -110,10 +107,6 @@ def corrections_feeds(catalog: dict[str, Any], settings: Settings) -> tuple[byte
         atom_url=f"{settings.base_url}/corrections.atom.xml",
         author=settings.site_title,
     )
-
-
-def _moment(stamp: str) -> datetime:
-    return instant(stamp).astimezone(UTC)
 
 
 def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -> tuple[bytes, bytes]:
@@ -191,7 +184,7 @@ def _generator(
     fg.link(href=page, rel="alternate", type="text/html")
     fg.language("en")
     fg.generator(GENERATOR)
-    newest = _moment(entries[0]["released_at"]) if entries else EPOCH
+    newest = instant(entries[0]["released_at"]).astimezone(UTC) if entries else EPOCH
     fg.updated(newest)  # Atom updated and RSS lastBuildDate
     fg.pubDate(newest)
     for record in entries:
@@ -201,13 +194,13 @@ def _generator(
 
 def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *, rss: bool) -> None:
     iid, version = record["incident_id"], record["version"]
-    released = _moment(record["released_at"])
+    released = instant(record["released_at"]).astimezone(UTC)  # feeds state times in UTC
     # feedgen prepends by default; entries arrive newest first and must stay that way.
     fe = fg.add_entry(order="append")
     fe.id(entry_id(record, settings))  # RSS guid isPermaLink="false": a tag URI is not a page
     # Atom titles are text by definition. RSS does not say, and most readers decode an RSS
     # title as HTML, so there it is HTML-escaped too: a headline with markup shows as text.
-    fe.title(escape(entry_title(record)) if rss else entry_title(record))
+    fe.title(escape(render.entry_title(record)) if rss else render.entry_title(record))
     fe.link(href=version_url(settings, iid, version), rel="alternate", type="text/html")
     if version > 1:
         fe.link(

@@ -53,9 +53,9 @@ def run_id(body: bytes) -> str:
 
 
 def submission(key: str, body: bytes) -> dict[str, Any]:
-    """The run id to trigger and the document of one file, or :class:`InvalidUpdate`."""
+    """The run id to trigger and the document of one file, or :class:`InvalidUpdate` if it is not a
+    readable JSON document (its rules are checked by :func:`collect`)."""
     doc = loads(body)
-    parse_update(doc)
     return {
         "key": key,
         "trigger_run_id": run_id(body),

@@ -15,7 +15,7 @@ from typing import Any
 from . import privacy
 from .document import Update
 from .errors import StorageFault
-from .records import SCHEMA, Record, canonical, content_hash, next_record, seal  # noqa: F401 - re-exported
+from .records import canonical, next_record
 from .stages import plan
 from .storage import Store
 
@@ -87,7 +87,7 @@ def publish(
     """Append the update as the next version, exactly once per ``key``.
 
     ``key`` identifies the submission (the Airflow DAG run); ``released_by`` is the user
-    who triggered it, recorded whatever the document says (see the module docstring). If a version with that key
+    who triggered it, recorded whatever the document says (see :mod:`releases.records`). If a version with that key
     exists already (a retry, a cleared task, a write whose response was lost), it is
     returned and nothing is written. If another writer takes the version number first,
     the update is planned again on top of the new latest version.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ from markupsafe import Markup
 
 from . import privacy
 from .document import CORRECTION_NOTE, FIELDS
-from .order import by_activity
+from .order import by_activity, instant
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -66,7 +65,7 @@ def human_time(value: str, tz: ZoneInfo) -> str:
     incident can still be shown, rebuilt and corrected.
     """
     try:
-        moment = datetime.fromisoformat(_normalise(value)).astimezone(tz)
+        moment = instant(value).astimezone(tz)
     except OverflowError:
         return value
     hour = moment.hour % 12 or 12

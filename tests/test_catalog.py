@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from releases import catalog as catalog_mod
-from releases.ledger import canonical
+from releases.records import canonical
 
 
 def histories(count: int) -> dict[str, list[dict]]:

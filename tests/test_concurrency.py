@@ -20,6 +20,7 @@ from sample import PRELIMINARY
 
 from releases import integrity, ledger, pipeline
 from releases.document import STATEMENT_FIELDS
+from releases.records import canonical, content_hash
 from releases.settings import load
 from releases.storage import Store, client_from_settings
 
@@ -164,8 +165,8 @@ def test_concurrent_releases_for_one_incident_become_distinct_contiguous_version
         )
 
     for raw, record in zip(raws, records, strict=True):
-        assert raw == ledger.canonical(record)
-        assert record["sha256"] == ledger.content_hash(record)
+        assert raw == canonical(record)
+        assert record["sha256"] == content_hash(record)
     assert records[0]["prev_sha256"] is None
     for prev, record in zip(records, records[1:], strict=False):
         i = int(record["idempotency_key"].removeprefix("run-"))

@@ -10,6 +10,7 @@ from sample import CORRECTION, PRELIMINARY, UPDATE
 from sample import history as sample_history
 
 from releases import cli, integrity, ledger, pipeline
+from releases.records import canonical, seal
 from releases.settings import load
 
 # Views name the site by this URL rather than by the bucket's own, so a history published once can be
@@ -170,7 +171,7 @@ def test_corrections_views_are_rendered_only_when_their_inputs_change(bucket, mo
 
 def put_record(store, record) -> None:
     """A record as a release would store it, bypassing today's intake (an old or hand-made one)."""
-    assert store.create(ledger.record_key(record["incident_id"], record["version"]), ledger.canonical(record))
+    assert store.create(ledger.record_key(record["incident_id"], record["version"]), canonical(record))
 
 
 def handmade(iid: str, **changes) -> dict:
@@ -180,7 +181,7 @@ def handmade(iid: str, **changes) -> dict:
     for key in [k for k, v in changes.items() if v is None]:
         del record[key]
     del record["sha256"]
-    return ledger.seal(
+    return seal(
         {
             k: v
             for k, v in record.items()

@@ -10,6 +10,7 @@ from sample import PRELIMINARY, UPDATE
 from releases import ledger
 from releases.document import parse_update
 from releases.errors import StageOrderError
+from releases.records import canonical, content_hash
 
 
 def clock(times):
@@ -30,10 +31,10 @@ def test_publish_writes_canonical_chained_records(bucket):
     )
     raw1 = bucket.get("incidents/2026-0142/v1.json")
     raw2 = bucket.get("incidents/2026-0142/v2.json")
-    assert raw1 == ledger.canonical(json.loads(raw1))
+    assert raw1 == canonical(json.loads(raw1))
     assert json.loads(raw1) == v1 and json.loads(raw2) == v2
     assert v1["prev_sha256"] is None and v2["prev_sha256"] == v1["sha256"]
-    assert v2["sha256"] == ledger.content_hash(v2)
+    assert v2["sha256"] == content_hash(v2)
     assert v1["released_by"] == "pio" and v2["version"] == 2
 
 

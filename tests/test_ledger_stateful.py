@@ -38,6 +38,7 @@ from sample import PRELIMINARY
 from releases import integrity, ledger, pipeline
 from releases.document import STATEMENT_FIELDS
 from releases.errors import InvalidUpdate, NoChangeError, ReleaseError, StageOrderError
+from releases.records import canonical, content_hash
 from releases.settings import Settings
 from releases.storage import Store, client_from_settings
 
@@ -342,8 +343,8 @@ class LedgerMachine(RuleBasedStateMachine):
             for n, want in enumerate(versions, start=1):
                 raw = self.store.get(ledger.record_key(iid, n))
                 record = json.loads(raw)
-                assert raw == ledger.canonical(record)
-                assert record["sha256"] == ledger.content_hash(record)
+                assert raw == canonical(record)
+                assert record["sha256"] == content_hash(record)
                 assert record["prev_sha256"] == (prev["sha256"] if prev else None)
                 assert (record["incident_id"], record["version"], record["stage"]) == (iid, n, want.stage)
                 assert {f: record[f] for f in STATEMENT_FIELDS} == want.statement

@@ -271,7 +271,7 @@ def _free_s3_port() -> int:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         ports = seaweed.Ports.from_s3(port).all()
-        if max(ports) < 65536 and all(seaweed._free(p) for p in ports):
+        if max(ports) < 65536 and all(seaweed.port_free(p) for p in ports):
             return port
     raise AssertionError("no free port range")
 
@@ -389,8 +389,8 @@ def test_a_port_left_in_time_wait_by_a_stopped_stack_counts_as_free():
     served.close()  # the server side closes first: its end of the connection waits in TIME-WAIT
     client.close()
     listener.close()
-    assert seaweed._free(port)
+    assert seaweed.port_free(port)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        assert not seaweed._free(busy.getsockname()[1])
+        assert not seaweed.port_free(busy.getsockname()[1])
