@@ -1,4 +1,6 @@
 """Release information about a critical incident: validate -> publish -> refresh views -> notify.
+And ``incident_redaction``, the one way published text is removed (one file: the two share their
+storage, keys, retry policy and refusal handling).
 
 Trigger it from the Airflow form, the REST API, ``releases submit`` or the inbox. The
 trigger form shows one field per part of the update document (see README); the Params
@@ -14,13 +16,18 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, chain, dag, task
 
-from releases.document import param_schemas
+from releases.document import INCIDENT_ID_PATTERN, param_schemas
+from releases.redaction import MAX_REASON, MIN_REASON
 
 PARAMS = {name: Param(**schema) for name, schema in param_schemas().items()}
 
 
-def _store():
-    # Connection look-up happens only here, at task run time, never at parse time.
+# Storage hiccups are retried quickly: a PIO is waiting for the statement to appear.
+RETRY = {"retries": 3, "retry_delay": timedelta(seconds=5), "retry_exponential_backoff": 2.0}
+
+
+def open_store():
+    """(settings, store). Connection look-up happens only here, at task run time, never at parse time."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     from releases import settings
@@ -31,13 +38,20 @@ def _store():
     return cfg, Store(client, cfg.bucket)
 
 
-def _key(dag_run) -> str:
+def submission_key(dag_run) -> str:
     """The submission's identity: one DAG run publishes at most one version."""
     return f"{dag_run.dag_id}/{dag_run.run_id}"
 
 
+def releaser(dag_run) -> str:
+    """Who released it: the Airflow user who triggered the run (``releases.pipeline.releaser``)."""
+    from releases import pipeline
+
+    return pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id)
+
+
 @contextmanager
-def _refusals_fail_fast():
+def refusals_fail_fast():
     """A refusal is final: retrying cannot make a wrong document right, so skip retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -47,10 +61,6 @@ def _refusals_fail_fast():
         yield
     except ReleaseError as err:
         raise AirflowFailException(f"{type(err).__name__}: {err}") from err
-
-
-# Storage hiccups are retried quickly: a PIO is waiting for the statement to appear.
-RETRY = {"retries": 3, "retry_delay": timedelta(seconds=5), "retry_exponential_backoff": 2.0}
 
 
 @dag(
@@ -71,23 +81,25 @@ def incident_release():
         """Refuse bad input before anything is written (field and rule in the error)."""
         from releases import pipeline
 
-        cfg, store = _store()
-        with _refusals_fail_fast():
-            return pipeline.validate(dict(dag_run.conf or {}), store, key=_key(dag_run), settings=cfg)
+        cfg, store = open_store()
+        with refusals_fail_fast():
+            return pipeline.validate(
+                dict(dag_run.conf or {}), store, key=submission_key(dag_run), settings=cfg
+            )
 
     @task(**RETRY)
     def publish(dag_run=None) -> dict:
         """Append the next version exactly once for this run (retries reuse it)."""
         from releases import pipeline
 
-        cfg, store = _store()
-        with _refusals_fail_fast():
+        cfg, store = open_store()
+        with refusals_fail_fast():
             return pipeline.publish(
                 dict(dag_run.conf or {}),
                 store,
                 cfg,
-                key=_key(dag_run),
-                released_by=pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id),
+                key=submission_key(dag_run),
+                released_by=releaser(dag_run),
             )
 
     @task(**RETRY)
@@ -95,18 +107,18 @@ def incident_release():
         """Rebuild the incident page, the feeds, the changelog and the site index."""
         from releases import pipeline
 
-        cfg, store = _store()
-        with _refusals_fail_fast():
-            return pipeline.refresh(dict(dag_run.conf or {}), store, cfg, key=_key(dag_run))
+        cfg, store = open_store()
+        with refusals_fail_fast():
+            return pipeline.refresh(dict(dag_run.conf or {}), store, cfg, key=submission_key(dag_run))
 
     @task(**RETRY)
     def notify_subscribers(dag_run=None) -> dict | None:
         """Tell the WebSub hub (if one is set) which feeds changed; a failing hub only warns."""
         from releases import pipeline
 
-        cfg, store = _store()
-        with _refusals_fail_fast():
-            return pipeline.notify(dict(dag_run.conf or {}), store, cfg, key=_key(dag_run))
+        cfg, store = open_store()
+        with refusals_fail_fast():
+            return pipeline.notify(dict(dag_run.conf or {}), store, cfg, key=submission_key(dag_run))
 
     # No task reads another's output: each finds its work from the run's document and id,
     # so a PIO can clear and re-run any single task.
@@ -114,3 +126,69 @@ def incident_release():
 
 
 incident_release()
+
+
+REDACTION_DOC = """Remove published text from an incident's history: a recorded redaction.
+
+The one way a published value disappears (see README, "Redaction"). The run's document names the
+incident, the text to remove with a category each, and the reason, which is published with it.
+The single task records the act as the incident's next version, removes the text from every
+version's record and rendering, renders every view again, deletes every superseded object version
+and proves the text is gone; it is safe to retry and to clear.
+"""
+
+REDACTION_PARAMS = {
+    "incident_id": Param(
+        type="string",
+        pattern=INCIDENT_ID_PATTERN,
+        title="Incident ID",
+        description="The incident whose published text is to be removed.",
+    ),
+    "remove": Param(
+        type="array",
+        minItems=1,
+        maxItems=50,
+        title="Text to remove",
+        description='Each item: {"category": "name", "text": "<the text>"}.',
+    ),
+    "reason": Param(
+        type="string",
+        minLength=MIN_REASON,
+        maxLength=MAX_REASON,
+        title="Reason (published)",
+        description="Why the text is removed; shown with the redaction on every page and feed.",
+    ),
+}
+
+
+@dag(
+    dag_id="incident_redaction",
+    description="Remove published text from an incident's history, as a recorded redaction",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 - as Airflow's own examples
+    catchup=False,
+    max_active_runs=1,
+    tags=["releases"],
+    params=REDACTION_PARAMS,
+    doc_md=REDACTION_DOC,
+)
+def incident_redaction():
+    @task(**RETRY)
+    def redact(dag_run=None) -> dict:
+        """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
+        from releases import pipeline
+
+        cfg, store = open_store()
+        with refusals_fail_fast():
+            return pipeline.redact(
+                dict(dag_run.conf or {}),
+                store,
+                cfg,
+                key=submission_key(dag_run),
+                released_by=releaser(dag_run),
+            )
+
+    redact()
+
+
+incident_redaction()

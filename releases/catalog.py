@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from .order import by_activity, newest_first
-from .records import canonical
+from .records import canonical, current_stage
 from .storage import Store
 
 KEY = "_state/catalog.json"
@@ -60,7 +60,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "latest_released_at": latest["released_at"],
         "latest_sha256": latest["sha256"],
         "corrected_versions": [r["version"] for r in records if r["stage"] == "corrected"],
-        **{k: latest[k] for k in ("stage", "headline", "summary", "location", "occurred_at", "agency")},
+        **{k: latest[k] for k in ("headline", "summary", "location", "occurred_at", "agency")},
+        "stage": current_stage(records),
     }
 
 
@@ -125,6 +126,30 @@ def add(
     return _normalise(out, feed_window, index_window)
 
 
+def replace_incident(
+    catalog: dict[str, Any], records: list[dict[str, Any]], *, feed_window: int, index_window: int
+) -> dict:
+    """A new catalog whose copies of this incident's records are ``records`` (a redaction rewrote
+    them), with ``records[-1]`` added."""
+    out = _copy(catalog)
+    iid = records[-1]["incident_id"]
+    by_version = {r["version"]: r for r in records}
+
+    def fresh(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry["incident_id"] != iid or entry["version"] not in by_version:
+            return entry
+        new = {**by_version[entry["version"]], **{k: entry[k] for k in ("prev_released_at",) if k in entry}}
+        # Keep the shape: entries past the feeds' window hold only what the changelog needs.
+        return {k: new[k] for k in entry} if set(entry) < set(new) else new
+
+    out["recent"] = [fresh(e) for e in out["recent"]]
+    out["corrections"] = [fresh(e) for e in out["corrections"]]
+    if iid in out["incidents"]:
+        del out["incidents"][iid]
+    _add_unsorted(out, records)
+    return _normalise(out, feed_window, index_window)
+
+
 def add_to_month(shard: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     out = _copy(shard)
     _upsert(out["incidents"], summarize(records))
@@ -180,9 +205,23 @@ def _swap(store: Store, key: str, default: dict[str, Any], change) -> dict[str, 
             return updated
 
 
-def fold_in(store: Store, records: list[dict[str, Any]], *, feed_window: int, index_window: int) -> None:
-    """Add the newest of ``records`` (one incident's history up to it) to catalog and month."""
-    _swap(store, KEY, empty(), lambda c: add(c, records, feed_window=feed_window, index_window=index_window))
+def fold_in(
+    store: Store,
+    records: list[dict[str, Any]],
+    *,
+    feed_window: int,
+    index_window: int,
+    replace: bool = False,
+) -> None:
+    """Add the newest of ``records`` (one incident's history up to it) to catalog and month.
+
+    ``replace``: the incident's records were rewritten by a redaction; every copy the catalog
+    holds of them is replaced too.
+    """
+    change = replace_incident if replace else add
+    _swap(
+        store, KEY, empty(), lambda c: change(c, records, feed_window=feed_window, index_window=index_window)
+    )
     month = month_of(records)
     _swap(store, month_key(month), empty_month(month), lambda m: add_to_month(m, records))
 

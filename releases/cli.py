@@ -167,10 +167,14 @@ def cmd_verify(args, cfg) -> int:
         store = _store(replace(cfg, bucket=target))
         # With the bucket itself, incidents that no listing names are found too.
         report = verify(store.get, cfg, list_keys=store.list_keys)
+    for line in report.redactions:
+        print(f"REDACTED {line}")
     for problem in report.problems:
         print(f"FAIL {problem}")
+    redacted = f", {len(report.redactions)} redactions" if report.redactions else ""
     print(
         f"{'OK' if report.ok else 'FAILED'}: {report.incidents} incidents, {report.versions} versions checked"
+        + redacted
     )
     return 0 if report.ok else 1
 

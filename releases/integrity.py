@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import ledger, render, views
+from . import ledger, redaction, render, views
 from .errors import StorageFault
 from .records import canonical, content_hash
 from .settings import RENDERING, Settings
@@ -123,6 +123,8 @@ class Report:
     problems: list[str] = field(default_factory=list)
     incidents: int = 0
     versions: int = 0
+    # One line per recorded redaction: not a failure, but every reader should see it.
+    redactions: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -159,6 +161,8 @@ def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) 
         report.incidents += 1
         if not records:
             continue
+        report.redactions.extend(redaction.summary(records))
+        report.problems.extend(redaction.check(records))
         if entry is not None and (
             records[-1]["version"] != entry["latest_version"]
             or records[-1]["sha256"] != entry["latest_sha256"]

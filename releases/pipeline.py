@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, privacy, views, websub
+from . import feeds, ledger, privacy, redaction, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
@@ -96,3 +96,17 @@ def release(
     refresh(conf, store, settings, key=key)
     notify(conf, store, settings, key=key)
     return published
+
+
+def redact(
+    conf: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    released_by: str,
+    clock: Callable[[], str] = ledger.utc_now,
+) -> dict[str, Any]:
+    """A redaction, every step (see :mod:`releases.redaction`); safe to repeat."""
+    request = redaction.parse_request(conf)
+    return redaction.apply(request, store, settings, key=key, released_by=released_by, clock=clock)

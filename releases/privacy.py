@@ -222,24 +222,24 @@ class Public:
 NOTHING_LISTED = Public()
 
 
-def parse_withheld(value: object) -> tuple[Withheld, ...]:
+def parse_withheld(value: object, field: str = "withheld") -> tuple[Withheld, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > 50:
-        raise InvalidUpdate("withheld", 'must be a list of at most 50 {"category": ..., "text": ...} objects')
+        raise InvalidUpdate(field, 'must be a list of at most 50 {"category": ..., "text": ...} objects')
     items = []
     for n, item in enumerate(value, 1):
         if not isinstance(item, dict) or set(item) != {"category", "text"}:
-            raise InvalidUpdate("withheld", f'item {n} must be an object with exactly "category" and "text"')
+            raise InvalidUpdate(field, f'item {n} must be an object with exactly "category" and "text"')
         category, withheld = item["category"], item["text"]
         category = normalize(category) if isinstance(category, str) else category
         if not isinstance(category, str) or not re.fullmatch(r"[\w' -]{1,40}", category):
-            raise InvalidUpdate("withheld", f"item {n}: category must be 1-40 letters, digits, spaces or ' -")
+            raise InvalidUpdate(field, f"item {n}: category must be 1-40 letters, digits, spaces or ' -")
         if not isinstance(withheld, str) or not 2 <= len(withheld.strip()) <= 200 or "\n" in withheld:
-            raise InvalidUpdate("withheld", f"item {n}: text must be one line of 2-200 characters")
+            raise InvalidUpdate(field, f"item {n}: text must be one line of 2-200 characters")
         withheld = normalize(withheld)
         if (rule := problem(withheld, multiline=False)) is not None:
-            raise InvalidUpdate("withheld", f"item {n}: text {rule}")
+            raise InvalidUpdate(field, f"item {n}: text {rule}")
         items.append(Withheld(category.strip(), withheld.strip()))
     # Longest first, so "Jamie Lee Doe" is withheld whole before "Jamie" could split it.
     return tuple(sorted(items, key=lambda w: (-len(w.text), w.text)))
@@ -292,7 +292,12 @@ def parse_overrides(value: object) -> tuple[Override, ...]:
 
 
 def _withheld_pattern(text: str) -> re.Pattern[str]:
-    words = [re.escape(w) for w in fold(text)[0].strip().split(" ")]
+    folded = fold(text)[0].strip()
+    if folded.count(",") == 1 and all(part.strip() for part in folded.split(",")):
+        # Given as "Doe, Jamie": matched as "Jamie Doe" and as "Doe, Jamie".
+        last, first = (part.strip() for part in folded.split(","))
+        folded = f"{first} {last}"
+    words = [re.escape(w) for w in folded.split(" ")]
     sep = r"[ -]?"
     forms = [sep.join(words)]
     if len(words) >= 2:  # "Doe, Jamie" and "Doe, Jamie Lee"
@@ -300,18 +305,30 @@ def _withheld_pattern(text: str) -> re.Pattern[str]:
     return re.compile("|".join(forms))
 
 
-def redact(text: str, withheld: tuple[Withheld, ...]) -> str:
-    for item in withheld:
-        pattern = _withheld_pattern(item.text)
-        folded, origin = fold(text)
-        spans = [
-            (origin[m.start()], origin[m.end() - 1] + 1)
-            for m in pattern.finditer(folded)
-            if m.end() > m.start()
-        ]
-        for start, end in reversed(spans):
-            text = f"{text[:start]}[withheld: {item.category}]{text[end:]}"
+def occurrences(text: str, needle: str) -> list[tuple[int, int]]:
+    """Where ``needle`` occurs in ``text`` as withheld text is matched: (start, end) in ``text``.
+
+    Tolerant of case, accents, NFD spelling, invisible characters, dashes, every run of
+    spaces and line breaks, and "Last, First" for a name of two or more words.
+    """
+    folded, origin = fold(text)
+    return [
+        (origin[m.start()], origin[m.end() - 1] + 1)
+        for m in _withheld_pattern(needle).finditer(folded)
+        if m.end() > m.start()
+    ]
+
+
+def replace(text: str, items: Iterable[Withheld], marker) -> str:
+    """``text`` with every occurrence of each item's text replaced by ``marker(item)``."""
+    for item in items:
+        for start, end in reversed(occurrences(text, item.text)):
+            text = f"{text[:start]}{marker(item)}{text[end:]}"
     return text
+
+
+def redact(text: str, withheld: tuple[Withheld, ...]) -> str:
+    return replace(text, withheld, lambda item: f"[withheld: {item.category}]")
 
 
 def _public(category: str, value: str, before: str, public: Public) -> bool:

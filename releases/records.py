@@ -1,10 +1,28 @@
 """What a version record is: its fields, its canonical encoding and hash, and how the next one is made.
 
-Canonical encoding (what ``sha256`` is computed over): the record as a JSON object with keys sorted,
-UTF-8, no insignificant whitespace (``separators=(",", ":")``), non-ASCII characters written as
-themselves. ``sha256`` is the hex digest of the canonical bytes of the record *without* its ``sha256``
-key; ``prev_sha256`` is the ``sha256`` of version N-1 (null for version 1). ``v<N>.json`` stores exactly
-the canonical bytes of the record *with* its ``sha256`` key, so any changed byte is detectable.
+Canonical encoding: a JSON value with object keys sorted, UTF-8, no insignificant whitespace
+(``separators=(",", ":")``), non-ASCII characters written as themselves. ``v<N>.json`` stores exactly the
+canonical bytes of the record, so any changed byte is detectable; ``prev_sha256`` is the ``sha256`` of
+version N-1 (null for version 1).
+
+What ``sha256`` commits to (schema ``incident-release/3``): every *text* value of the record (a string
+whose key is one of :data:`TEXT_KEYS`, at any depth) is committed to separately, with a salt of its own,
+so that one value can later be removed by a recorded redaction while the hash chain still checks:
+
+- ``commitment(pointer, salt, value) = sha256(canonical([pointer, salt, value]))`` (hex), where
+  ``pointer`` is the value's JSON Pointer in the record (RFC 6901: ``/body``, ``/changes/0/was``) and
+  ``salt`` is ``salts[pointer]`` (32 random hex digits: without it a short value such as a name could be
+  found by trying every candidate against the commitment);
+- the *skeleton* is the record without ``sha256``, ``salts`` and ``redactions``, each text value replaced
+  by its commitment; for a value removed by a redaction the commitment is read from
+  ``redactions[pointer].commitment`` (its salt is gone with it);
+- ``sha256 = sha256(canonical(skeleton))``.
+
+A redaction (:mod:`releases.redaction`) replaces a value's text, deletes its salt, keeps its commitment
+in ``redactions[pointer] = {"commitment": ..., "by_version": M}``, where version M of the same incident
+is the redaction's own record (``stage`` ``redaction``), which lists ``{"version", "pointer"}`` of every
+value it removed. Records of schemas ``incident-release/1`` and ``/2`` commit to the record as a whole:
+``sha256`` is the hash of the canonical record without its ``sha256`` key; they cannot be redacted.
 
 ``released_by`` is the authenticated Airflow user whose DAG run published the version (no document can
 set it); ``on_behalf_of`` is whom the PIO said the release is made for (the document's ``released_by``),
@@ -16,13 +34,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from . import privacy
 from .document import Update
 from .stages import plan
 
-SCHEMA = "incident-release/2"
+SCHEMA = "incident-release/3"
+# Keys whose string values are free text (committed one by one, redactable); every other value
+# (ids, stage, times, field names, categories, hashes) is structural and committed as it is.
+TEXT_KEYS = frozenset(
+    {
+        "headline",
+        "summary",
+        "body",
+        "location",
+        "agency",
+        "contact",
+        "correction_note",
+        "released_by",
+        "on_behalf_of",
+        "was",
+        "now",
+        "value",
+        "justification",
+        "reason",
+    }
+)
+# Not part of what ``sha256`` covers: the hash itself, the salts, and where removed values were.
+UNHASHED = ("sha256", "salts", "redactions")
 
 
 class Change(TypedDict):
@@ -52,6 +94,9 @@ class Record(TypedDict, total=False):
     on_behalf_of: str | None
     idempotency_key: str
     prev_sha256: str | None
+    salts: dict[str, str]
+    redactions: dict[str, dict[str, Any]]
+    redaction: dict[str, Any]
     sha256: str
 
 
@@ -59,8 +104,75 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def text_values(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each (JSON Pointer, text) of the record's text values, in document order."""
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any, pointer: str, key: str | None) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if pointer == "" and k in UNHASHED:
+                    continue
+                walk(v, f"{pointer}/{_escape(k)}", k)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{pointer}/{i}", key)
+        elif isinstance(node, str) and key in TEXT_KEYS:
+            out.append((pointer, node))
+
+    walk(record, "", None)
+    return out
+
+
+def commitment(pointer: str, salt: str, value: str) -> str:
+    return hashlib.sha256(canonical([pointer, salt, value])).hexdigest()
+
+
+def skeleton(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as ``sha256`` covers it (schema 3): each text value replaced by its commitment.
+
+    Raises KeyError when a text value has neither a salt nor a redaction's commitment.
+    """
+    salts = record.get("salts") or {}
+    removed = record.get("redactions") or {}
+    out = json.loads(canonical({k: v for k, v in record.items() if k not in UNHASHED}))
+    for pointer, value in text_values(out):
+        if pointer in removed:
+            committed = removed[pointer]["commitment"]
+        else:
+            committed = commitment(pointer, salts[pointer], value)
+        _set(out, pointer, committed)
+    return out
+
+
+def _set(doc: Any, pointer: str, value: str) -> None:
+    *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+    for token in parents:
+        doc = doc[int(token)] if isinstance(doc, list) else doc[token]
+    if isinstance(doc, list):
+        doc[int(last)] = value
+    else:
+        doc[last] = value
+
+
+def redactable(record: dict[str, Any]) -> bool:
+    return record.get("schema") == SCHEMA
+
+
 def content_hash(record: dict[str, Any]) -> str:
+    """The ``sha256`` a record must carry (see the module's documentation)."""
+    if redactable(record):
+        return hashlib.sha256(canonical(skeleton(record))).hexdigest()
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "sha256"})).hexdigest()
+
+
+def new_salt(pointer: str) -> str:
+    """A fresh random salt (``pointer`` is for deterministic stand-ins in tests)."""
+    return secrets.token_hex(16)
 
 
 def seal(
@@ -71,6 +183,7 @@ def seal(
     key: str,
     prev: str | None,
     on_behalf_of: str | None = None,
+    salt: Callable[[str], str] = new_salt,
 ) -> Record:
     record = {
         "schema": SCHEMA,
@@ -81,6 +194,7 @@ def seal(
         "idempotency_key": key,
         "prev_sha256": prev,
     }
+    record["salts"] = {pointer: salt(pointer) for pointer, _ in text_values(record)}
     record["sha256"] = content_hash(record)
     return record  # type: ignore[return-value]
 
@@ -93,6 +207,7 @@ def next_record(
     released_by: str,
     key: str,
     public: privacy.Public = privacy.NOTHING_LISTED,
+    salt: Callable[[str], str] = new_salt,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
     field carry-over (:func:`releases.stages.plan`), then sealed into the hash chain. The one way a
@@ -104,4 +219,14 @@ def next_record(
         on_behalf_of=update.on_behalf_of,
         key=key,
         prev=prev["sha256"] if prev else None,
+        salt=salt,
     )
+
+
+REDACTION = "redaction"
+
+
+def current_stage(records: list[dict[str, Any]]) -> str:
+    """The stage of the statement in force: a redaction removes text, it does not change the stage
+    (a preliminary statement is still preliminary after one)."""
+    return next((r["stage"] for r in reversed(records) if r["stage"] != REDACTION), records[-1]["stage"])

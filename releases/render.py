@@ -23,13 +23,24 @@ from markupsafe import Markup
 from . import privacy
 from .document import CORRECTION_NOTE, FIELDS
 from .order import by_activity, instant
+from .records import current_stage
 from .settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PRELIMINARY_DISCLAIMER = "This information is preliminary and may change."
-STAGE_LABELS = {"preliminary": "Preliminary", "updated": "Updated", "corrected": "Corrected"}
+STAGE_LABELS = {
+    "preliminary": "Preliminary",
+    "updated": "Updated",
+    "corrected": "Corrected",
+    "redaction": "Redaction",
+}
 # What wire services expect at the top of a text release.
-WIRE_LABELS = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
+WIRE_LABELS = {
+    "preliminary": "PRELIMINARY",
+    "updated": "UPDATE",
+    "corrected": "CORRECTION",
+    "redaction": "REDACTION",
+}
 FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)}
 # Month names spelled out here because strftime("%b") follows the machine's locale.
 _MONTH_NAMES = (
@@ -117,6 +128,10 @@ def templates_digest() -> str:
     return digest.hexdigest()
 
 
+def _redacted_versions(record: dict) -> list[int]:
+    return sorted({item["version"] for item in record["redaction"]["removed"]})
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -148,6 +163,7 @@ def environment() -> jinja2.Environment:
         wire_labels=WIRE_LABELS,
         field_titles=FIELD_TITLES,
         guard_categories=privacy.CATEGORIES,
+        redacted_versions=_redacted_versions,
     )
     return env
 
@@ -226,6 +242,7 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
         "incident.html.j2",
         settings,
         latest=records[-1],
+        stage=current_stage(records),
         history=list(reversed(records)),
         first=records[0],
         last_correction=corrected[-1] if corrected else None,

@@ -140,6 +140,14 @@ class Store:
         self._call(self.client.put_object, **self._put_args(key, body, public, VIEW))
         return True
 
+    def replace(self, key: str, body: bytes, *, cache_control: str = IMMUTABLE) -> None:
+        """Overwrite ``key`` unconditionally. Only a redaction does this to a version's objects."""
+        self._call(self.client.put_object, **self._put_args(key, body, True, cache_control))
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Delete one object version for good (a redaction's purge of superseded versions)."""
+        self._call(self.client.delete_object, Bucket=self.bucket, Key=key, VersionId=version_id)
+
     def ensure_bucket(self) -> None:
         """Create the bucket with versioning and the public-read policy (an operator's step, needs the
         store's admin credentials; the pipeline itself only reads and writes objects)."""

@@ -139,9 +139,20 @@ def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Sett
     )
 
 
-def refresh_site(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
-    """Fold ``records[-1]`` (with its history before it) into the indexes; render from them."""
-    catalog_mod.fold_in(store, records, feed_window=settings.feed_window, index_window=settings.index_window)
+def refresh_site(
+    store: Store, records: list[dict[str, Any]], settings: Settings, *, replace: bool = False
+) -> list[str]:
+    """Fold ``records[-1]`` (with its history before it) into the indexes; render from them.
+
+    ``replace``: a redaction rewrote the incident's records; the indexes' copies are replaced too.
+    """
+    catalog_mod.fold_in(
+        store,
+        records,
+        feed_window=settings.feed_window,
+        index_window=settings.index_window,
+        replace=replace,
+    )
 
     def catalog_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
         fingerprint = corrections_inputs(catalog, settings)

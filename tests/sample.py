@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+
 from releases import catalog as catalog_mod
 from releases.document import parse_update
 from releases.records import next_record
@@ -32,18 +35,25 @@ CORRECTION = {
 TIMES = ["2026-11-21T03:00:00Z", "2026-11-21T09:30:00Z", "2026-11-22T15:45:00Z"]
 
 
+def fixed_salt(key: str, pointer: str) -> str:
+    """Salts that are the same on every call, so sample records are too (never for real records)."""
+    return hashlib.sha256(f"{key}{pointer}".encode()).hexdigest()[:32]
+
+
 def history(docs=(PRELIMINARY, UPDATE, CORRECTION), times=TIMES, by="pio.jones"):
     """Return the records (oldest first) that publishing ``docs`` in order would create."""
     records = []
     for n, doc in enumerate(docs):
         update = parse_update(doc)
+        key = f"incident_release/manual__sample_{update.incident_id}_{n}"
         records.append(
             next_record(
                 update,
                 records[-1] if records else None,
                 released_at=times[n],
                 released_by=by,
-                key=f"incident_release/manual__sample_{update.incident_id}_{n}",
+                key=key,
+                salt=functools.partial(fixed_salt, key),
             )
         )
     return records
