@@ -24,6 +24,20 @@ def _store():
     return Store(S3Hook(aws_conn_id=cfg.aws_conn_id, config=retry_config(cfg)).get_conn(), cfg.bucket)
 
 
+def _sealing_public_key() -> str | None:
+    """The public half of the deployment's sealing key (connection ``releases_sealing``), if it has one:
+    the inbox seals withheld text before it hands a document to Airflow."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from releases import sealing
+
+    try:
+        return sealing.public_of(Connection.get(sealing.CONNECTION).password)
+    except AirflowNotFoundException:
+        return None
+
+
 @dag(
     dag_id="incident_inbox",
     description="Release update documents dropped into the bucket's private inbox/",
@@ -37,10 +51,11 @@ def _store():
 def incident_inbox():
     @task(retries=3, retry_delay=timedelta(seconds=5))
     def collect() -> list[dict]:
-        """Check each waiting file; file the bad ones under inbox/rejected/ with the reason."""
+        """Check each waiting file; file the bad ones under inbox/rejected/ with the reason. Withheld
+        text is sealed before a document is returned: what a task returns is kept by Airflow (XCom)."""
         from releases import inbox, settings
 
-        return inbox.collect(_store(), settings.load().public)
+        return inbox.collect(_store(), settings.load().public, seal_with=_sealing_public_key())
 
     @task
     def runs(submissions: list[dict]) -> list[dict]:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, chain, dag, task
 
+from releases import sealing
 from releases.document import INCIDENT_ID_PATTERN, param_schemas
 from releases.redaction import MAX_REASON, MIN_REASON
 
@@ -48,6 +49,32 @@ def releaser(dag_run) -> str:
     from releases import pipeline
 
     return pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id)
+
+
+def sealing_key() -> str | None:
+    """The deployment's private sealing key (connection ``releases_sealing``), or None if it has none."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from releases.sealing import CONNECTION
+
+    try:
+        return Connection.get(CONNECTION).password
+    except AirflowNotFoundException:
+        return None
+
+
+def document(dag_run) -> dict:
+    """The run's document as the core reads it: withheld (or removed) text unsealed, in memory only.
+
+    Only the sealed form is in Airflow's records (``conf``); see ``releases.sealing``.
+    """
+    from releases import sealing
+
+    conf = dict(dag_run.conf or {})
+    if not any(conf.get(name) for name in sealing.SEALED_LISTS):
+        return conf
+    return sealing.unseal_document(conf, sealing_key())
 
 
 @contextmanager
@@ -83,9 +110,7 @@ def incident_release():
 
         cfg, store = open_store()
         with refusals_fail_fast():
-            return pipeline.validate(
-                dict(dag_run.conf or {}), store, key=submission_key(dag_run), settings=cfg
-            )
+            return pipeline.validate(document(dag_run), store, key=submission_key(dag_run), settings=cfg)
 
     @task(**RETRY)
     def publish(dag_run=None) -> dict:
@@ -95,7 +120,7 @@ def incident_release():
         cfg, store = open_store()
         with refusals_fail_fast():
             return pipeline.publish(
-                dict(dag_run.conf or {}),
+                document(dag_run),
                 store,
                 cfg,
                 key=submission_key(dag_run),
@@ -109,7 +134,7 @@ def incident_release():
 
         cfg, store = open_store()
         with refusals_fail_fast():
-            return pipeline.refresh(dict(dag_run.conf or {}), store, cfg, key=submission_key(dag_run))
+            return pipeline.refresh(document(dag_run), store, cfg, key=submission_key(dag_run))
 
     @task(**RETRY)
     def notify_subscribers(dag_run=None) -> dict | None:
@@ -118,7 +143,7 @@ def incident_release():
 
         cfg, store = open_store()
         with refusals_fail_fast():
-            return pipeline.notify(dict(dag_run.conf or {}), store, cfg, key=submission_key(dag_run))
+            return pipeline.notify(document(dag_run), store, cfg, key=submission_key(dag_run))
 
     # No task reads another's output: each finds its work from the run's document and id,
     # so a PIO can clear and re-run any single task.
@@ -148,8 +173,10 @@ REDACTION_PARAMS = {
         type="array",
         minItems=1,
         maxItems=50,
+        items=sealing.items_schema(),
         title="Text to remove",
-        description='Each item: {"category": "name", "text": "<the text>"}.',
+        description="Each item: a category and the text, sealed so Airflow never stores it "
+        "(releases redact seals it for you; text typed here is refused).",
     ),
     "reason": Param(
         type="string",
@@ -181,7 +208,7 @@ def incident_redaction():
         cfg, store = open_store()
         with refusals_fail_fast():
             return pipeline.redact(
-                dict(dag_run.conf or {}),
+                document(dag_run),
                 store,
                 cfg,
                 key=submission_key(dag_run),

@@ -284,11 +284,31 @@ class SeaweedFS:
             config=Config(**config) if config else None,
         )
 
+    def sealing_key(self) -> str:
+        """The deployment's private sealing key (``releases.sealing``), made once in ``keys/sealing.json``
+        (mode 0600) beside the store's data; Airflow gets it as the ``releases_sealing`` connection."""
+        from releases import sealing
+
+        path = self.data_dir / "keys" / "sealing.json"
+        if not path.exists():
+            private, public = sealing.generate()
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump({"private_key": private, "public_key": public}, out)
+        return json.loads(path.read_text())["private_key"]
+
     def provision(self, bucket: str) -> None:
-        """Create ``bucket`` with versioning and the project's bucket policy (idempotent)."""
+        """Create ``bucket`` with versioning and the project's bucket policy, and publish the sealing
+        key's public half at ``keys.json`` (idempotent)."""
+        from releases import sealing
         from releases.storage import Store
 
-        Store(self.client("admin"), bucket).ensure_bucket()
+        store = Store(self.client("admin"), bucket)
+        store.ensure_bucket()
+        store.put_if_changed(
+            sealing.KEYS_OBJECT, sealing.keys_document(sealing.public_of(self.sealing_key()))
+        )
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code.

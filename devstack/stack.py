@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from releases import sealing
 from releases import settings as settings_mod
 
 from . import processes, seaweed
@@ -83,8 +84,17 @@ def connection_json(endpoint: str, region: str, creds: dict[str, str]) -> str:
     )
 
 
+# Who may sign in to `make up`: the operator, a PIO and an auditor, one per role a deployment uses
+# (SimpleAuthManager roles; passwords are generated into the password file on first start).
+USERS = {"pio": "user", "auditor": "viewer"}
+
+
 def airflow_env(
-    home: Path, cfg: settings_mod.Settings, endpoint: str, writer: dict[str, str]
+    home: Path,
+    cfg: settings_mod.Settings,
+    endpoint: str,
+    writer: dict[str, str],
+    sealing_key: str | None = None,
 ) -> dict[str, str]:
     """Environment for every Airflow process: this repository's DAGs, the store as a connection that
     carries the store's writer identity."""
@@ -107,7 +117,9 @@ def airflow_env(
             # The default is http://localhost:8080/execution/; "localhost" may resolve to ::1 first,
             # where nothing listens because the API server binds 127.0.0.1 only.
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{api_host}:{api_port}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{cfg.api_user}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{user}:{role}" for user, role in {cfg.api_user: "admin", **USERS}.items()
+            ),
             f"AIRFLOW_CONN_{cfg.aws_conn_id.upper()}": connection_json(endpoint, cfg.region, writer),
             "RELEASES_S3_ENDPOINT": endpoint,
             "RELEASES_BUCKET": cfg.bucket,
@@ -117,6 +129,11 @@ def airflow_env(
     )
     if cfg.public_url:
         env["RELEASES_PUBLIC_URL"] = cfg.public_url
+    if sealing_key:
+        # Only Airflow's tasks read it (releases.sealing); never in the bucket.
+        env[f"AIRFLOW_CONN_{sealing.CONNECTION.upper()}"] = json.dumps(
+            {"conn_type": "generic", "password": sealing_key}
+        )
     return env
 
 
@@ -278,7 +295,7 @@ def up(data_dir: Path) -> int:
     try:
         store.provision(cfg.bucket)
         log(f"object storage (SeaweedFS) on {store.endpoint}, bucket {cfg.bucket}, data in {data_dir}")
-        env = airflow_env(home, cfg, store.endpoint, store.credentials("writer"))
+        env = airflow_env(home, cfg, store.endpoint, store.credentials("writer"), store.sealing_key())
         seed_password(home, cfg)
         with open(home / "airflow.log", "ab") as output:
             if not (home / "airflow.db").exists():
@@ -298,8 +315,10 @@ def up(data_dir: Path) -> int:
             return _failed(home, "Airflow's API server stopped")
         log("Airflow's API answers; waiting for the DAGs to be parsed")
         password = json.loads(password_file(home).read_text())[cfg.api_user]
-        problem = unpause_dags(cfg.api_url, api_token(cfg.api_url, cfg.api_user, password), (DAG_ID,))
-        log(problem or f"{DAG_ID} is parsed and unpaused")
+        problem = unpause_dags(
+            cfg.api_url, api_token(cfg.api_url, cfg.api_user, password), (DAG_ID, "incident_redaction")
+        )
+        log(problem or f"{DAG_ID} and incident_redaction are parsed and unpaused")
         print(banner(cfg, store, home), flush=True)
         while all(c.alive() for c in components) and store.proc.poll() is None:
             for c in components:
@@ -417,7 +436,9 @@ def demo(target: Path) -> int:
         store = seaweed.start(Path(tmp) / "s3", seaweed.Ports.free())
         try:
             store.provision(cfg.bucket)
-            env = airflow_env(Path(tmp) / "airflow", cfg, store.endpoint, store.credentials("writer"))
+            env = airflow_env(
+                Path(tmp) / "airflow", cfg, store.endpoint, store.credentials("writer"), store.sealing_key()
+            )
             log_path = Path(tmp) / "demo.log"
             with open(log_path, "ab") as output:
                 log("preparing a throw-away Airflow home and object store")

@@ -18,6 +18,7 @@ from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import ReleaseError, StorageFault
 
 DAG_ID = "incident_release"
+REDACTION_DAG_ID = "incident_redaction"
 
 
 class CannotRead(Exception):
@@ -59,27 +60,27 @@ class Api:
             raw = resp.read()
         return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
 
-    def trigger(self, conf: dict[str, Any]) -> str:
-        run = self._request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf})
+    def trigger(self, conf: dict[str, Any], dag_id: str = DAG_ID) -> str:
+        run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
         return run["dag_run_id"]
 
-    def wait(self, run_id: str, timeout: float) -> str:
+    def wait(self, run_id: str, timeout: float, dag_id: str = DAG_ID) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+            state = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
             if state in ("success", "failed"):
                 return state
             time.sleep(1)
         return "timeout"
 
-    def failure_reason(self, run_id: str) -> str:
-        tis = self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    def failure_reason(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         for ti in tis:
             if ti["state"] != "failed":
                 continue
             log = self._request(
                 "GET",
-                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+                f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
                 "?full_content=true",
             )
             return f"task {ti['task_id']} failed: {refusal_from_log(log)}"
@@ -102,24 +103,74 @@ def cmd_validate(args, cfg) -> int:
     return 0
 
 
+def _run(api: Api, conf: dict[str, Any], dag_id: str, args, done: str) -> int:
+    run_id = api.trigger(conf, dag_id)
+    print(f"triggered {dag_id} run {run_id}")
+    if args.no_wait:
+        return 0
+    state = api.wait(run_id, args.timeout, dag_id)
+    if state == "success":
+        print(done)
+        return 0
+    reason = api.failure_reason(run_id, dag_id) if state == "failed" else "no outcome yet"
+    print(f"{state}: {reason}", file=sys.stderr)
+    return 1
+
+
 def cmd_submit(args, cfg) -> int:
+    from . import sealing
+    from .document import seal_update
+
     doc = read_document(args.file)
     # Refuse locally first: the PIO sees the field error at once. Airflow parses the JSON
     # itself and would keep the last of duplicate keys; read_document refused them already.
     update = parse_update(doc)
+    if doc.get("withheld"):
+        # Airflow keeps the document where viewers read it: withheld text never goes there as text.
+        doc = seal_update(doc, sealing.fetch_public_key(cfg.base_url))
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
-    run_id = api.trigger(doc)
-    print(f"triggered {DAG_ID} run {run_id}")
-    if args.no_wait:
-        return 0
-    state = api.wait(run_id, args.timeout)
-    if state == "success":
-        print(f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html")
-        return 0
-    print(
-        f"{state}: {api.failure_reason(run_id) if state == 'failed' else 'no outcome yet'}", file=sys.stderr
+    return _run(
+        api, doc, DAG_ID, args, f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html"
     )
-    return 1
+
+
+def cmd_redact(args, cfg) -> int:
+    """Trigger a redaction: the text to remove goes to Airflow sealed."""
+    from . import redaction, sealing
+
+    doc = read_document(args.file)
+    request = redaction.parse_request(doc)
+    doc = sealing.seal_document(doc, sealing.fetch_public_key(cfg.base_url))
+    api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
+    return _run(
+        api,
+        doc,
+        REDACTION_DAG_ID,
+        args,
+        f"redacted: {cfg.base_url}/incidents/{request.incident_id}/index.html (releases verify lists it)",
+    )
+
+
+def cmd_keygen(args, cfg) -> int:
+    """A new sealing key pair, written to a file only its owner can read."""
+    import os
+
+    from . import sealing
+
+    private, public = sealing.generate()
+    try:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CannotRead(f"{args.out} exists; a sealing key is never overwritten") from None
+    with os.fdopen(fd, "w") as out:
+        json.dump({"private_key": private, "public_key": public}, out)
+    print(f"sealing key written to {args.out} (mode 0600). Public key: {public}")
+    print(f"Give Airflow the private key as connection {sealing.CONNECTION} (its password), e.g.")
+    print(
+        f'  AIRFLOW_CONN_{sealing.CONNECTION.upper()}=\'{{"conn_type": "generic", "password": "<private_key>"}}\''
+    )
+    print(f"and publish the public key: releases setup-bucket --sealing-key {args.out}")
+    return 0
 
 
 def _store(cfg):
@@ -201,9 +252,18 @@ def cmd_bucket_policy(args, cfg) -> int:
 
 def cmd_setup_bucket(args, cfg) -> int:
     """Create the bucket with versioning and the allow-list policy (store administrator's credentials)."""
+    from . import sealing
+
     store = _store(cfg)
     store.ensure_bucket()
     print(f"bucket {cfg.bucket}: versioning on, public read of published keys only (releases bucket-policy)")
+    if args.sealing_key:
+        try:
+            public = json.loads(Path(args.sealing_key).read_text())["public_key"]
+        except (OSError, ValueError, KeyError) as err:
+            raise CannotRead(f"cannot read a sealing key from {args.sealing_key}: {err}") from None
+        store.put_if_changed(sealing.KEYS_OBJECT, sealing.keys_document(public))
+        print(f"published {sealing.KEYS_OBJECT}: the public sealing key {public}")
     return 0
 
 
@@ -215,6 +275,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--no-wait", action="store_true", help="return once the run is triggered")
     s.add_argument("--timeout", type=float, default=300, help="seconds to wait for the outcome")
     s.set_defaults(func=cmd_submit)
+    s = sub.add_parser("redact", help="remove published text (a recorded redaction) through the REST API")
+    s.add_argument("file", help='redaction request (JSON): {"incident_id", "remove": [...], "reason"}')
+    s.add_argument("--no-wait", action="store_true", help="return once the run is triggered")
+    s.add_argument("--timeout", type=float, default=600, help="seconds to wait for the outcome")
+    s.set_defaults(func=cmd_redact)
+    s = sub.add_parser("keygen", help="make the deployment's sealing key pair (for withheld text)")
+    s.add_argument("--out", default="sealing-key.json", help="file for the key pair (never overwritten)")
+    s.set_defaults(func=cmd_keygen)
     s = sub.add_parser("validate", help="check an update document offline; writes nothing")
     s.add_argument("file")
     s.set_defaults(func=cmd_validate)
@@ -232,6 +300,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "setup-bucket", help="create the bucket with versioning and that policy (admin credentials)"
     )
+    s.add_argument("--sealing-key", help="key file from releases keygen: publish its public key at keys.json")
     s.set_defaults(func=cmd_setup_bucket)
     return p
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import privacy, text
+from . import privacy, sealing, text
 from .errors import InvalidUpdate
 
 STAGES = ("preliminary", "updated", "corrected")
@@ -303,6 +303,30 @@ def parse_update(doc: Any) -> Update:
     return Update(incident_id, stage, fields, note, on_behalf_of, overrides, private)
 
 
+def seal_update(doc: dict[str, Any], public_key: str) -> dict[str, Any]:
+    """The document to hand to Airflow, which keeps it (``conf``) where viewers read it: every occurrence
+    of withheld text already replaced by ``[withheld: <category>]``, in every field that ``parse_update``
+    would replace it in, and the withheld list sealed (:mod:`releases.sealing`). Refuses a malformed list."""
+    withheld = privacy.parse_withheld(doc.get("withheld"))
+    if not withheld:
+        return doc
+    out = dict(doc)
+    for name in (*STATEMENT_FIELDS, CORRECTION_NOTE.name, RELEASED_BY.name):
+        if isinstance(out.get(name), str):
+            out[name] = privacy.redact(out[name], withheld)
+    if isinstance(out.get("privacy_override"), list):
+        out["privacy_override"] = [
+            {
+                k: privacy.redact(v, withheld) if isinstance(v, str) and k != "category" else v
+                for k, v in o.items()
+            }
+            if isinstance(o, dict)
+            else o
+            for o in out["privacy_override"]
+        ]
+    return sealing.seal_document(out, public_key)
+
+
 def _private_fields(value: Any, stage: str, fields: dict[str, str]) -> tuple[str, ...]:
     """The document's ``private_fields``: statement fields this release changes and whose old
     value must not be repeated. Whether each really changes is checked against the history
@@ -381,9 +405,12 @@ def param_schemas() -> dict[str, dict[str, Any]]:
     schemas["withheld"] = {
         "default": None,
         "type": ["null", "array"],
+        "maxItems": 50,
+        "items": sealing.items_schema(),
         "title": "Withheld",
-        "description": 'Text that must never be published, e.g. [{"category": "juvenile\'s name", "text": "..."}]; '
-        "each occurrence is shown as [withheld: <category>]. The list itself is not published.",
+        "description": "Text that must never be published (a juvenile's name...), sealed so Airflow never stores "
+        "it: releases submit and the inbox seal it for you; text typed here is refused, because Airflow "
+        "would keep it. Each occurrence is shown as [withheld: <category>]; the list is not published.",
     }
     schemas["privacy_override"] = {
         "default": None,

@@ -28,8 +28,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ledger, privacy
-from .document import MAX_DOCUMENT_BYTES, loads, parse_update
+from . import ledger, privacy, sealing
+from .document import MAX_DOCUMENT_BYTES, loads, parse_update, seal_update
 from .errors import InvalidUpdate, ReleaseError
 from .storage import Store
 
@@ -90,8 +90,14 @@ def _move(store: Store, key: str, folder: str) -> str:
     return target
 
 
-def collect(store: Store, public: privacy.Public = privacy.NOTHING_LISTED) -> list[dict[str, Any]]:
+def collect(
+    store: Store, public: privacy.Public = privacy.NOTHING_LISTED, *, seal_with: str | None = None
+) -> list[dict[str, Any]]:
     """Check every waiting file: good ones are returned, bad ones are filed as rejected.
+
+    What is returned goes to Airflow (XCom, then the triggered run's ``conf``), so withheld text in
+    it is sealed with ``seal_with``, the deployment's public sealing key; a file with withheld text
+    is refused when there is none.
 
     A refusal concerns one file only: it is filed with its reason and the next file is
     checked. Storage failing is not a refusal: it fails the task, whose retries run the
@@ -106,6 +112,7 @@ def collect(store: Store, public: privacy.Public = privacy.NOTHING_LISTED) -> li
                 # triggered: a file that cannot be released is filed as rejected with its reason, never
                 # as processed (found by an attack from a fresh clone).
                 ledger.check(parse_update(found["conf"]), store, public=public)
+                found["conf"] = _sealed(found["conf"], seal_with)
         except ReleaseError as err:
             target = _move(store, key, REJECTED)
             store.put_if_changed(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
@@ -113,6 +120,18 @@ def collect(store: Store, public: privacy.Public = privacy.NOTHING_LISTED) -> li
         if found is not None:
             accepted.append(found)
     return accepted
+
+
+def _sealed(doc: dict[str, Any], public_key: str | None) -> dict[str, Any]:
+    if not doc.get("withheld"):
+        return doc
+    if not public_key:
+        raise InvalidUpdate(
+            "withheld",
+            f"this deployment has no sealing key (Airflow connection {sealing.CONNECTION}), so withheld "
+            "text cannot be kept out of Airflow's records: see README",
+        )
+    return seal_update(doc, public_key)
 
 
 def archive(store: Store, submissions: list[dict[str, Any]]) -> list[str]:

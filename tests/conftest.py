@@ -87,6 +87,11 @@ def wire_bucket(mp: pytest.MonkeyPatch, server, prefix: str = "releases"):
         "AIRFLOW_CONN_AWS_DEFAULT",
         connection_json(server.endpoint, writer["access_key"], writer["secret_key"]),
     )
+    # The deployment's sealing key (releases.sealing) as the tasks read it: an Airflow connection.
+    mp.setenv(
+        "AIRFLOW_CONN_RELEASES_SEALING",
+        json.dumps({"conn_type": "generic", "password": server.sealing_key()}),
+    )
     server.provision(name)
     return Store(client_from_settings(load()), name)
 

@@ -103,6 +103,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         "corrections/index.html": "text/html; charset=utf-8",
         "corrections/corrections.csv": "text/csv; charset=utf-8",
         "corrections/corrections.json": "application/json",
+        "keys.json": "application/json",  # the sealing key's public half, for releases submit
     }
     month = json.loads(bucket.get("incidents/2026-0142/v1.json"))["released_at"][:7]
     expected[f"archive/{month}.html"] = "text/html; charset=utf-8"
@@ -180,7 +181,7 @@ def test_trigger_form_params_refuse_before_any_run(release_dag, bucket, conf, me
     with pytest.raises(ParamValidationError) as err:
         release_dag.test(run_conf=conf)
     assert f"Invalid input for param {message}" in str(err.value)
-    assert bucket.list_keys("") == []
+    assert bucket.list_keys("") == ["keys.json"]
 
 
 def fingerprint(store):

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from sample import PRELIMINARY, UPDATE
 
-from releases import inbox
+from releases import inbox, sealing
 
 
 def drop(store, name: str, body: bytes) -> None:
@@ -195,11 +195,15 @@ def test_a_released_file_is_replaced_by_a_receipt_and_no_version_of_its_text_is_
     }
     drop(bucket, "update.json", json.dumps(doc).encode())
     drop(bucket, "second.json", json.dumps(SECOND).encode())
-    accepted = inbox.collect(bucket)
+    private, public = sealing.generate()
+    accepted = inbox.collect(bucket, seal_with=public)
+    # What collect returns becomes an XCom and the triggered run's conf: the text is sealed in it.
+    assert secret not in json.dumps(accepted)
     inbox.archive(bucket, accepted)
     first = next(a for a in accepted if a["key"] == "inbox/update.json")
     key = f"incident_release/{first['trigger_run_id']}"
-    published = pipeline.release(first["conf"], bucket, load(), key=key, released_by="inbox")
+    conf = sealing.unseal_document(first["conf"], private)
+    published = pipeline.release(conf, bucket, load(), key=key, released_by="inbox")
     # The same name dropped again, not yet collected: another file, left alone.
     drop(bucket, "update.json", json.dumps({**UPDATE, "summary": "Stable."}).encode())
 
@@ -230,6 +234,14 @@ def test_a_released_file_is_replaced_by_a_receipt_and_no_version_of_its_text_is_
     versions = stored_versions(bucket, "inbox/")
     assert [k for k, body in versions.items() if secret.encode() in body] == []
     assert inbox.settle(bucket) == []  # nothing more to settle; repeating changes nothing
+
+
+def test_a_file_with_withheld_text_is_rejected_where_there_is_no_sealing_key(bucket):
+    doc = {**PRELIMINARY, "withheld": [{"category": "name", "text": "Jamie Doe"}]}
+    drop(bucket, "update.json", json.dumps(doc).encode())
+    assert inbox.collect(bucket, seal_with=None) == []
+    reason = bucket.get("inbox/rejected/update.json.error.txt").decode()
+    assert reason.startswith("refused: withheld: this deployment has no sealing key")
 
 
 def test_inbox_dag_triggers_one_release_per_file_and_files_it_away(airflow_db, bucket):
