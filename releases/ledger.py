@@ -15,7 +15,7 @@ from typing import Any
 from . import privacy
 from .document import Update
 from .errors import StorageFault
-from .records import canonical, next_record
+from .records import canonical, new_salt, next_record
 from .stages import plan
 from .storage import Store
 
@@ -83,6 +83,7 @@ def publish(
     clock: Callable[[], str] = utc_now,
     max_attempts: int = 20,
     public: privacy.Public = privacy.NOTHING_LISTED,
+    salt: Callable[[str], str] = new_salt,
 ) -> dict[str, Any]:
     """Append the update as the next version, exactly once per ``key``.
 
@@ -103,6 +104,7 @@ def publish(
             released_by=released_by,
             key=key,
             public=public,
+            salt=salt,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record
