@@ -73,10 +73,12 @@ def incident_inbox():
     # A poll that failed leaves its settling to the next one.
     @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
     def settle() -> list[str]:
-        """Replace each filed file whose release is published by a receipt; delete its text."""
-        from releases import inbox
+        """Replace each filed file whose release is published by a receipt; delete its text. Delete
+        refused files older than RELEASES_INBOX_KEEP_REJECTED_DAYS, every stored version of them."""
+        from releases import inbox, settings
 
-        return inbox.settle(_store())
+        store = _store()
+        return inbox.settle(store) + inbox.expire_rejected(store, settings.load().inbox_keep_rejected_days)
 
     submissions = collect()
     release = TriggerDagRunOperator.partial(

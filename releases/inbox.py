@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -149,6 +150,34 @@ def _purge(store: Store, key: str, body: bytes) -> None:
             got = store.client.get_object(Bucket=store.bucket, Key=key, VersionId=version["VersionId"])
             if got["Body"].read() == body:
                 store.client.delete_object(Bucket=store.bucket, Key=key, VersionId=version["VersionId"])
+
+
+def expire_rejected(store: Store, keep_days: int, now: datetime | None = None) -> list[str]:
+    """Delete every refused file older than ``keep_days`` (by when it was refused), with every stored
+    version of its bytes, where it was filed and where it was dropped; its ``.error.txt`` (the reason,
+    never the text) stays, with a line saying so. Returns the files deleted."""
+    now = now or datetime.now(UTC)
+    gone = []
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=REJECTED)
+    for page in pages:
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            if key.endswith(".error.txt") or now - obj["LastModified"] < timedelta(days=keep_days):
+                continue
+            body = store.get(key)
+            if body is None:
+                continue
+            note = (store.get(key + ".error.txt") or b"").decode("utf-8", "replace")
+            when = now.strftime("%Y-%m-%d")
+            store.put_if_changed(
+                key + ".error.txt",
+                f"{note.rstrip()}\nthe file was deleted on {when}, {keep_days} days after it was refused\n".encode(),
+                public=False,
+            )
+            _purge(store, key, body)
+            _purge(store, PREFIX + posixpath.basename(key), body)
+            gone.append(key)
+    return gone
 
 
 def settle(store: Store) -> list[str]:

@@ -35,6 +35,9 @@ class Settings:
     # HTTP attempts per S3 call, the first included (botocore's standard retry mode); after that the
     # task fails as a fault and Airflow's task retries take over.
     s3_max_attempts: int = 4
+    # Days a refused inbox file is kept for the PIO to read beside its reason; then every stored
+    # version of its bytes is deleted (it may hold withheld text).
+    inbox_keep_rejected_days: int = 7
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
@@ -88,6 +91,7 @@ ENV = {
     "tag_authority": "RELEASES_TAG_AUTHORITY",
     "display_timezone": "RELEASES_TIMEZONE",
     "feed_window": "RELEASES_FEED_WINDOW",
+    "inbox_keep_rejected_days": "RELEASES_INBOX_KEEP_REJECTED_DAYS",
     "index_window": "RELEASES_INDEX_WINDOW",
     "websub_hub": "RELEASES_WEBSUB_HUB",
     "s3_max_attempts": "RELEASES_S3_MAX_ATTEMPTS",
@@ -112,7 +116,7 @@ def load(environ: dict[str, str] | None = None) -> Settings:
             if attr in _SEPARATORS:
                 values[attr] = tuple(v.strip() for v in env[var].split(_SEPARATORS[attr]) if v.strip())
             else:
-                values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts")) else env[var]
+                values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts", "_days")) else env[var]
     settings = Settings(**values)
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.

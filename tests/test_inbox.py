@@ -236,6 +236,41 @@ def test_a_released_file_is_replaced_by_a_receipt_and_no_version_of_its_text_is_
     assert inbox.settle(bucket) == []  # nothing more to settle; repeating changes nothing
 
 
+def test_a_refused_file_is_deleted_with_every_stored_version_after_the_days_it_is_kept(bucket):
+    from datetime import UTC, datetime, timedelta
+
+    secret = "Jamie Doe"
+    # Refused (no summary, no body...): the PIO reads the reason beside it, then it must not linger.
+    doc = {
+        "incident_id": "2026-0142",
+        "stage": "preliminary",
+        "withheld": [{"category": "name", "text": secret}],
+    }
+    drop(bucket, "bad.json", json.dumps(doc).encode())
+    drop(bucket, "good.json", json.dumps(PRELIMINARY).encode())
+    private, public = sealing.generate()
+    inbox.collect(bucket, seal_with=public)
+    assert bucket.list_keys("inbox/rejected/") == [
+        "inbox/rejected/bad.json",
+        "inbox/rejected/bad.json.error.txt",
+    ]
+    holding = sorted(
+        k for (k, _), body in stored_versions(bucket, "inbox/").items() if secret.encode() in body
+    )
+    assert holding == ["inbox/bad.json", "inbox/rejected/bad.json"]
+
+    now = datetime.now(UTC)
+    assert inbox.expire_rejected(bucket, 7, now + timedelta(days=6)) == []  # still within the days kept
+    assert inbox.expire_rejected(bucket, 7, now + timedelta(days=8)) == ["inbox/rejected/bad.json"]
+
+    assert [k for (k, _), body in stored_versions(bucket, "inbox/").items() if secret.encode() in body] == []
+    assert bucket.list_keys("inbox/rejected/") == ["inbox/rejected/bad.json.error.txt"]
+    note = bucket.get("inbox/rejected/bad.json.error.txt").decode()
+    assert note.startswith("refused: ") and "the file was deleted on" in note and secret not in note
+    assert inbox.pending(bucket) == ["inbox/good.json"]  # what is waiting is never touched
+    assert inbox.expire_rejected(bucket, 7, now + timedelta(days=9)) == []
+
+
 def test_a_file_with_withheld_text_is_rejected_where_there_is_no_sealing_key(bucket):
     doc = {**PRELIMINARY, "withheld": [{"category": "name", "text": "Jamie Doe"}]}
     drop(bucket, "update.json", json.dumps(doc).encode())

@@ -1,8 +1,8 @@
 """Withheld text never reaches what Airflow keeps (issue 11, must-show 2), tried against `make up`'s real
 stack: a PIO submits with ``releases submit`` a statement that names a juvenile and lists the name under
-``withheld``; a user with the viewer role then reads the run, its task instances, every log and every
-XCom through the REST API and finds the name 0 times, but sees that something was withheld and its
-category. The same for a redaction submitted with ``releases redact``. A document that sends the text
+``withheld``; a user with the viewer role then reads the run, its task instances, every log, every XCom
+and the audit log's record of the trigger through the REST API and finds the name 0 times, but sees that
+something was withheld and its category. The same for a redaction submitted with ``releases redact``. A document that sends the text
 unsealed straight to the REST API is refused before a run (and its conf) exists.
 """
 
@@ -96,12 +96,17 @@ def get(running, auth: str, path: str) -> str:
         return resp.read().decode()
 
 
-def what_a_viewer_reads(running, dag_id: str, run_id: str) -> dict[str, str]:
+def what_a_viewer_reads(running, dag_id: str, run_id: str, incident_id: str) -> dict[str, str]:
     """Every answer the REST API gives the viewer about one run: the run, the runs list, the task
-    instances, each try's whole log, and each XCom entry with its value."""
+    instances, each try's whole log, each XCom entry with its value, and the audit log's entries about
+    the incident (Airflow's audit log keeps the body of each REST call, the trigger's conf included)."""
     viewer = token(running, "auditor")
     base = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
     seen = {"run": get(running, viewer, base), "runs": get(running, viewer, f"/api/v2/dags/{dag_id}/dagRuns")}
+    audit = json.loads(get(running, viewer, f"/api/v2/eventLogs?dag_id={dag_id}&limit=1000"))["event_logs"]
+    about = [e for e in audit if incident_id in (e.get("extra") or "")]
+    assert about, "the audit log records the trigger, with its document"
+    seen["audit log"] = json.dumps(about)
     tis = json.loads(get(running, viewer, f"{base}/taskInstances"))["task_instances"]
     seen["task instances"] = json.dumps(tis)
     for ti in tis:
@@ -137,7 +142,7 @@ def test_a_viewer_never_reads_withheld_text_of_a_release(running, monkeypatch, c
     assert cli.main(["submit", str(tmp_path / "release.json"), "--timeout", "300"]) == 0
     run_id = run_id_from(capsys.readouterr().out, "incident_release")
 
-    seen = what_a_viewer_reads(running, "incident_release", run_id)
+    seen = what_a_viewer_reads(running, "incident_release", run_id, "2026-7001")
     assert {k: n for k, text in seen.items() if (n := mentions(text))} == {}
     # What the viewer does see: that text was withheld, and its category, in the run's document.
     conf = json.loads(seen["run"])["conf"]
@@ -164,7 +169,7 @@ def test_a_viewer_never_reads_the_text_a_redaction_removes(running, monkeypatch,
     assert cli.main(["redact", str(tmp_path / "redaction.json"), "--timeout", "300"]) == 0
     run_id = run_id_from(capsys.readouterr().out, "incident_redaction")
 
-    seen = what_a_viewer_reads(running, "incident_redaction", run_id)
+    seen = what_a_viewer_reads(running, "incident_redaction", run_id, "2026-7002")
     assert {k: n for k, text in seen.items() if (n := mentions(text))} == {}
     assert [item["category"] for item in json.loads(seen["run"])["conf"]["remove"]] == ["name"]
     with urllib.request.urlopen(f"{running['public']}/incidents/2026-7002/v1.json") as resp:
@@ -172,6 +177,8 @@ def test_a_viewer_never_reads_the_text_a_redaction_removes(running, monkeypatch,
 
 
 def test_unsealed_withheld_text_sent_to_the_rest_api_is_refused_before_a_run_exists(running):
+    """Refused before a run exists. Airflow's audit log still keeps the request's body (README says so):
+    the way to keep text out of Airflow is to send it sealed."""
     pio = token(running, "pio")
     doc = {**PRELIMINARY, "incident_id": "2026-7003", "withheld": [{"category": CATEGORY, "text": NAME}]}
     req = urllib.request.Request(
