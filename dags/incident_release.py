@@ -64,6 +64,19 @@ def sealing_key() -> str | None:
         return None
 
 
+def signer(cfg):
+    """The agency's log signer (connection ``releases_signing``), or None: then nothing is logged."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from releases import checkpoint, tlog
+
+    try:
+        return tlog.Signer(Connection.get(checkpoint.CONNECTION).password, tlog.origin(cfg))
+    except AirflowNotFoundException:
+        return None
+
+
 def document(dag_run) -> dict:
     """The run's document as the core reads it: withheld (or removed) text unsealed, in memory only.
 
@@ -134,7 +147,9 @@ def incident_release():
 
         cfg, store = open_store()
         with refusals_fail_fast():
-            return pipeline.refresh(document(dag_run), store, cfg, key=submission_key(dag_run))
+            return pipeline.refresh(
+                document(dag_run), store, cfg, key=submission_key(dag_run), signer=signer(cfg)
+            )
 
     @task(**RETRY)
     def notify_subscribers(dag_run=None) -> dict | None:
@@ -213,6 +228,7 @@ def incident_redaction():
                 cfg,
                 key=submission_key(dag_run),
                 released_by=releaser(dag_run),
+                signer=signer(cfg),
             )
 
     redact()

@@ -284,31 +284,47 @@ class SeaweedFS:
             config=Config(**config) if config else None,
         )
 
-    def sealing_key(self) -> str:
-        """The deployment's private sealing key (``releases.sealing``), made once in ``keys/sealing.json``
-        (mode 0600) beside the store's data; Airflow gets it as the ``releases_sealing`` connection."""
-        from releases import sealing
-
-        path = self.data_dir / "keys" / "sealing.json"
+    def _key(self, name: str, generate) -> str:
+        path = self.data_dir / "keys" / f"{name}.json"
         if not path.exists():
-            private, public = sealing.generate()
+            private, public = generate()
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
                 json.dump({"private_key": private, "public_key": public}, out)
         return json.loads(path.read_text())["private_key"]
 
-    def provision(self, bucket: str) -> None:
-        """Create ``bucket`` with versioning and the project's bucket policy, and publish the sealing
-        key's public half at ``keys.json`` (idempotent)."""
+    def sealing_key(self) -> str:
+        """The deployment's private sealing key (``releases.sealing``), made once in ``keys/sealing.json``
+        (mode 0600) beside the store's data; Airflow gets it as the ``releases_sealing`` connection."""
+        from releases import sealing
+
+        return self._key("sealing", sealing.generate)
+
+    def signing_key(self) -> str:
+        """The agency's log signing key (``releases.checkpoint``, Ed25519), made once in
+        ``keys/signing.json``; Airflow gets it as the ``releases_signing`` connection."""
+        from releases import checkpoint
+
+        return self._key("signing", checkpoint.generate)
+
+    def log_vkey(self, origin: str) -> str:
+        from releases import checkpoint
+
+        return checkpoint.verifier_key(origin, checkpoint.public_of(self.signing_key()))
+
+    def provision(self, bucket: str, origin: str | None = None) -> None:
+        """Create ``bucket`` with versioning and the project's bucket policy, and publish the public halves
+        of the sealing key and (given the log's ``origin``) the signing key at ``keys.json`` (idempotent)."""
         from releases import sealing
         from releases.storage import Store
 
         store = Store(self.client("admin"), bucket)
         store.ensure_bucket()
-        store.put_if_changed(
-            sealing.KEYS_OBJECT, sealing.keys_document(sealing.public_of(self.sealing_key()))
+        keys = sealing.keys_document(
+            sealing.public_of(self.sealing_key()), self.log_vkey(origin) if origin else None
         )
+        store.put_if_changed(sealing.KEYS_OBJECT, keys)
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code.

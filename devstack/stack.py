@@ -33,7 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from releases import sealing
+from releases import checkpoint, sealing, tlog
 from releases import settings as settings_mod
 
 from . import processes, seaweed
@@ -94,7 +94,7 @@ def airflow_env(
     cfg: settings_mod.Settings,
     endpoint: str,
     writer: dict[str, str],
-    sealing_key: str | None = None,
+    store: seaweed.SeaweedFS | None = None,
 ) -> dict[str, str]:
     """Environment for every Airflow process: this repository's DAGs, the store as a connection that
     carries the store's writer identity."""
@@ -129,11 +129,15 @@ def airflow_env(
     )
     if cfg.public_url:
         env["RELEASES_PUBLIC_URL"] = cfg.public_url
-    if sealing_key:
-        # Only Airflow's tasks read it (releases.sealing); never in the bucket.
-        env[f"AIRFLOW_CONN_{sealing.CONNECTION.upper()}"] = json.dumps(
-            {"conn_type": "generic", "password": sealing_key}
-        )
+    if store is not None:
+        # The private keys: only Airflow's tasks read them (releases.sealing, releases.checkpoint); never in
+        # the bucket. The log's verifier key is public: its fingerprint is shown on every page.
+        for conn, key in (
+            (sealing.CONNECTION, store.sealing_key()),
+            (checkpoint.CONNECTION, store.signing_key()),
+        ):
+            env[f"AIRFLOW_CONN_{conn.upper()}"] = json.dumps({"conn_type": "generic", "password": key})
+        env["RELEASES_LOG_KEY"] = store.log_vkey(tlog.origin(cfg))
     return env
 
 
@@ -293,9 +297,9 @@ def up(data_dir: Path) -> int:
     components: list[Component] = []
     processes.record(pid_file, components, [store.proc.pid])
     try:
-        store.provision(cfg.bucket)
+        store.provision(cfg.bucket, tlog.origin(cfg))
         log(f"object storage (SeaweedFS) on {store.endpoint}, bucket {cfg.bucket}, data in {data_dir}")
-        env = airflow_env(home, cfg, store.endpoint, store.credentials("writer"), store.sealing_key())
+        env = airflow_env(home, cfg, store.endpoint, store.credentials("writer"), store)
         seed_password(home, cfg)
         with open(home / "airflow.log", "ab") as output:
             if not (home / "airflow.db").exists():
@@ -435,10 +439,8 @@ def demo(target: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="releases-demo-") as tmp:
         store = seaweed.start(Path(tmp) / "s3", seaweed.Ports.free())
         try:
-            store.provision(cfg.bucket)
-            env = airflow_env(
-                Path(tmp) / "airflow", cfg, store.endpoint, store.credentials("writer"), store.sealing_key()
-            )
+            store.provision(cfg.bucket, tlog.origin(cfg))
+            env = airflow_env(Path(tmp) / "airflow", cfg, store.endpoint, store.credentials("writer"), store)
             log_path = Path(tmp) / "demo.log"
             with open(log_path, "ab") as output:
                 log("preparing a throw-away Airflow home and object store")

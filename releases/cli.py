@@ -152,18 +152,25 @@ def cmd_redact(args, cfg) -> int:
 
 
 def cmd_keygen(args, cfg) -> int:
-    """A new sealing key pair, written to a file only its owner can read."""
+    """A new sealing (or, with --signing, log signing) key pair, written to a file only its owner can read."""
     import os
 
-    from . import sealing
+    from . import checkpoint, sealing, tlog
 
-    private, public = sealing.generate()
+    private, public = (checkpoint if args.signing else sealing).generate()
     try:
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise CannotRead(f"{args.out} exists; a sealing key is never overwritten") from None
+        raise CannotRead(f"{args.out} exists; a key file is never overwritten") from None
     with os.fdopen(fd, "w") as out:
         json.dump({"private_key": private, "public_key": public}, out)
+    if args.signing:
+        vkey = checkpoint.verifier_key(tlog.origin(cfg), public)
+        print(f"signing key written to {args.out} (mode 0600). Verifier key: {vkey}")
+        print(f"Fingerprint, for newsrooms to pin: {checkpoint.fingerprint(vkey)}")
+        print(f"Give Airflow the private key as connection {checkpoint.CONNECTION} (its password), set")
+        print(f"RELEASES_LOG_KEY={vkey} and publish it: releases setup-bucket --signing-key {args.out}")
+        return 0
     print(f"sealing key written to {args.out} (mode 0600). Public key: {public}")
     print(f"Give Airflow the private key as connection {sealing.CONNECTION} (its password), e.g.")
     print(
@@ -210,6 +217,17 @@ def cmd_verify(args, cfg) -> int:
     from .integrity import http_fetcher, verify
 
     target = args.target
+    if args.checkpoint:
+        from .witness import witness
+
+        note = Path(args.checkpoint).read_text()
+        key = args.key or json.loads(_fetcher(target, cfg)("keys.json") or b"{}").get("signing", {}).get(
+            "vkey"
+        )
+        if not key:
+            raise CannotRead("no signing key: give --key, or the site publishes none in keys.json")
+        if _print_witness(witness(_fetcher(target, cfg), {"vkey": key, "checkpoint": note}, key)):
+            return 1
     if target.startswith(("http://", "https://")):
         report = verify(http_fetcher(target), cfg)
     else:
@@ -220,6 +238,8 @@ def cmd_verify(args, cfg) -> int:
         report = verify(store.get, cfg, list_keys=store.list_keys)
     for line in report.redactions:
         print(f"REDACTED {line}")
+    for line in report.renderings:
+        print(f"RENDERED {line}")
     for problem in report.problems:
         print(f"FAIL {problem}")
     redacted = f", {len(report.redactions)} redactions" if report.redactions else ""
@@ -230,12 +250,63 @@ def cmd_verify(args, cfg) -> int:
     return 0 if report.ok else 1
 
 
+def _fetcher(target: str, cfg):
+    from dataclasses import replace
+
+    from .integrity import http_fetcher
+
+    if target.startswith(("http://", "https://")):
+        return http_fetcher(target)
+    return _store(replace(cfg, bucket=target)).get
+
+
+def _print_witness(report) -> int:
+    for line in report.notes:
+        print(f"NOTE {line}")
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    if report.ok:
+        print(f"OK: the log of {report.size} leaves extends what you saved; every logged record is published")
+        return 0
+    print("FAILED: the history does not match the checkpoint you hold (nothing was saved)")
+    return 1
+
+
+def cmd_witness(args, cfg) -> int:
+    """Check the agency's log against the checkpoint saved last time; save the new one if it holds."""
+    from .witness import witness
+
+    state_file = Path(args.state) / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    report = witness(_fetcher(args.url, cfg), state, args.key)
+    code = _print_witness(report)
+    if report.state is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(report.state, indent=1) + "\n")
+        tmp.replace(state_file)
+        # Every checkpoint seen stays: the evidence if a later one forks.
+        (state_file.parent / f"checkpoint-{report.size}.txt").write_text(report.state["checkpoint"])
+    return code
+
+
 def cmd_rebuild(args, cfg) -> int:
     from .integrity import rebuild
 
-    result = rebuild(_store(cfg), cfg)
+    signer = None
+    if args.signing_key:
+        from . import tlog
+
+        try:
+            private = json.loads(Path(args.signing_key).read_text())["private_key"]
+        except (OSError, ValueError, KeyError) as err:
+            raise CannotRead(f"cannot read a key file from {args.signing_key}: {err}") from None
+        signer = tlog.Signer(private, tlog.origin(cfg))
+    result = rebuild(_store(cfg), cfg, signer)
     for problem in result.problems:
         print(f"FAIL {problem}")
+    for warning in result.warnings:
+        print(f"WARN {warning}")
     print(f"rebuilt: {len(result.written)} views rewritten (the others were already identical)")
     if result.problems:
         print(f"FAILED: {len(result.problems)} incidents could not be rebuilt; every other one was")
@@ -258,13 +329,26 @@ def cmd_setup_bucket(args, cfg) -> int:
     store.ensure_bucket()
     print(f"bucket {cfg.bucket}: versioning on, public read of published keys only (releases bucket-policy)")
     if args.sealing_key:
-        try:
-            public = json.loads(Path(args.sealing_key).read_text())["public_key"]
-        except (OSError, ValueError, KeyError) as err:
-            raise CannotRead(f"cannot read a sealing key from {args.sealing_key}: {err}") from None
-        store.put_if_changed(sealing.KEYS_OBJECT, sealing.keys_document(public))
+        from . import checkpoint, tlog
+
+        public = _public_half(args.sealing_key)
+        vkey = (
+            checkpoint.verifier_key(tlog.origin(cfg), _public_half(args.signing_key))
+            if args.signing_key
+            else None
+        )
+        store.put_if_changed(sealing.KEYS_OBJECT, sealing.keys_document(public, vkey))
         print(f"published {sealing.KEYS_OBJECT}: the public sealing key {public}")
+        if vkey:
+            print(f"and the log's verifier key {vkey} (fingerprint {checkpoint.fingerprint(vkey)})")
     return 0
+
+
+def _public_half(path: str) -> str:
+    try:
+        return json.loads(Path(path).read_text())["public_key"]
+    except (OSError, ValueError, KeyError) as err:
+        raise CannotRead(f"cannot read a key file from {path}: {err}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -282,6 +366,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_redact)
     s = sub.add_parser("keygen", help="make the deployment's sealing key pair (for withheld text)")
     s.add_argument("--out", default="sealing-key.json", help="file for the key pair (never overwritten)")
+    s.add_argument("--signing", action="store_true", help="make the log's Ed25519 signing key instead")
     s.set_defaults(func=cmd_keygen)
     s = sub.add_parser("validate", help="check an update document offline; writes nothing")
     s.add_argument("file")
@@ -292,8 +377,20 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_preview)
     s = sub.add_parser("verify", help="check every incident's history from the public objects alone")
     s.add_argument("target", help="public URL (e.g. http://127.0.0.1:9000/incident-releases) or bucket name")
+    s.add_argument("--checkpoint", help="a checkpoint you saved (text): the log must extend it")
+    s.add_argument("--key", help="the log's verifier key to check it with (default: the one keys.json names)")
     s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("witness", help="check the agency's signed log against your last checkpoint (cron)")
+    s.add_argument("url", help="public URL of the site, e.g. http://127.0.0.1:9000/incident-releases")
+    s.add_argument(
+        "--state", required=True, help="folder where the last good checkpoint and pinned key are kept"
+    )
+    s.add_argument("--key", help="verifier key to pin on the first run (default: what keys.json names)")
+    s.set_defaults(func=cmd_witness)
     s = sub.add_parser("rebuild", help="regenerate every view from the v<N>.json records")
+    s.add_argument(
+        "--signing-key", help="key file (releases keygen --signing): log the settings now in force"
+    )
     s.set_defaults(func=cmd_rebuild)
     s = sub.add_parser("bucket-policy", help="print the bucket policy: anonymous read of published keys only")
     s.set_defaults(func=cmd_bucket_policy)
@@ -301,6 +398,9 @@ def parser() -> argparse.ArgumentParser:
         "setup-bucket", help="create the bucket with versioning and that policy (admin credentials)"
     )
     s.add_argument("--sealing-key", help="key file from releases keygen: publish its public key at keys.json")
+    s.add_argument(
+        "--signing-key", help="key file from releases keygen --signing: publish its verifier key too"
+    )
     s.set_defaults(func=cmd_setup_bucket)
     return p
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import ledger, redaction, render, views
+from . import ledger, redaction, render, tlog, views
 from .errors import StorageFault
 from .records import canonical, content_hash
 from .settings import RENDERING, Settings
@@ -56,9 +56,10 @@ def _render_incident(
 class Rebuilt:
     written: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def rebuild(store: Store, settings: Settings) -> Rebuilt:
+def rebuild(store: Store, settings: Settings, signer: tlog.Signer | None = None) -> Rebuilt:
     """Regenerate every view (and any missing rendering) from the ``v<N>.json`` records alone.
 
     An incident that cannot be read or rendered is reported in ``problems``, its objects
@@ -90,6 +91,18 @@ def rebuild(store: Store, settings: Settings) -> Rebuilt:
             out.written.append(key)
     # Last, as a release writes it: it says the corrections views above are current.
     store.put_if_changed(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
+    if signer is not None:
+        # Any record not logged yet (written before the log existed), and the settings now in force.
+        for records in by_incident.values():
+            tlog.append(store, records, settings, signer)
+        tlog.append(store, [], settings, signer)
+    else:
+        head = store.get(tlog.HEAD)
+        if head is not None and json.loads(head).get("site") != tlog.site_hash(settings):
+            out.warnings.append(
+                "site.json: now holds settings the log has not recorded, so witnesses will report it replaced; "
+                "run releases rebuild --signing-key FILE (or make a release) to log them"
+            )
     return out
 
 
@@ -125,6 +138,9 @@ class Report:
     versions: int = 0
     # One line per recorded redaction: not a failure, but every reader should see it.
     redactions: list[str] = field(default_factory=list)
+    # Version pages rendered with other templates or settings than today's (a new site title...): they
+    # keep the look of the day they were released; their records are still checked. Not failures.
+    renderings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -177,7 +193,8 @@ def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) 
             report.problems.append(_failure(iid, exc) + "; its pages and feeds were not checked")
             continue
         by_incident[iid] = records
-        _compare(fetch, {**renderings, **incident_views}, report)
+        _compare(fetch, incident_views, report, _changed_since(records[-1], settings))
+        _compare_renderings(fetch, records, renderings, settings, report)
     catalog, months = catalog_mod.build(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
@@ -243,10 +260,47 @@ def _verify_chain(fetch: Fetch, iid: str, report: Report) -> list[dict[str, Any]
     return records
 
 
-def _compare(fetch: Fetch, expected: dict[str, bytes], report: Report) -> None:
+def _compare_renderings(
+    fetch: Fetch,
+    records: list[dict[str, Any]],
+    expected: dict[str, bytes],
+    settings: Settings,
+    report: Report,
+) -> None:
+    """Version pages: exact, unless the record says they were rendered with other templates or
+    settings than the ones in force now; then the difference is reported as such, not as tampering."""
+    for record in records:
+        _compare(
+            fetch,
+            {key: expected[key] for key in views.renderings(record, settings)},
+            report,
+            _changed_since(record, settings),
+            "rendered on the day it was released, with other {} than today's; its record is checked, "
+            "the page keeps its look",
+        )
+
+
+def _changed_since(record: dict[str, Any], settings: Settings) -> str:
+    """What the record says its pages were rendered with that differs from today ("" if nothing)."""
+    then, today = record.get("rendering") or {}, views.stamp(settings)
+    names = {"templates": "templates", "site": "site settings (site.json)"}
+    return " and ".join(names[w] for w in names if then.get(w) and then[w] != today[w])
+
+
+def _compare(
+    fetch: Fetch,
+    expected: dict[str, bytes],
+    report: Report,
+    changed: str = "",
+    because: str = "last rendered with other {} than today's (releases rebuild renders it again)",
+) -> None:
+    """Each view exactly as its records produce it; where ``changed`` names templates or settings that
+    changed since it was rendered, a difference is reported as that, not as tampering."""
     for key, body in expected.items():
         actual = fetch(key)
         if actual is None:
             report.problems.append(f"{key}: missing")
+        elif actual != body and changed:
+            report.renderings.append(f"{key}: {because.format(changed)}")
         elif actual != body:
             report.problems.append(f"{key}: does not match what its records produce")

@@ -84,6 +84,7 @@ def publish(
     max_attempts: int = 20,
     public: privacy.Public = privacy.NOTHING_LISTED,
     salt: Callable[[str], str] = new_salt,
+    rendering: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Append the update as the next version, exactly once per ``key``.
 
@@ -105,6 +106,7 @@ def publish(
             key=key,
             public=public,
             salt=salt,
+            rendering=rendering,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record

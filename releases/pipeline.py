@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, privacy, redaction, views, websub
+from . import feeds, ledger, privacy, redaction, tlog, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
@@ -53,7 +53,14 @@ def publish(
 ) -> dict[str, Any]:
     """Append the version (``kw``: ``salt``, for tests that compare two runs byte for byte)."""
     record = ledger.publish(
-        parse_update(conf), store, key=key, released_by=released_by, clock=clock, public=settings.public, **kw
+        parse_update(conf),
+        store,
+        key=key,
+        released_by=released_by,
+        clock=clock,
+        public=settings.public,
+        rendering=views.stamp(settings),
+        **kw,
     )
     views.publish_renderings(store, record, settings)
     return {"incident_id": record["incident_id"], "version": record["version"], "sha256": record["sha256"]}
@@ -71,8 +78,13 @@ def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict]
     return records, record
 
 
-def refresh(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> list[str]:
+def refresh(
+    conf: dict[str, Any], store: Store, settings: Settings, *, key: str, signer: tlog.Signer | None = None
+) -> list[str]:
+    """Log the incident's records (with ``signer``: see :mod:`releases.tlog`), then render its views."""
     records, record = _published(conf, store, key)
+    if signer is not None:
+        tlog.append(store, records, settings, signer)
     written = views.refresh_incident(store, records, settings)
     return written + views.refresh_site(store, records[: record["version"]], settings)
 
@@ -90,12 +102,19 @@ def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) 
 
 
 def release(
-    conf: dict[str, Any], store: Store, settings: Settings, *, key: str, released_by: str, **kw
+    conf: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    released_by: str,
+    signer: tlog.Signer | None = None,
+    **kw,
 ) -> dict:
     """All four steps in one process (tests, benchmarks, tools)."""
     validate(conf, store, key=key, settings=settings)
     published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
-    refresh(conf, store, settings, key=key)
+    refresh(conf, store, settings, key=key, signer=signer)
     notify(conf, store, settings, key=key)
     return published
 
@@ -108,7 +127,10 @@ def redact(
     key: str,
     released_by: str,
     clock: Callable[[], str] = ledger.utc_now,
+    signer: tlog.Signer | None = None,
 ) -> dict[str, Any]:
     """A redaction, every step (see :mod:`releases.redaction`); safe to repeat."""
     request = redaction.parse_request(conf)
-    return redaction.apply(request, store, settings, key=key, released_by=released_by, clock=clock)
+    return redaction.apply(
+        request, store, settings, key=key, released_by=released_by, clock=clock, signer=signer
+    )

@@ -97,6 +97,7 @@ class Record(TypedDict, total=False):
     salts: dict[str, str]
     redactions: dict[str, dict[str, Any]]
     redaction: dict[str, Any]
+    rendering: dict[str, str]
     sha256: str
 
 
@@ -208,12 +209,18 @@ def next_record(
     key: str,
     public: privacy.Public = privacy.NOTHING_LISTED,
     salt: Callable[[str], str] = new_salt,
+    rendering: dict[str, str] | None = None,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
     field carry-over (:func:`releases.stages.plan`), then sealed into the hash chain. The one way a
     record is made: by the ledger, ``releases preview``, the tests and the bench."""
+    content = plan(update, prev, public)
+    if rendering is not None:
+        # What its pages were rendered with: a later change of templates or settings is then told
+        # apart from tampering (releases verify).
+        content["rendering"] = rendering
     return seal(
-        plan(update, prev, public),
+        content,
         released_at=released_at,
         released_by=released_by,
         on_behalf_of=update.on_behalf_of,

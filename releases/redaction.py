@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import ledger, privacy, views
+from . import ledger, privacy, tlog, views
 from .document import INCIDENT_ID_PATTERN, MAX_DOCUMENT_BYTES
 from .errors import InvalidUpdate, NoChangeError, StorageFault
 from .records import (
@@ -272,11 +272,14 @@ def apply(
     released_by: str,
     clock: Callable[[], str] = ledger.utc_now,
     max_attempts: int = 20,
+    signer: tlog.Signer | None = None,
 ) -> dict[str, Any]:
     """Carry out the redaction (every step; safe to repeat). Returns what was done."""
     act = _record_act(
         request, store, key=key, released_by=released_by, clock=clock, max_attempts=max_attempts
     )
+    if signer is not None:  # the act is logged like any version (no sha256 ever changes)
+        tlog.append(store, ledger.history(store, request.incident_id), settings, signer)
     rewritten = _rewrite_records(request, store, settings, act)
     for round_ in range(1, PURGE_ROUNDS + 1):
         _render(store, settings, request.incident_id)

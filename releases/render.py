@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from . import privacy
+from . import checkpoint, privacy
 from .document import CORRECTION_NOTE, FIELDS
 from .order import by_activity, instant
 from .records import current_stage
@@ -171,7 +171,11 @@ def environment() -> jinja2.Environment:
 def _render(name: str, settings: Settings, **context: Any) -> bytes:
     template = environment().get_template(name)
     text = template.render(
-        site_title=settings.site_title, tz=settings.tz, tz_name=settings.display_timezone, **context
+        site_title=settings.site_title,
+        tz=settings.tz,
+        tz_name=settings.display_timezone,
+        log_fingerprint=checkpoint.fingerprint(settings.log_key) if settings.log_key else "",
+        **context,
     )
     return text.encode("utf-8")
 

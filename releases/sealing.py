@@ -160,9 +160,16 @@ def unseal_document(doc: Any, private_key: str | None) -> Any:
     return out
 
 
-def keys_document(public_key: str) -> bytes:
-    """``keys.json``: the public key anyone sealing text for this deployment uses."""
-    doc = {"sealing": {"algorithm": "X25519-HKDF-SHA256-ChaCha20Poly1305", "public_key": public_key}}
+def keys_document(public_key: str, log_vkey: str | None = None) -> bytes:
+    """``keys.json``: the public key anyone sealing text for this deployment uses, and the verifier key of
+    the log's signed checkpoints (``releases witness`` pins it)."""
+    doc: dict[str, Any] = {
+        "sealing": {"algorithm": "X25519-HKDF-SHA256-ChaCha20Poly1305", "public_key": public_key}
+    }
+    if log_vkey:
+        from .checkpoint import fingerprint
+
+        doc["signing"] = {"algorithm": "Ed25519", "vkey": log_vkey, "fingerprint": fingerprint(log_vkey)}
     return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
 

@@ -38,6 +38,9 @@ class Settings:
     # Days a refused inbox file is kept for the PIO to read beside its reason; then every stored
     # version of its bytes is deleted (it may hold withheld text).
     inbox_keep_rejected_days: int = 7
+    # The verifier key of the agency's log signing key (``<name>+<id>+<key>``, public): its fingerprint is
+    # shown on every page, for newsrooms to pin (releases witness). Empty: pages show none.
+    log_key: str = ""
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
@@ -72,6 +75,7 @@ RENDERING = (
     "feed_window",
     "index_window",
     "websub_hub",
+    "log_key",
 )
 
 
@@ -92,6 +96,7 @@ ENV = {
     "display_timezone": "RELEASES_TIMEZONE",
     "feed_window": "RELEASES_FEED_WINDOW",
     "inbox_keep_rejected_days": "RELEASES_INBOX_KEEP_REJECTED_DAYS",
+    "log_key": "RELEASES_LOG_KEY",
     "index_window": "RELEASES_INDEX_WINDOW",
     "websub_hub": "RELEASES_WEBSUB_HUB",
     "s3_max_attempts": "RELEASES_S3_MAX_ATTEMPTS",

@@ -13,12 +13,18 @@ import json
 from typing import Any
 
 from . import catalog as catalog_mod
-from . import feeds, ledger, render
+from . import feeds, ledger, render, tlog
 from .errors import StorageFault
 from .order import by_activity
 from .records import canonical
 from .settings import Settings, rendering
 from .storage import Store
+
+
+def stamp(settings: Settings) -> dict[str, str]:
+    """What a version's pages are rendered with, recorded in the version: the templates and the
+    rendering settings (``site.json``), each by its SHA-256."""
+    return {"templates": render.templates_digest(), "site": tlog.site_hash(settings)}
 
 
 def renderings(record: dict[str, Any], settings: Settings) -> dict[str, bytes]:

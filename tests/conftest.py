@@ -92,7 +92,16 @@ def wire_bucket(mp: pytest.MonkeyPatch, server, prefix: str = "releases"):
         "AIRFLOW_CONN_RELEASES_SEALING",
         json.dumps({"conn_type": "generic", "password": server.sealing_key()}),
     )
-    server.provision(name)
+    # The log's signing key, as make up gives it: the tasks sign checkpoints, pages show its fingerprint.
+    from releases import tlog
+
+    mp.setenv(
+        "AIRFLOW_CONN_RELEASES_SIGNING",
+        json.dumps({"conn_type": "generic", "password": server.signing_key()}),
+    )
+    origin = tlog.origin(load())
+    mp.setenv("RELEASES_LOG_KEY", server.log_vkey(origin))
+    server.provision(name, origin)
     return Store(client_from_settings(load()), name)
 
 

@@ -104,6 +104,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         "corrections/corrections.csv": "text/csv; charset=utf-8",
         "corrections/corrections.json": "application/json",
         "keys.json": "application/json",  # the sealing key's public half, for releases submit
+        "log/head.json": "application/json",  # the signed log (releases witness)
     }
     month = json.loads(bucket.get("incidents/2026-0142/v1.json"))["released_at"][:7]
     expected[f"archive/{month}.html"] = "text/html; charset=utf-8"
@@ -115,7 +116,12 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         assert (key, status, got_type) == (key, 200, ctype)
         assert body == bucket.get(key)
     private = keys - set(expected)
-    assert private == {"_state/catalog.json", f"_state/months/{month}.json", "_state/corrections.inputs"}
+    assert private == {
+        "_state/catalog.json",
+        f"_state/months/{month}.json",
+        "_state/corrections.inputs",
+        "_state/log/2026-0142.json",  # the last version logged
+    }
     for key in private:
         assert public_get(s3_endpoint, bucket.bucket, key)[0] == 403
 

@@ -1,0 +1,179 @@
+"""The agency's append-only log of every record, kept in the bucket: a Merkle tree with signed checkpoints.
+
+Every version record of every incident is a leaf, appended once, in the order releases reach it; so is
+every set of rendering settings (``site.json``) the site is put under. Leaves are canonical JSON::
+
+    {"incident_id": "2026-0142", "sha256": "<the record's sha256>", "version": 3}
+    {"site": "<sha256 of the canonical rendering settings>"}
+
+Objects (public, so anyone can replay the log):
+
+- ``log/head.json``: the signed checkpoint (``checkpoint``: C2SP checkpoint text, see
+  :mod:`releases.checkpoint`), its ``size``, the ``frontier`` (right-edge subtree roots, hex) and
+  ``tail``, the leaves after the last full chunk. Replaced by compare-and-swap on its ETag, so concurrent
+  releases append in turn and no append is lost.
+- ``log/leaves/<c>.json``: leaves ``256c`` to ``256c + 255``, written once when they are complete.
+
+A record's sha256 does not change when a redaction removes text (see :mod:`releases.records`), so the log
+never has to. Appending is safe to repeat: ``_state/log/<incident>.json`` (private) remembers the last
+version logged, and a retry after a crash between the append and that note finds its leaves in the head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import checkpoint, merkle
+from .errors import StorageFault
+from .records import canonical
+from .settings import Settings, rendering
+from .storage import IMMUTABLE, Store
+
+HEAD = "log/head.json"
+CHUNK = 256
+MAX_ATTEMPTS = 50
+
+
+def chunk_key(index: int) -> str:
+    return f"log/leaves/{index:06d}.json"
+
+
+def _pointer_key(incident_id: str) -> str:
+    return f"_state/log/{incident_id}.json"
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The agency's signing key (connection ``releases_signing``) and the log's name."""
+
+    private_key: str
+    origin: str
+
+    @property
+    def vkey(self) -> str:
+        return checkpoint.verifier_key(self.origin, checkpoint.public_of(self.private_key))
+
+
+def origin(settings: Settings) -> str:
+    return f"{settings.tag_authority}/incident-releases"
+
+
+def site_hash(settings: Settings) -> str:
+    return hashlib.sha256(canonical(rendering(settings))).hexdigest()
+
+
+def record_leaf(record: dict[str, Any]) -> dict[str, Any]:
+    return {"incident_id": record["incident_id"], "version": record["version"], "sha256": record["sha256"]}
+
+
+def leaf_bytes(leaf: dict[str, Any]) -> bytes:
+    return canonical(leaf)
+
+
+def empty_head(signer: Signer) -> dict[str, Any]:
+    return {"size": 0, "frontier": [], "tail": [], "site": None, "checkpoint": "", "key": signer.vkey}
+
+
+def _load(store: Store) -> tuple[dict[str, Any] | None, str | None]:
+    body, etag = store.get_with_etag(HEAD)
+    return (json.loads(body) if body is not None else None), etag
+
+
+def _flush(store: Store, head: dict[str, Any]) -> None:
+    """Write the committed tail's complete chunks (create-once; content fixed by the committed head)."""
+    first = head["size"] - len(head["tail"])
+    done = 0
+    while len(head["tail"]) - done >= CHUNK:
+        leaves = head["tail"][done : done + CHUNK]
+        key = chunk_key((first + done) // CHUNK)
+        body = canonical(leaves)
+        if not store.create(key, body, cache_control=IMMUTABLE) and store.get(key) != body:
+            raise StorageFault(f"{key}: holds other leaves than the log's head says")
+        done += CHUNK
+
+
+def _recent(store: Store, head: dict[str, Any]) -> list[dict[str, Any]]:
+    """The committed tail and the last complete chunk: where a retried append finds its own leaves."""
+    first = head["size"] - len(head["tail"])
+    recent = list(head["tail"])
+    if first >= CHUNK:
+        raw = store.get(chunk_key(first // CHUNK - 1))
+        recent = (json.loads(raw) if raw else []) + recent
+    return recent
+
+
+def append(store: Store, records: list[dict[str, Any]], settings: Settings, signer: Signer) -> dict[str, Any]:
+    """Log every record of ``records`` (one incident's history) not logged yet, and the site settings in
+    force if they changed since they were last logged. Returns the head. Safe to repeat."""
+    site = site_hash(settings)
+    pending: list[dict[str, Any]] = []
+    if records:
+        raw = store.get(_pointer_key(records[-1]["incident_id"]))
+        logged = json.loads(raw)["logged"] if raw else 0
+        pending = [record_leaf(r) for r in records if r["version"] > logged]
+    for _ in range(MAX_ATTEMPTS):
+        head, etag = _load(store)
+        head = head or empty_head(signer)
+        if len(head["tail"]) >= CHUNK:
+            _flush(store, head)
+            head = {**head, "tail": head["tail"][len(head["tail"]) // CHUNK * CHUNK :]}
+        seen = {canonical(leaf) for leaf in _recent(store, head)} if pending else set()
+        new = [leaf for leaf in pending if canonical(leaf) not in seen]
+        if head["site"] != site:
+            new.append({"site": site})
+        if not new and head["checkpoint"]:
+            break
+        frontier = [bytes.fromhex(h) for h in head["frontier"]]
+        size = head["size"]
+        for leaf in new:
+            frontier = merkle.append(frontier, size, merkle.leaf_hash(leaf_bytes(leaf)))
+            size += 1
+        note = checkpoint.sign(
+            checkpoint.Checkpoint(signer.origin, size, merkle.frontier_root(frontier)),
+            signer.private_key,
+            signer.origin,
+        )
+        updated = {
+            "size": size,
+            "frontier": [h.hex() for h in frontier],
+            "tail": head["tail"] + new,
+            "site": site,
+            "checkpoint": note,
+            "key": signer.vkey,
+        }
+        if store.put_if_match(
+            HEAD, json.dumps(updated, indent=1, sort_keys=True).encode() + b"\n", etag, public=True
+        ):
+            head = updated
+            break
+    else:
+        raise StorageFault(
+            f"{HEAD}: changed by other releases during each of {MAX_ATTEMPTS} appends; retried"
+        )
+    if records:
+        store.put_if_changed(
+            _pointer_key(records[-1]["incident_id"]),
+            canonical({"logged": max(r["version"] for r in records)}),
+            public=False,
+        )
+    return head
+
+
+def leaves(fetch, head: dict[str, Any], size: int) -> list[dict[str, Any]]:
+    """The first ``size`` leaves, from the complete chunks and the head's tail (anonymous reads)."""
+    first = head["size"] - len(head["tail"])  # a multiple of CHUNK: chunks are written whole
+    wanted = min(first // CHUNK, -(-size // CHUNK))
+    out: list[dict[str, Any]] = []
+    for c in range(wanted):
+        raw = fetch(chunk_key(c))
+        if raw is None:
+            raise LookupError(f"{chunk_key(c)}: missing")
+        out.extend(json.loads(raw))
+    if len(out) < size:
+        out += head["tail"]
+    if len(out) < size:
+        raise LookupError(f"the log's objects hold {len(out)} leaves, its checkpoint says {size}")
+    return out[:size]

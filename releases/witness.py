@@ -1,0 +1,169 @@
+"""A newsroom's witness: proof from public objects alone that the agency never rewrote its history.
+
+``releases witness URL --state DIR`` (from cron) fetches the signed checkpoint, checks it against the key
+pinned on the first run (or given with ``--key``), replays the log, checks that it extends the checkpoint
+saved last time (the first ``m`` leaves still give the saved root: the consistency proof is recomputed
+from the leaves and checked as RFC 9162 describes), that every logged record is still published with the
+logged hash, that every logged incident is still listed, and that ``site.json`` holds the settings last
+logged. Only then is the new checkpoint saved. Any failure is named in one plain line and the command
+exits non-zero; the saved checkpoint is kept, so the evidence stays.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import checkpoint, ledger, merkle, tlog
+from .records import canonical, content_hash
+
+Fetch = Callable[[str], bytes | None]
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    state: dict[str, Any] | None = None  # what to save when there is no problem
+    size: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _published_key(fetch: Fetch) -> str | None:
+    raw = fetch("keys.json")
+    try:
+        return json.loads(raw)["signing"]["vkey"] if raw else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) -> Report:
+    report = Report()
+    published = _published_key(fetch)
+    pinned = (state or {}).get("vkey") or key or published
+    if pinned is None:
+        report.problems.append(
+            "keys.json: names no signing key, and none is pinned (--key): nothing to check against"
+        )
+        return report
+    if state is None and key is None:
+        report.notes.append(
+            f"first run: pinned the key keys.json publishes, fingerprint {checkpoint.fingerprint(pinned)}; "
+            "compare it with the fingerprint the agency gives out of band (README, its pages)"
+        )
+    if published is not None and published != pinned:
+        report.problems.append(
+            f"keys.json: names a signing key (fingerprint {checkpoint.fingerprint(published)}) other than the one "
+            f"you pinned ({checkpoint.fingerprint(pinned)}): the key was replaced"
+        )
+    raw_head = fetch(tlog.HEAD)
+    if raw_head is None:
+        report.problems.append(f"{tlog.HEAD}: missing: the log is gone")
+        return report
+    head = json.loads(raw_head)
+    try:
+        cp = checkpoint.open_signed(head.get("checkpoint", ""), pinned)
+    except checkpoint.BadCheckpoint as err:
+        report.problems.append(f"{tlog.HEAD}: the checkpoint is not signed by the pinned key ({err})")
+        return report
+    report.size = cp.size
+    try:
+        leaves = tlog.leaves(fetch, head, cp.size)
+    except LookupError as err:
+        report.problems.append(f"log: {err}")
+        return report
+    hashes = [merkle.leaf_hash(tlog.leaf_bytes(leaf)) for leaf in leaves]
+    if merkle.root(hashes) != cp.root:
+        report.problems.append(
+            f"log: the {cp.size} published leaves do not give the signed root: leaves were changed"
+        )
+        return report
+    if state is not None:
+        _consistent(state, cp, hashes, report)
+    _records(fetch, leaves, report)
+    _listed(fetch, leaves, report)
+    _site(fetch, leaves, report)
+    if report.ok:
+        report.state = {"vkey": pinned, "checkpoint": head["checkpoint"], "size": cp.size}
+    return report
+
+
+def _consistent(
+    state: dict[str, Any], cp: checkpoint.Checkpoint, hashes: list[bytes], report: Report
+) -> None:
+    saved = checkpoint.open_signed(state["checkpoint"], state["vkey"])
+    m, n = saved.size, cp.size
+    if n < m:
+        report.problems.append(
+            f"log: truncated: the signed checkpoint now has {n} leaves, the one you saved has {m}"
+        )
+    elif n == m and cp.root != saved.root:
+        report.problems.append(
+            f"log: fork: two checkpoints signed for {m} leaves with different roots "
+            f"({base64.b64encode(saved.root).decode()} saved, {base64.b64encode(cp.root).decode()} now)"
+        )
+    elif m and not merkle.verify_consistency(m, n, saved.root, cp.root, merkle.consistency_proof(m, hashes)):
+        report.problems.append(
+            f"log: fork: the log of {n} leaves does not extend the checkpoint of {m} leaves you saved: "
+            "history before it was rewritten"
+        )
+
+
+def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
+    for index, leaf in enumerate(leaves):
+        if "incident_id" not in leaf:
+            continue
+        key = ledger.record_key(leaf["incident_id"], leaf["version"])
+        raw = fetch(key)
+        if raw is None:
+            report.problems.append(f"{key}: logged at leaf {index}, but no longer published: deleted")
+            continue
+        try:
+            record = json.loads(raw)
+            same = raw == canonical(record) and record["sha256"] == leaf["sha256"] == content_hash(record)
+        except (ValueError, KeyError, TypeError):
+            same = False
+        if not same:
+            report.problems.append(
+                f"{key}: is not the version logged at leaf {index} (sha256 {leaf['sha256'][:16]}…): re-sealed or rewritten"
+            )
+
+
+def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
+    logged = sorted({leaf["incident_id"] for leaf in leaves if "incident_id" in leaf})
+    if not logged:
+        return
+    listed: set[str] = set()
+    raw = fetch("index.json")
+    index = json.loads(raw) if raw else {"incidents": [], "months": []}
+    listed.update(e["incident_id"] for e in index["incidents"])
+    for month in index["months"]:
+        if raw_month := fetch(f"archive/{month}.json"):
+            listed.update(e["incident_id"] for e in json.loads(raw_month)["incidents"])
+    for iid in logged:
+        if iid not in listed:
+            report.problems.append(
+                f"incidents/{iid}: logged, but neither index.json nor any archive/<month>.json lists it: dropped"
+            )
+
+
+def _site(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
+    sites = [leaf["site"] for leaf in leaves if "site" in leaf]
+    raw = fetch("site.json")
+    if not sites or raw is None:
+        return
+    try:
+        now = hashlib.sha256(canonical(json.loads(raw))).hexdigest()
+    except ValueError:
+        now = None
+    if now != sites[-1]:
+        report.problems.append(
+            "site.json: holds settings other than the ones last logged: replaced outside a release"
+        )
