@@ -351,6 +351,9 @@ def start(data_dir: Path, ports: Ports, *, log: Path | None = None, timeout: flo
     """Start ``weed mini`` in its own session and wait until its S3 API answers."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The store writes its files readable by all (0644), and they hold every stored byte, purged versions
+    # too until the volume is compacted: only the owner may enter the folder (found by an attack test).
+    data_dir.chmod(0o700)
     busy = [port for port in ports.all() if not port_free(port)]
     if busy:
         raise SystemExit(f"object storage: ports {busy} on 127.0.0.1 are in use (another stack running?)")

@@ -234,6 +234,7 @@ def banner(cfg: settings_mod.Settings, store: seaweed.SeaweedFS, home: Path) -> 
         "contact": "Public Information Office, pio@example.org, 555-0100",
     }
     login = json.dumps({"username": cfg.api_user, "password": password})
+    others = ", ".join(f"{user} ({role}) / {passwords.get(user, '?')}" for user, role in USERS.items())
     run = json.dumps({"logical_date": None, "conf": conf})
     feeds = "\n".join(f"    {site}/{name}" for name in FEEDS)
     p = store.ports
@@ -241,6 +242,7 @@ def banner(cfg: settings_mod.Settings, store: seaweed.SeaweedFS, home: Path) -> 
 Incident releases is running. Ctrl-C stops everything.
 
   Airflow UI + REST API  {cfg.api_url}   login: {cfg.api_user} / {password}
+                         also: {others}
   Public site            {site}/index.html
   Feeds
 {feeds}
@@ -282,6 +284,8 @@ def up(data_dir: Path) -> int:
     api_host, api_port = loopback(cfg.api_url, 8080, "RELEASES_API_URL")
     home = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow")).resolve()
     home.mkdir(parents=True, exist_ok=True)
+    # Airflow's database (run documents, audit log) and its password file are written readable by all.
+    home.chmod(0o700)
     pid_file = home / "devstack.pids"
     left = processes.stop_leftovers(pid_file)
     if left:

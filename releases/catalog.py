@@ -140,7 +140,7 @@ def replace_incident(
             return entry
         new = {**by_version[entry["version"]], **{k: entry[k] for k in ("prev_released_at",) if k in entry}}
         # Keep the shape: entries past the feeds' window hold only what the changelog needs.
-        return {k: new[k] for k in entry} if set(entry) < set(new) else new
+        return {k: new[k] for k in entry} if set(entry) <= set(_CORRECTION_KEEP) else new
 
     out["recent"] = [fresh(e) for e in out["recent"]]
     out["corrections"] = [fresh(e) for e in out["corrections"]]

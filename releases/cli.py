@@ -135,20 +135,42 @@ def cmd_submit(args, cfg) -> int:
 
 
 def cmd_redact(args, cfg) -> int:
-    """Trigger a redaction: the text to remove goes to Airflow sealed."""
-    from . import redaction, sealing
+    """Trigger a redaction: checked first against the public records, the text sent to Airflow sealed."""
+    from . import ledger, redaction, sealing
+    from .integrity import http_fetcher
 
     doc = read_document(args.file)
     request = redaction.parse_request(doc)
+    # The same check the task makes, on the public records: a misspelt name is refused here, before a run.
+    fetch = http_fetcher(cfg.base_url)
+    records = []
+    while (raw := fetch(ledger.record_key(request.incident_id, len(records) + 1))) is not None:
+        records.append(json.loads(raw))
+    redaction.plan(records, request)
     doc = sealing.seal_document(doc, sealing.fetch_public_key(cfg.base_url))
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
-    return _run(
-        api,
-        doc,
-        REDACTION_DAG_ID,
-        args,
-        f"redacted: {cfg.base_url}/incidents/{request.incident_id}/index.html (releases verify lists it)",
-    )
+    run_id = api.trigger(doc, REDACTION_DAG_ID)
+    print(f"triggered {REDACTION_DAG_ID} run {run_id}")
+    if args.no_wait:
+        return 0
+    state = api.wait(run_id, args.timeout, REDACTION_DAG_ID)
+    if state != "success":
+        reason = api.failure_reason(run_id, REDACTION_DAG_ID) if state == "failed" else "no outcome yet"
+        print(f"{state}: {reason}", file=sys.stderr)
+        return 1
+    print(f"redacted: {cfg.base_url}/incidents/{request.incident_id}/index.html (releases verify lists it)")
+    path = f"/api/v2/dags/{REDACTION_DAG_ID}/dagRuns/{run_id}/taskInstances/redact/xcomEntries/return_value?deserialize=true"
+    done = api._request("GET", path).get("value") or {}
+    runs = done.get("airflow_runs_holding_the_text") if isinstance(done, dict) else None
+    if runs:
+        print(
+            "Airflow still holds the text in the documents of the runs that published it, and in its audit log.\n"
+            "An administrator deletes them (UI: the run's Delete button; or DELETE /api/v2/dags/<dag>/dagRuns/<run>)"
+            " and cleans the audit log (airflow db clean --tables log --clean-before-timestamp <now>):"
+        )
+        for run in runs:
+            print(f"  {run}")
+    return 0
 
 
 def cmd_keygen(args, cfg) -> int:
@@ -240,9 +262,12 @@ def cmd_verify(args, cfg) -> int:
         print(f"REDACTED {line}")
     for line in report.renderings:
         print(f"RENDERED {line}")
+    for line in report.notes:
+        print(f"NOTE {line}")
     for problem in report.problems:
         print(f"FAIL {problem}")
-    redacted = f", {len(report.redactions)} redactions" if report.redactions else ""
+    count = len(report.redactions)
+    redacted = f", {count} {'redaction' if count == 1 else 'redactions'}" if count else ""
     print(
         f"{'OK' if report.ok else 'FAILED'}: {report.incidents} incidents, {report.versions} versions checked"
         + redacted

@@ -408,9 +408,9 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "maxItems": 50,
         "items": sealing.items_schema(),
         "title": "Withheld",
-        "description": "Text that must never be published (a juvenile's name...), sealed so Airflow never stores "
-        "it: releases submit and the inbox seal it for you; text typed here is refused, because Airflow "
-        "would keep it. Each occurrence is shown as [withheld: <category>]; the list is not published.",
+        "description": "Leave empty here. Withheld text (a juvenile's name...) goes through releases submit or "
+        "the inbox, which replace it and seal it so Airflow never stores it. Text typed in this form is "
+        "refused, but Airflow's audit log keeps what the form sent (see README, Withheld text and Airflow).",
     }
     schemas["privacy_override"] = {
         "default": None,

@@ -210,7 +210,10 @@ def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *,
             title=f"Version {version - 1}, which this version follows",
         )
     fe.published(released)
-    fe.updated(released)  # a version never changes after release; feedgen would say now()
+    # A version never changes after release (feedgen would say now()), except by a redaction: then the
+    # entry says when, so readers that honour "updated" replace the copy they hold.
+    removed_at = [r["at"] for r in (record.get("redactions") or {}).values() if r.get("at")]
+    fe.updated(max([released, *(instant(at).astimezone(UTC) for at in removed_at)]))
     fe.author({"name": record["agency"]})
     fe.dc.dc_creator(record["agency"])
     fe.category(term=record["stage"])

@@ -141,6 +141,7 @@ class Report:
     # Version pages rendered with other templates or settings than today's (a new site title...): they
     # keep the look of the day they were released; their records are still checked. Not failures.
     renderings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -199,7 +200,30 @@ def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) 
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
     _compare(fetch, site_views(catalog, months, settings), report)
+    _check_log(fetch, by_incident, report)
     return report
+
+
+def _check_log(fetch: Fetch, by_incident: dict[str, list[dict[str, Any]]], report: Report) -> None:
+    """Where the site keeps a signed log, every record must be the one logged (the witness's checks,
+    without a saved checkpoint): a record rewritten with the writer's credentials alone is caught,
+    because they cannot sign a new log. Records not logged yet (a release in progress) are noted."""
+    from . import witness
+
+    if fetch(tlog.HEAD) is None:
+        return
+    found = witness.witness(fetch, None)
+    report.problems.extend(found.problems)
+    if not found.ok:
+        return
+    logged = {(leaf["incident_id"], leaf["version"]) for leaf in found.leaves if "incident_id" in leaf}
+    for iid, records in sorted(by_incident.items()):
+        for record in records:
+            if (iid, record["version"]) not in logged:
+                report.notes.append(
+                    f"{ledger.record_key(iid, record['version'])}: not in the signed log yet "
+                    "(a release in progress, or a record the agency's log never saw)"
+                )
 
 
 def _listed_incidents(fetch: Fetch, report: Report) -> dict[str, dict[str, Any]]:

@@ -48,14 +48,51 @@ MIN_JUSTIFICATION = 20
 MAX_OVERRIDES = 20
 TOLL_FREE = ("800", "888", "877", "866", "855", "844", "833")
 _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d")
+# Letters that look like Latin ones (Unicode TR39 confusables, the common lower-case ones after casefold):
+# Cyrillic, Greek and the Turkish dotless i. A name typed with one of them is the same name to a reader,
+# so it is the same name to the guard (found by an attack: "AYŞE IŞIK" slipped past "Ayşe Işık").
+_LOOKALIKES = str.maketrans(
+    {
+        "\u0131": "i",  # ı dotless i (Turkish): casefold keeps it
+        "\u0430": "a",  # а
+        "\u0435": "e",  # е
+        "\u0451": "e",  # ё
+        "\u043e": "o",  # о
+        "\u0440": "p",  # р
+        "\u0441": "c",  # с
+        "\u0443": "y",  # у
+        "\u0445": "x",  # х
+        "\u0456": "i",  # і
+        "\u0458": "j",  # ј
+        "\u0455": "s",  # ѕ
+        "\u0501": "d",  # ԁ
+        "\u04bb": "h",  # һ
+        "\u04cf": "l",  # ӏ
+        "\u043a": "k",  # к
+        "\u043c": "m",  # м
+        "\u043d": "h",  # н
+        "\u0442": "t",  # т
+        "\u0432": "b",  # в
+        "\u03bf": "o",  # ο
+        "\u03b1": "a",  # α
+        "\u03b5": "e",  # ε
+        "\u03b9": "i",  # ι
+        "\u03ba": "k",  # κ
+        "\u03bd": "v",  # ν
+        "\u03c1": "p",  # ρ
+        "\u03c4": "t",  # τ
+        "\u03c5": "u",  # υ
+        "\u03c7": "x",  # χ
+    }
+)
 
 
 def fold(value: str) -> tuple[str, list[int]]:
     """The text as the guard reads it, and for each of its characters the index in ``value``.
 
-    NFKC, then accents and case dropped (casefold), format characters (zero-width space,
-    soft hyphen, joiners...) removed, dashes and minus signs made "-", and every run of
-    whitespace one space.
+    NFKC, then accents and case dropped (casefold), Cyrillic and Greek letters that look like
+    Latin ones and the dotless i made Latin, format characters (zero-width space, soft hyphen,
+    joiners...) removed, dashes and minus signs made "-", and every run of whitespace one space.
     """
     out: list[str] = []
     origin: list[int] = []
@@ -67,7 +104,7 @@ def fold(value: str) -> tuple[str, list[int]]:
         for part in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", ch)):
             if unicodedata.combining(part):
                 continue
-            for c in part.casefold():
+            for c in part.casefold().translate(_LOOKALIKES):
                 if c.isspace():
                     if out and out[-1] == " ":
                         continue
@@ -298,7 +335,7 @@ def _withheld_pattern(text: str) -> re.Pattern[str]:
         last, first = (part.strip() for part in folded.split(","))
         folded = f"{first} {last}"
     words = [re.escape(w) for w in folded.split(" ")]
-    sep = r"[ -]?"
+    sep = r"(?: ?- ?| )?"  # "Jamie Doe", "Jamie-Doe", "JamieDoe", "Jamie - Doe", "Jamie -Doe"
     forms = [sep.join(words)]
     if len(words) >= 2:  # "Doe, Jamie" and "Doe, Jamie Lee"
         forms.append(words[-1] + r" ?, ?" + sep.join(words[:-1]))

@@ -88,7 +88,8 @@ def parse_request(doc: Any) -> Request:
     reason = doc.get("reason")
     if not isinstance(reason, str) or not MIN_REASON <= len(reason.strip()) <= MAX_REASON:
         raise InvalidUpdate(
-            "reason", f"is required: {MIN_REASON} to {MAX_REASON} characters saying why, published with it"
+            "reason",
+            f"must say why in {MIN_REASON} to {MAX_REASON} characters (it is published with the redaction)",
         )
     reason = normalize(reason).strip()
     if (rule := problem(reason, multiline=False)) is not None:
@@ -175,10 +176,16 @@ def plan(records: list[dict[str, Any]], request: Request) -> list[dict[str, Any]
     missing = [n for n in range(1, len(request.remove) + 1) if n not in found]
     if missing:
         n = missing[0]
+        earlier = [r["version"] for r in records if r.get("stage") == STAGE]
+        also = (
+            f", or it was removed already (by the redaction in version {', '.join(map(str, earlier))})"
+            if earlier
+            else ""
+        )
         raise NoChangeError(
             "remove",
             f"item {n} ({request.remove[n - 1].category}) is not in any version of incident "
-            f"{request.incident_id}: check its spelling; nothing was changed",
+            f"{request.incident_id}: check its spelling{also}; nothing was changed",
         )
     return removed
 
@@ -256,6 +263,7 @@ def redacted(record: dict[str, Any], pointers: list[str], request: Request, act:
         removals[pointer] = {
             "commitment": commitment(pointer, salts.pop(pointer), value),
             "by_version": act["version"],
+            "at": act["released_at"],
         }
         _pointer_set(out, pointer, _mark(value, request, act["released_at"]))
     if content_hash(out) != record["sha256"]:  # the whole point: never happens
@@ -289,6 +297,8 @@ def apply(
             return {
                 "incident_id": request.incident_id,
                 "version": act["version"],
+                # Airflow keeps each run's document: the runs that published the text still hold it there.
+                "airflow_runs_holding_the_text": _runs(store, request.incident_id, act),
                 "sha256": act["sha256"],
                 "records_changed": rewritten,
                 "values_removed": len(act["redaction"]["removed"]),
@@ -299,6 +309,11 @@ def apply(
         f"the removed text is still in {', '.join(left[:5])} after {PURGE_ROUNDS} rounds "
         "(a release published during the redaction?); the task's retry tries again"
     )
+
+
+def _runs(store: Store, incident_id: str, act: dict[str, Any]) -> list[str]:
+    versions = sorted({item["version"] for item in act["redaction"]["removed"]})
+    return [ledger.load_record(store, incident_id, v)["idempotency_key"] for v in versions]
 
 
 def _record_act(request, store, *, key, released_by, clock, max_attempts) -> dict[str, Any]:
@@ -389,6 +404,19 @@ def scan(store: Store, request: Request) -> list[str]:
     return left
 
 
+_PLACES = {"was": "the old value in change {}", "now": "the new value in change {}"}
+
+
+def place(pointer: str) -> str:
+    """A value's place in words: ``/body`` -> "body", ``/changes/0/was`` -> "the old value in change 1"."""
+    parts = pointer.strip("/").split("/")
+    if len(parts) == 3 and parts[0] == "changes" and parts[2] in _PLACES:
+        return _PLACES[parts[2]].format(int(parts[1]) + 1)
+    if len(parts) == 3 and parts[0] == "privacy_overrides":
+        return f"the {parts[2]} of privacy override {int(parts[1]) + 1}"
+    return " ".join(parts).replace("_", " ")
+
+
 def summary(records: list[dict[str, Any]]) -> list[str]:
     """One line per redaction in an incident's chain (for ``releases verify``)."""
     lines = []
@@ -398,7 +426,7 @@ def summary(records: list[dict[str, Any]]) -> list[str]:
             continue
         where: dict[int, list[str]] = {}
         for item in act["removed"]:
-            where.setdefault(item["version"], []).append(item["pointer"].lstrip("/"))
+            where.setdefault(item["version"], []).append(place(item["pointer"]))
         places = "; ".join(f"v{v}: {', '.join(p)}" for v, p in sorted(where.items()))
         lines.append(
             f"incidents/{record['incident_id']}: redaction v{record['version']} on {record['released_at']} "
@@ -423,6 +451,17 @@ def check(records: list[dict[str, Any]]) -> list[str]:
                 problems.append(
                     f"{ledger.record_key(record['incident_id'], record['version'])}: {pointer.lstrip('/')} "
                     "was removed without a redaction record that lists it"
+                )
+    for record in records:
+        for pointer in record.get("redactions") or {}:
+            try:
+                value = _pointer_get(record, pointer)
+            except (KeyError, IndexError, ValueError, TypeError):
+                value = None
+            if not isinstance(value, str) or "[removed: " not in value:
+                problems.append(
+                    f"{ledger.record_key(record['incident_id'], record['version'])}: {pointer.lstrip('/')} "
+                    "is listed as redacted but shows no [removed: …] mark where the text was"
                 )
     removed = {(r["version"], p) for r in records for p in (r.get("redactions") or {})}
     for (version, pointer), by in sorted(listed.items()):

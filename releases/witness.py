@@ -30,6 +30,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     state: dict[str, Any] | None = None  # what to save when there is no problem
     size: int = 0
+    leaves: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +80,7 @@ def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) 
     except LookupError as err:
         report.problems.append(f"log: {err}")
         return report
+    report.leaves = leaves
     hashes = [merkle.leaf_hash(tlog.leaf_bytes(leaf)) for leaf in leaves]
     if merkle.root(hashes) != cp.root:
         report.problems.append(

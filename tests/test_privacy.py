@@ -201,6 +201,32 @@ def test_withheld_matching_tolerates_spacing_case_and_order():
     assert update.fields["body"] == "; ".join(["[withheld: juvenile's name]"] * 5) + "."
 
 
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("Ayşe Işık", "AYŞE IŞIK"),  # Turkish dotless i: casefold alone keeps "ı" apart from "i"
+        ("Emre Yıldız", "EMRE YILDIZ"),
+        ("İbrahim Kaya", "IBRAHIM KAYA"),
+        ("Jamie Doe", "J\u0430mie Doe"),  # a Cyrillic а inside a Latin name
+        ("Jamie Doe", "Jam\u0456e D\u043ee"),  # Cyrillic і and о
+        ("Jamie Doe", "Jamie \u2010Doe"),  # space, then a hyphen
+        ("Jamie Doe", "Jamie - Doe"),
+        ("Jamie Doe", "JamieDoe"),
+    ],
+)
+def test_withheld_text_is_found_however_its_letters_are_written(name, written):
+    """Found by an attack from a fresh clone: upper-case Turkish names and look-alike letters slipped past
+    withheld matching and redaction alike (both use privacy.occurrences)."""
+    update = parse_update(
+        {
+            **PRELIMINARY,
+            "body": f"Witness: {written} (juvenile).",
+            "withheld": [{"category": "name", "text": name}],
+        }
+    )
+    assert update.fields["body"] == "Witness: [withheld: name] (juvenile)."
+
+
 def test_withheld_list_is_validated():
     with pytest.raises(InvalidUpdate) as err:
         parse_update({**PRELIMINARY, "withheld": [{"category": "name"}]})

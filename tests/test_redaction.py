@@ -131,8 +131,8 @@ def test_a_redaction_removes_a_published_name_from_every_object_and_version(
     assert cli.main(["verify", base]) == 0
     out = capsys.readouterr().out
     assert f"REDACTED incidents/{IID}: redaction v4" in out
-    assert "removed v1: body, summary; v2: body, changes/" in out
-    assert "OK: 1 incidents, 4 versions checked, 1 redactions" in out
+    assert "removed v1: body, summary; v2: body, the old value in change 1, the new value in change 1" in out
+    assert "OK: 1 incidents, 4 versions checked, 1 redaction" in out
     assert NAME not in out
 
 
@@ -169,7 +169,7 @@ def test_a_redaction_stopped_after_recording_the_act_is_finished_by_its_retry(bu
     [
         ({"remove": [{"category": "name", "text": "Jamie Dough"}]}, "remove", "item 1 (name) is not in any"),
         ({"reason": "Because Jamie Doe is a juvenile"}, "reason", "contains the text of remove item 1"),
-        ({"reason": "short"}, "reason", "10 to 300 characters"),
+        ({"reason": "short"}, "reason", "must say why in 10 to 300 characters"),
         ({"reason": "Call the family at 555-234-5678 first"}, "reason", "a phone number"),
         ({"incident_id": "2026-9999"}, "incident_id", "has no release to redact"),
         (
@@ -216,3 +216,39 @@ def test_verify_output_lists_each_redaction(bucket, released):
     assert len(report.redactions) == 1
     line = report.redactions[0]
     assert "redaction v3" in line and "by sup" in line and REQUEST["reason"] in line
+
+
+def test_a_second_redaction_of_the_same_text_says_it_may_be_removed_already(bucket, released):
+    pipeline.redact(REQUEST, bucket, released, key="incident_redaction/r1", released_by="sup")
+    with pytest.raises(NoChangeError) as refusal:
+        pipeline.redact(REQUEST, bucket, released, key="incident_redaction/r2", released_by="sup")
+    assert refusal.value.rule == (
+        f"item 1 (name) is not in any version of incident {IID}: check its spelling, or it was removed "
+        "already (by the redaction in version 3); nothing was changed"
+    )
+
+
+def test_a_redacted_entry_says_when_it_was_changed_and_keeps_the_mark(bucket, released):
+    import feedparser
+
+    pipeline.redact(
+        REQUEST,
+        bucket,
+        released,
+        key="incident_redaction/r1",
+        released_by="sup",
+        clock=lambda: "2026-12-01T10:00:00Z",
+    )
+    feed = feedparser.parse(bucket.get(f"incidents/{IID}/atom.xml"))
+    v1 = next(e for e in feed.entries if e.id.endswith("/v1"))
+    assert v1.updated.startswith("2026-12-01T10:00:00") and v1.published != v1.updated
+    # A removed value must still show where the text was: one edited to say anything else is caught.
+    key = ledger.record_key(IID, 1)
+    record = json.loads(bucket.get(key))
+    record["body"] = "Nothing happened."
+    bucket.replace(key, canonical(record))
+    report = integrity.verify(bucket.get, released, list_keys=bucket.list_keys)
+    assert (
+        f"{key}: body is listed as redacted but shows no [removed: …] mark where the text was"
+        in report.problems
+    )

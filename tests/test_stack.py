@@ -394,3 +394,9 @@ def test_a_port_left_in_time_wait_by_a_stopped_stack_counts_as_free():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         assert not seaweed.port_free(busy.getsockname()[1])
+
+
+def test_the_store_s_files_are_readable_by_their_owner_alone(seaweed):
+    """SeaweedFS writes its volume files 0644, and they hold purged versions until compaction: the data
+    folder is closed to other users (found by an attack from a fresh clone)."""
+    assert seaweed.data_dir.stat().st_mode & 0o777 == 0o700
