@@ -167,7 +167,11 @@ def test_a_viewer_never_reads_the_text_a_redaction_removes(running, monkeypatch,
     (tmp_path / "redaction.json").write_text(json.dumps(request))
     capsys.readouterr()
     assert cli.main(["redact", str(tmp_path / "redaction.json"), "--timeout", "300"]) == 0
-    run_id = run_id_from(capsys.readouterr().out, "incident_redaction")
+    out = capsys.readouterr().out
+    run_id = run_id_from(out, "incident_redaction")
+    # The release that published the name carried it in its run's document: the PIO is told which runs.
+    assert "Airflow still holds the text in the documents of the runs that published it" in out
+    assert re.search(r"^  incident_release/\S+$", out, re.M)
 
     seen = what_a_viewer_reads(running, "incident_redaction", run_id, "2026-7002")
     assert {k: n for k, text in seen.items() if (n := mentions(text))} == {}

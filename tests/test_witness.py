@@ -122,6 +122,38 @@ def test_a_resealed_version_is_caught(site):
     ]
 
 
+def test_verify_alone_catches_a_record_rewritten_with_the_writer_s_credentials(site):
+    """No saved checkpoint needed: the writer cannot sign a log that matches a rewritten record."""
+    store = site["store"]
+    v1 = ledger.load_record(store, "2026-0142", 1)
+    content = {
+        k: v
+        for k, v in v1.items()
+        if k
+        not in (
+            "schema",
+            "released_at",
+            "released_by",
+            "on_behalf_of",
+            "idempotency_key",
+            "prev_sha256",
+            "salts",
+            "sha256",
+        )
+    }
+    content["location"] = "Downtown"
+    forged = seal(
+        content, released_at=v1["released_at"], released_by="chief", key=v1["idempotency_key"], prev=None
+    )
+    store.replace(ledger.record_key("2026-0142", 1), canonical(forged))
+    rebuild(site)
+    report = integrity.verify(site["fetch"], site["cfg"])
+    assert (
+        f"incidents/2026-0142/v1.json: is not the version logged at leaf 0 (sha256 {v1['sha256'][:16]}…): re-sealed or rewritten"
+        in report.problems
+    )
+
+
 @pytest.mark.parametrize("versions", [[3], [2, 3], [2]], ids=["newest", "newest-two", "middle"])
 def test_deleted_versions_are_caught(site, versions):
     for n in versions:
