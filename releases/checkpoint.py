@@ -26,17 +26,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .sealing import _b64, _unb64  # base64url without padding: the keys' one text form
+
 CONNECTION = "releases_signing"
 _ED25519 = b"\x01"
 _NAME = re.compile(r"^[^\s+]{1,200}$")
-
-
-def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64u(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def generate() -> tuple[str, str]:
@@ -45,12 +39,12 @@ def generate() -> tuple[str, str]:
     raw = key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    return _b64u(raw), public_of(_b64u(raw))
+    return _b64(raw), public_of(_b64(raw))
 
 
 def public_of(private_key: str) -> str:
-    key = Ed25519PrivateKey.from_private_bytes(_unb64u(private_key))
-    return _b64u(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    key = Ed25519PrivateKey.from_private_bytes(_unb64(private_key))
+    return _b64(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 def key_id(name: str, public: bytes) -> bytes:
@@ -59,7 +53,7 @@ def key_id(name: str, public: bytes) -> bytes:
 
 def verifier_key(name: str, public_key: str) -> str:
     """``<name>+<key id hex>+<base64(0x01 || public key)>``."""
-    public = _unb64u(public_key)
+    public = _unb64(public_key)
     return f"{name}+{key_id(name, public).hex()}+{base64.b64encode(_ED25519 + public).decode()}"
 
 
@@ -82,7 +76,7 @@ def sign(checkpoint: Checkpoint, private_key: str, name: str) -> str:
     """The signed note: the checkpoint's body, a blank line, one signature line."""
     if not _NAME.match(name):
         raise ValueError("a key name has no spaces or '+'")
-    key = Ed25519PrivateKey.from_private_bytes(_unb64u(private_key))
+    key = Ed25519PrivateKey.from_private_bytes(_unb64(private_key))
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     body = checkpoint.body()
     signature = key.sign(body.encode())

@@ -88,33 +88,36 @@ def check(site) -> list[str]:
     return report.problems
 
 
-def test_a_resealed_version_is_caught(site):
-    store = site["store"]
-    v2 = ledger.load_record(store, "2026-0142", 2)
-    content = {
-        k: v
-        for k, v in v2.items()
-        if k
-        not in (
-            "schema",
-            "released_at",
-            "released_by",
-            "on_behalf_of",
-            "idempotency_key",
-            "prev_sha256",
-            "salts",
-            "sha256",
-        )
-    }
-    content["body"] = "The suspect fired first."
+SEALED_BY_SEAL = (
+    "schema",
+    "released_at",
+    "released_by",
+    "on_behalf_of",
+    "idempotency_key",
+    "prev_sha256",
+    "salts",
+    "sha256",
+)
+
+
+def reseal(store, version: int, **changes) -> dict:
+    """What a writer with the store's credentials can do: rewrite a record of 2026-0142 and seal it again,
+    with a consistent sha256 and the same place in the chain. Returns the record it replaced."""
+    old = ledger.load_record(store, "2026-0142", version)
+    content = {k: v for k, v in old.items() if k not in SEALED_BY_SEAL} | changes
     forged = seal(
         content,
-        released_at=v2["released_at"],
-        released_by=v2["released_by"],
-        key=v2["idempotency_key"],
-        prev=v2["prev_sha256"],
+        released_at=old["released_at"],
+        released_by=old["released_by"],
+        key=old["idempotency_key"],
+        prev=old["prev_sha256"],
     )
-    store.replace(ledger.record_key("2026-0142", 2), canonical(forged))
+    store.replace(ledger.record_key("2026-0142", version), canonical(forged))
+    return old
+
+
+def test_a_resealed_version_is_caught(site):
+    v2 = reseal(site["store"], 2, body="The suspect fired first.")
     rebuild(site)
     assert check(site) == [
         "incidents/2026-0142/v2.json: is not the version logged at leaf 2 "
@@ -124,34 +127,13 @@ def test_a_resealed_version_is_caught(site):
 
 def test_verify_alone_catches_a_record_rewritten_with_the_writer_s_credentials(site):
     """No saved checkpoint needed: the writer cannot sign a log that matches a rewritten record."""
-    store = site["store"]
-    v1 = ledger.load_record(store, "2026-0142", 1)
-    content = {
-        k: v
-        for k, v in v1.items()
-        if k
-        not in (
-            "schema",
-            "released_at",
-            "released_by",
-            "on_behalf_of",
-            "idempotency_key",
-            "prev_sha256",
-            "salts",
-            "sha256",
-        )
-    }
-    content["location"] = "Downtown"
-    forged = seal(
-        content, released_at=v1["released_at"], released_by="chief", key=v1["idempotency_key"], prev=None
-    )
-    store.replace(ledger.record_key("2026-0142", 1), canonical(forged))
+    v1 = reseal(site["store"], 1, location="Downtown")
     rebuild(site)
     report = integrity.verify(site["fetch"], site["cfg"])
     assert (
-        f"incidents/2026-0142/v1.json: is not the version logged at leaf 0 (sha256 {v1['sha256'][:16]}…): re-sealed or rewritten"
-        in report.problems
-    )
+        f"incidents/2026-0142/v1.json: is not the version logged at leaf 0 (sha256 {v1['sha256'][:16]}…): "
+        "re-sealed or rewritten"
+    ) in report.problems
 
 
 @pytest.mark.parametrize("versions", [[3], [2, 3], [2]], ids=["newest", "newest-two", "middle"])
