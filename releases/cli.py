@@ -291,7 +291,15 @@ def _print_witness(report) -> int:
     for problem in report.problems:
         print(f"FAIL {problem}")
     if report.ok:
-        print(f"OK: the log of {report.size} leaves extends what you saved; every logged record is published")
+        if report.before is None:
+            print(
+                f"OK: checkpoint saved: the log has {report.size} entries; every logged record is published"
+            )
+        else:
+            print(
+                f"OK: the log of {report.size} entries extends your checkpoint of {report.before} "
+                f"({report.size - report.before} new); every logged record is published"
+            )
         return 0
     print("FAILED: the history does not match the checkpoint you hold (nothing was saved)")
     return 1
@@ -299,13 +307,25 @@ def _print_witness(report) -> int:
 
 def cmd_witness(args, cfg) -> int:
     """Check the agency's log against the checkpoint saved last time; save the new one if it holds."""
+    from .records import canonical
     from .witness import witness
 
     state_file = Path(args.state) / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     report = witness(_fetcher(args.url, cfg), state, args.key)
     code = _print_witness(report)
+    copies = Path(args.state) / "records"
+    for problem in report.problems:
+        copy = copies / problem.split(":", 1)[0].removeprefix("incidents/")
+        if problem.startswith("incidents/") and copy.is_file():
+            print(f"  your copy of what was logged: {copy}")
     if report.state is not None:
+        # Every record as it was logged: what a later rewrite or deletion changed, in the newsroom's hands.
+        for record in report.records:
+            copy = copies / record["incident_id"] / f"v{record['version']}.json"
+            if not copy.exists():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(canonical(record))
         state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(report.state, indent=1) + "\n")
@@ -327,7 +347,17 @@ def cmd_rebuild(args, cfg) -> int:
         except (OSError, ValueError, KeyError) as err:
             raise CannotRead(f"cannot read a key file from {args.signing_key}: {err}") from None
         signer = tlog.Signer(private, tlog.origin(cfg))
-    result = rebuild(_store(cfg), cfg, signer)
+    store = _store(cfg)
+    published = store.get("site.json")
+    if published is not None and not args.apply_settings:
+        from dataclasses import replace
+
+        from .settings import RENDERING
+
+        # The site's own settings, not this shell's: a rebuild never changes the title or time zone by accident.
+        cfg = replace(cfg, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
+        print("rendering with the site's published settings (site.json); --apply-settings uses this shell's")
+    result = rebuild(store, cfg, signer)
     for problem in result.problems:
         print(f"FAIL {problem}")
     for warning in result.warnings:
@@ -415,6 +445,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("rebuild", help="regenerate every view from the v<N>.json records")
     s.add_argument(
         "--signing-key", help="key file (releases keygen --signing): log the settings now in force"
+    )
+    s.add_argument(
+        "--apply-settings",
+        action="store_true",
+        help="render with this shell's RELEASES_* settings, not site.json's",
     )
     s.set_defaults(func=cmd_rebuild)
     s = sub.add_parser("bucket-policy", help="print the bucket policy: anonymous read of published keys only")

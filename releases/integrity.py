@@ -185,8 +185,8 @@ def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) 
             or records[-1]["sha256"] != entry["latest_sha256"]
         ):
             report.problems.append(
-                f"archive: lists {iid} at version {entry['latest_version']}, "
-                f"but its records end at version {records[-1]['version']}"
+                f"archive: lists {iid} at version {entry['latest_version']} (sha256 {entry['latest_sha256'][:16]}…), "
+                f"but its records end at version {records[-1]['version']} (sha256 {records[-1]['sha256'][:16]}…)"
             )
         try:
             renderings, incident_views = _render_incident(records, settings)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import checkpoint, ledger, merkle, tlog
+from . import checkpoint, ledger, merkle, redaction, tlog
 from .records import canonical, content_hash
 
 Fetch = Callable[[str], bytes | None]
@@ -31,6 +31,8 @@ class Report:
     state: dict[str, Any] | None = None  # what to save when there is no problem
     size: int = 0
     leaves: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # every logged record, as checked
+    before: int | None = None  # the size of the checkpoint this run started from
 
     @property
     def ok(self) -> bool:
@@ -84,7 +86,7 @@ def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) 
     hashes = [merkle.leaf_hash(tlog.leaf_bytes(leaf)) for leaf in leaves]
     if merkle.root(hashes) != cp.root:
         report.problems.append(
-            f"log: the {cp.size} published leaves do not give the signed root: leaves were changed"
+            f"log: the {cp.size} published entries do not give the signed root: entries were changed"
         )
         return report
     if state is not None:
@@ -94,6 +96,7 @@ def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) 
     _site(fetch, leaves, report)
     if report.ok:
         report.state = {"vkey": pinned, "checkpoint": head["checkpoint"], "size": cp.size}
+        report.before = checkpoint.open_signed(state["checkpoint"], state["vkey"]).size if state else None
     return report
 
 
@@ -119,13 +122,14 @@ def _consistent(
 
 
 def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
+    by_incident: dict[str, list[dict[str, Any]]] = {}
     for index, leaf in enumerate(leaves):
         if "incident_id" not in leaf:
             continue
         key = ledger.record_key(leaf["incident_id"], leaf["version"])
         raw = fetch(key)
         if raw is None:
-            report.problems.append(f"{key}: logged at leaf {index}, but no longer published: deleted")
+            report.problems.append(f"{key}: logged as entry {index + 1}, but no longer published: deleted")
             continue
         try:
             record = json.loads(raw)
@@ -134,8 +138,22 @@ def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None
             same = False
         if not same:
             report.problems.append(
-                f"{key}: is not the version logged at leaf {index} (sha256 {leaf['sha256'][:16]}…): re-sealed or rewritten"
+                f"{key}: is not the version logged as entry {index + 1} (sha256 {leaf['sha256'][:16]}…): "
+                "re-sealed or rewritten"
             )
+        else:
+            report.records.append(record)
+            by_incident.setdefault(leaf["incident_id"], []).append(record)
+    # A value removed from a logged record keeps the record's sha256; only a redaction record that is itself
+    # in the signed log may have removed it (found by a trial: an unsigned, forged redaction passed).
+    for records in by_incident.values():
+        report.problems.extend(
+            f"{p}: a forged redaction?" for p in redaction.unlisted(sorted(records, key=_version))
+        )
+
+
+def _version(record: dict[str, Any]) -> int:
+    return record["version"]
 
 
 def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:

@@ -131,7 +131,7 @@ def test_a_redaction_removes_a_published_name_from_every_object_and_version(
     assert cli.main(["verify", base]) == 0
     out = capsys.readouterr().out
     assert f"REDACTED incidents/{IID}: redaction v4" in out
-    assert "removed v1: body, summary; v2: body, the old value in change 1, the new value in change 1" in out
+    assert "removed v1: body, summary; v2: body, the new value in change 1, the old value in change 1" in out
     assert "OK: 1 incidents, 4 versions checked, 1 redaction" in out
     assert NAME not in out
 

@@ -120,7 +120,7 @@ def test_a_resealed_version_is_caught(site):
     v2 = reseal(site["store"], 2, body="The suspect fired first.")
     rebuild(site)
     assert check(site) == [
-        "incidents/2026-0142/v2.json: is not the version logged at leaf 2 "
+        "incidents/2026-0142/v2.json: is not the version logged as entry 3 "
         f"(sha256 {v2['sha256'][:16]}…): re-sealed or rewritten"
     ]
 
@@ -131,7 +131,7 @@ def test_verify_alone_catches_a_record_rewritten_with_the_writer_s_credentials(s
     rebuild(site)
     report = integrity.verify(site["fetch"], site["cfg"])
     assert (
-        f"incidents/2026-0142/v1.json: is not the version logged at leaf 0 (sha256 {v1['sha256'][:16]}…): "
+        f"incidents/2026-0142/v1.json: is not the version logged as entry 1 (sha256 {v1['sha256'][:16]}…): "
         "re-sealed or rewritten"
     ) in report.problems
 
@@ -144,7 +144,7 @@ def test_deleted_versions_are_caught(site, versions):
     rebuild(site)
     leaf_of = {2: 2, 3: 3}  # leaf 1 is the site settings, logged with v1
     expected = [
-        f"incidents/2026-0142/v{n}.json: logged at leaf {leaf_of[n]}, but no longer published: deleted"
+        f"incidents/2026-0142/v{n}.json: logged as entry {leaf_of[n] + 1}, but no longer published: deleted"
         for n in versions
     ]
     if versions == [2]:
@@ -223,7 +223,7 @@ def test_changed_leaves_under_a_valid_checkpoint_are_caught(site):
     head = json.loads(store.get(tlog.HEAD))
     head["tail"][0] = {**head["tail"][0], "version": 9}
     store.replace(tlog.HEAD, json.dumps(head).encode())
-    assert check(site) == ["log: the 5 published leaves do not give the signed root: leaves were changed"]
+    assert check(site) == ["log: the 5 published entries do not give the signed root: entries were changed"]
 
 
 def test_legitimate_releases_corrections_and_a_redaction_raise_nothing(site, capsys, tmp_path):
@@ -252,7 +252,7 @@ def test_legitimate_releases_corrections_and_a_redaction_raise_nothing(site, cap
     (tmp_path / "w" / "state.json").write_text(json.dumps(site["state"]))
     assert cli.main(["witness", url, "--state", str(tmp_path / "w")]) == 0
     assert cli.main(["witness", url, "--state", str(tmp_path / "w")]) == 0
-    assert "OK: the log of 8 leaves extends what you saved" in capsys.readouterr().out
+    assert "OK: the log of 8 entries extends your checkpoint of 8 (0 new)" in capsys.readouterr().out
     saved = json.loads((tmp_path / "w" / "state.json").read_text())
     assert checkpoint.open_signed(saved["checkpoint"], cfg.log_key).size == 8
     # verify --checkpoint with the first checkpoint: the log extends it.
@@ -327,20 +327,24 @@ def test_after_a_new_site_title_verify_passes_and_names_the_rendering_difference
 def test_a_rebuild_under_new_settings_is_logged_when_given_the_signing_key(
     site, monkeypatch, capsys, tmp_path
 ):
-    """An operator's legitimate change of settings plus rebuild is not reported as a replaced site.json,
-    once the rebuild logs the new settings; without the key, rebuild warns that witnesses will object."""
+    """A rebuild keeps the site's published settings, whatever the operator's shell says; applying the
+    shell's is explicit, and is logged (so no witness objects) when the rebuild is given the signing key."""
     monkeypatch.setenv("RELEASES_SITE_TITLE", "A new title")
     capsys.readouterr()
     assert cli.main(["rebuild"]) == 0
+    assert "rendering with the site's published settings (site.json)" in capsys.readouterr().out
+    assert check(site) == []  # a shell that differs changed nothing (found by a newsroom trial)
+    assert cli.main(["rebuild", "--apply-settings"]) == 0
     assert "WARN site.json: now holds settings the log has not recorded" in capsys.readouterr().out
     assert check(site) == [
         "site.json: holds settings other than the ones last logged: replaced outside a release"
     ]
     key = tmp_path / "signing.json"
     key.write_text(json.dumps({"private_key": site["signer"].private_key}))
-    assert cli.main(["rebuild", "--signing-key", str(key)]) == 0
+    assert cli.main(["rebuild", "--apply-settings", "--signing-key", str(key)]) == 0
     assert "WARN" not in capsys.readouterr().out
     assert check(site) == []
+    assert json.loads(site["store"].get("site.json"))["site_title"] == "A new title"
 
 
 def test_concurrent_releases_each_log_every_record_exactly_once(site):
@@ -356,3 +360,46 @@ def test_concurrent_releases_each_log_every_record_exactly_once(site):
     assert {iid for iid, _ in records} >= {d["incident_id"] for d in docs}
     report = witness(site["fetch"], site["state"])
     assert report.ok, report.problems
+
+
+def test_a_forged_redaction_not_in_the_log_is_caught(site):
+    """Found by a newsroom trial: a writer removed a logged value (its commitment kept, so its sha256 too) and
+    appended an unsigned redaction record; only a redaction that is itself in the signed log may remove text."""
+    store = site["store"]
+    key = ledger.record_key("2026-0150", 1)
+    v1 = json.loads(store.get(key))
+    request = redaction.parse_request(
+        {
+            "incident_id": "2026-0150",
+            "remove": [{"category": "place", "text": "county jail"}],
+            "reason": "Nothing to see here at all.",
+        }
+    )
+    act = redaction.redaction_record(
+        [v1], request, key="forged", released_by="pio", released_at="2026-11-27T09:00:00Z"
+    )
+    store.create(ledger.record_key("2026-0150", 2), canonical(act))
+    store.replace(
+        key,
+        canonical(redaction.redacted(v1, [p["pointer"] for p in act["redaction"]["removed"]], request, act)),
+    )
+    rebuild(site)
+    assert check(site) == [
+        "incidents/2026-0150/v1.json: headline was removed without a redaction record that lists it: a forged redaction?"
+    ]
+    report = integrity.verify(site["fetch"], site["cfg"])
+    assert check(site)[0] in report.problems
+
+
+def test_the_witness_keeps_a_copy_of_every_logged_record_and_points_to_it(site, tmp_path, capsys):
+    url = f"{site['cfg'].s3_endpoint}/{site['store'].bucket}"
+    state = tmp_path / "w"
+    assert cli.main(["witness", url, "--state", str(state)]) == 0
+    assert "OK: checkpoint saved: the log has 5 entries" in capsys.readouterr().out
+    copy = state / "records" / "2026-0142" / "v2.json"
+    original = site["store"].get(ledger.record_key("2026-0142", 2))
+    assert copy.read_bytes() == original
+    reseal(site["store"], 2, body="The suspect fired first.")
+    assert cli.main(["witness", url, "--state", str(state)]) == 1
+    assert f"  your copy of what was logged: {copy}" in capsys.readouterr().out
+    assert copy.read_bytes() == original
