@@ -92,10 +92,16 @@ def rebuild(store: Store, settings: Settings, signer: tlog.Signer | None = None)
     # Last, as a release writes it: it says the corrections views above are current.
     store.put_if_changed(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
     if signer is not None:
-        # Any record not logged yet (written before the log existed), and the settings now in force.
-        for records in by_incident.values():
-            tlog.append(store, records, settings, signer)
-        tlog.append(store, [], settings, signer)
+        # The operator's catch-up: records not logged yet (written before the log existed, say), after a
+        # chain check, and the settings now in force.
+        done = tlog.logged(store)
+        missing = [
+            r
+            for records in by_incident.values()
+            for r in records
+            if (r["incident_id"], r["version"]) not in done and content_hash(r) == r["sha256"]
+        ]
+        tlog.append(store, missing, settings, signer)
     else:
         head = store.get(tlog.HEAD)
         if head is not None and json.loads(head).get("site") != tlog.site_hash(settings):
@@ -124,7 +130,7 @@ def http_fetcher(base_url: str) -> Fetch:
             with urllib.request.urlopen(f"{base}/{key}", timeout=30) as resp:  # http(s) checked above  # noqa: S310
                 return resp.read()
         except urllib.error.HTTPError as err:
-            if err.code in (403, 404):
+            if err.code in (400, 403, 404):  # 400: a key the store will not name (a path trick in a listing)
                 return None
             raise
 
@@ -210,7 +216,18 @@ def _check_log(fetch: Fetch, by_incident: dict[str, list[dict[str, Any]]], repor
     because they cannot sign a new log. Records not logged yet (a release in progress) are noted."""
     from . import witness
 
+    site = json.loads(fetch("site.json") or b"{}")
+    keys = json.loads(fetch("keys.json") or b"{}")
+    named = (keys.get("signing") or {}).get("vkey") if isinstance(keys, dict) else None
+    if isinstance(site, dict) and site.get("log_key") and named != site["log_key"]:
+        report.problems.append(
+            "keys.json: does not name the signing key the site's pages show (site.json log_key)"
+        )
     if fetch(tlog.HEAD) is None:
+        if isinstance(site, dict) and site.get("log_key"):
+            report.problems.append(
+                f"{tlog.HEAD}: missing, though the site says its records are logged and signed"
+            )
         return
     found = witness.witness(fetch, None)
     report.problems.extend(found.problems)

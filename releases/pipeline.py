@@ -81,10 +81,10 @@ def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict]
 def refresh(
     conf: dict[str, Any], store: Store, settings: Settings, *, key: str, signer: tlog.Signer | None = None
 ) -> list[str]:
-    """Log the incident's records (with ``signer``: see :mod:`releases.tlog`), then render its views."""
+    """Log the version this run published (with ``signer``: see :mod:`releases.tlog`), then render views."""
     records, record = _published(conf, store, key)
     if signer is not None:
-        tlog.append(store, records, settings, signer)
+        tlog.append(store, [record], settings, signer)  # this run's own record, never another's
     written = views.refresh_incident(store, records, settings)
     return written + views.refresh_site(store, records[: record["version"]], settings)
 

@@ -27,6 +27,7 @@ item by its number and category.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
@@ -207,6 +208,12 @@ def redaction_record(
 ) -> dict[str, Any]:
     """Version M: the act itself, with the latest statement (text removed) carried over."""
     removed = plan(records, request)
+    by_version = {r["version"]: r for r in records}
+    for item in removed:
+        # The text each value will show once the text is removed: committed to by this (logged) record, so
+        # the rest of a redacted value cannot be rewritten later (found by an attack).
+        after = _mark(_pointer_get(by_version[item["version"]], item["pointer"]), request, released_at)
+        item["value_sha256"] = hashlib.sha256(after.encode()).hexdigest()
     latest = json.loads(canonical(records[-1]))
     statement = {
         k: v
@@ -287,7 +294,7 @@ def apply(
         request, store, key=key, released_by=released_by, clock=clock, max_attempts=max_attempts
     )
     if signer is not None:  # the act is logged like any version (no sha256 ever changes)
-        tlog.append(store, ledger.history(store, request.incident_id), settings, signer)
+        tlog.append(store, [act], settings, signer)
     rewritten = _rewrite_records(request, store, settings, act)
     for round_ in range(1, PURGE_ROUNDS + 1):
         _render(store, settings, request.incident_id)
@@ -451,11 +458,16 @@ def check(records: list[dict[str, Any]]) -> list[str]:
 
 
 def _listed(records: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
-    listed: dict[tuple[int, str], int] = {}
+    return {key: by for key, (by, _) in _listings(records).items()}
+
+
+def _listings(records: list[dict[str, Any]]) -> dict[tuple[int, str], tuple[int, str | None]]:
+    """(version, pointer) -> (the redaction's version, the sha256 of the value it left)."""
+    listed: dict[tuple[int, str], tuple[int, str | None]] = {}
     for record in records:
         if record.get("stage") == STAGE:
             for item in (record.get("redaction") or {}).get("removed", []):
-                listed[(item["version"], item["pointer"])] = record["version"]
+                listed[(item["version"], item["pointer"])] = (record["version"], item.get("value_sha256"))
     return listed
 
 
@@ -466,6 +478,7 @@ def unlisted(records: list[dict[str, Any]]) -> list[str]:
     nothing; a redaction still under way (its record logged, values not yet removed) is no problem here."""
     problems = []
     listed = _listed(records)
+    listings = _listings(records)
     for record in records:
         for pointer, entry in (record.get("redactions") or {}).items():
             by = listed.get((record["version"], pointer))
@@ -484,5 +497,12 @@ def unlisted(records: list[dict[str, Any]]) -> list[str]:
                 problems.append(
                     f"{ledger.record_key(record['incident_id'], record['version'])}: {pointer.lstrip('/')} "
                     "is listed as redacted but shows no [removed: …] mark where the text was"
+                )
+                continue
+            _, left = listings.get((record["version"], pointer), (None, None))
+            if left is not None and hashlib.sha256(value.encode()).hexdigest() != left:
+                problems.append(
+                    f"{ledger.record_key(record['incident_id'], record['version'])}: {pointer.lstrip('/')} "
+                    "was changed after its redaction: it is not the text the redaction left"
                 )
     return problems

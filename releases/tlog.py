@@ -9,14 +9,15 @@ every set of rendering settings (``site.json``) the site is put under. Leaves ar
 Objects (public, so anyone can replay the log):
 
 - ``log/head.json``: the signed checkpoint (``checkpoint``: C2SP checkpoint text, see
-  :mod:`releases.checkpoint`), its ``size``, the ``frontier`` (right-edge subtree roots, hex) and
-  ``tail``, the leaves after the last full chunk. Replaced by compare-and-swap on its ETag, so concurrent
+  :mod:`releases.checkpoint`), its ``size``, the ``frontier`` (right-edge subtree roots, hex), ``tail``,
+  the leaves after the last full chunk, and ``base``, the frontier before them. Replaced by compare-and-swap on its ETag, so concurrent
   releases append in turn and no append is lost.
 - ``log/leaves/<c>.json``: leaves ``256c`` to ``256c + 255``, written once when they are complete.
 
 A record's sha256 does not change when a redaction removes text (see :mod:`releases.records`), so the log
-never has to. Appending is safe to repeat: ``_state/log/<incident>.json`` (private) remembers the last
-version logged, and a retry after a crash between the append and that note finds its leaves in the head.
+never has to. Each run logs only the record it wrote; appending is safe to repeat, because a retry finds its
+leaves among the newest ones (the head's tail and the last complete chunk). The head's unsigned parts are
+checked against its signed checkpoint before anything is signed over them.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ MAX_ATTEMPTS = 50
 
 def chunk_key(index: int) -> str:
     return f"log/leaves/{index:06d}.json"
-
-
-def _pointer_key(incident_id: str) -> str:
-    return f"_state/log/{incident_id}.json"
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,15 @@ def leaf_bytes(leaf: dict[str, Any]) -> bytes:
 
 
 def empty_head(signer: Signer) -> dict[str, Any]:
-    return {"size": 0, "frontier": [], "tail": [], "site": None, "checkpoint": "", "key": signer.vkey}
+    return {
+        "size": 0,
+        "base": [],
+        "frontier": [],
+        "tail": [],
+        "site": None,
+        "checkpoint": "",
+        "key": signer.vkey,
+    }
 
 
 def _load(store: Store) -> tuple[dict[str, Any] | None, str | None]:
@@ -105,21 +110,59 @@ def _recent(store: Store, head: dict[str, Any]) -> list[dict[str, Any]]:
     return recent
 
 
+def _trusted(head: dict[str, Any], signer: Signer) -> dict[str, Any]:
+    """The head, if its unsigned parts agree with its signed checkpoint; a StorageFault otherwise.
+
+    ``frontier``, ``tail`` and ``base`` are not signed: someone with the writer's credentials could edit them
+    and have the next release sign a rewritten history (found by an attack). The signed root must be the
+    frontier's, and the frontier must be what the tail makes of the base (the frontier before the tail).
+    """
+
+    def fault(why: str) -> StorageFault:
+        return StorageFault(
+            f"{HEAD}: {why}; it was altered outside the pipeline, so nothing is signed over it"
+        )
+
+    if not head["checkpoint"]:
+        if head["size"] or head["tail"] or head["frontier"]:
+            raise fault("holds leaves but no signed checkpoint")
+        return head
+    try:
+        cp = checkpoint.open_signed(head["checkpoint"], signer.vkey)
+        frontier = [bytes.fromhex(h) for h in head["frontier"]]
+        base = [bytes.fromhex(h) for h in head.get("base", [])]
+    except (checkpoint.BadCheckpoint, ValueError, TypeError) as err:
+        raise fault(f"its checkpoint is not ours ({err})") from None
+    if cp.size != head["size"] or merkle.frontier_root(frontier) != cp.root:
+        raise fault("its frontier or size is not the signed checkpoint's")
+    first = head["size"] - len(head["tail"])
+    for n, leaf in enumerate(head["tail"]):
+        base = merkle.append(base, first + n, merkle.leaf_hash(leaf_bytes(leaf)))
+    if base != frontier:
+        raise fault("its newest leaves are not the ones the signed checkpoint covers")
+    return head
+
+
 def append(store: Store, records: list[dict[str, Any]], settings: Settings, signer: Signer) -> dict[str, Any]:
-    """Log every record of ``records`` (one incident's history) not logged yet, and the site settings in
-    force if they changed since they were last logged. Returns the head. Safe to repeat."""
+    """Log ``records`` (those this run wrote: the pipeline never logs a record it did not make, so a record
+    forged in the bucket stays out of the log) and the site settings in force if they changed since they
+    were last logged. Returns the head. Safe to repeat: a retry finds its leaves among the newest ones."""
     site = site_hash(settings)
-    pending: list[dict[str, Any]] = []
-    if records:
-        raw = store.get(_pointer_key(records[-1]["incident_id"]))
-        logged = json.loads(raw)["logged"] if raw else 0
-        pending = [record_leaf(r) for r in records if r["version"] > logged]
+    pending = [record_leaf(r) for r in records]
     for _ in range(MAX_ATTEMPTS):
         head, etag = _load(store)
-        head = head or empty_head(signer)
+        head = _trusted(head or empty_head(signer), signer)
+        base = head.get("base", [])
         if len(head["tail"]) >= CHUNK:
             _flush(store, head)
-            head = {**head, "tail": head["tail"][len(head["tail"]) // CHUNK * CHUNK :]}
+            keep = len(head["tail"]) // CHUNK * CHUNK
+            # The frontier before the remaining tail: the base with the flushed leaves appended.
+            frontier = [bytes.fromhex(h) for h in base]
+            first = head["size"] - len(head["tail"])
+            for n, leaf in enumerate(head["tail"][:keep]):
+                frontier = merkle.append(frontier, first + n, merkle.leaf_hash(leaf_bytes(leaf)))
+            base = [h.hex() for h in frontier]
+            head = {**head, "tail": head["tail"][keep:]}
         seen = {canonical(leaf) for leaf in _recent(store, head)} if pending else set()
         new = [leaf for leaf in pending if canonical(leaf) not in seen]
         if head["site"] != site:
@@ -138,26 +181,20 @@ def append(store: Store, records: list[dict[str, Any]], settings: Settings, sign
         )
         updated = {
             "size": size,
+            "base": base,
             "frontier": [h.hex() for h in frontier],
             "tail": head["tail"] + new,
             "site": site,
             "checkpoint": note,
             "key": signer.vkey,
         }
-        if store.put_if_match(
-            HEAD, json.dumps(updated, indent=1, sort_keys=True).encode() + b"\n", etag, public=True
-        ):
+        body = json.dumps(updated, indent=1, sort_keys=True).encode() + b"\n"
+        if store.put_if_match(HEAD, body, etag, public=True):
             head = updated
             break
     else:
         raise StorageFault(
             f"{HEAD}: changed by other releases during each of {MAX_ATTEMPTS} appends; retried"
-        )
-    if records:
-        store.put_if_changed(
-            _pointer_key(records[-1]["incident_id"]),
-            canonical({"logged": max(r["version"] for r in records)}),
-            public=False,
         )
     return head
 
@@ -177,3 +214,15 @@ def leaves(fetch, head: dict[str, Any], size: int) -> list[dict[str, Any]]:
     if len(out) < size:
         raise LookupError(f"the log's objects hold {len(out)} leaves, its checkpoint says {size}")
     return out[:size]
+
+
+def logged(store: Store) -> set[tuple[str, int]]:
+    """Every (incident, version) in the log: for an operator's catch-up (``releases rebuild --signing-key``)."""
+    head, _ = _load(store)
+    if head is None:
+        return set()
+    return {
+        (leaf["incident_id"], leaf["version"])
+        for leaf in leaves(store.get, head, head["size"])
+        if "incident_id" in leaf
+    }

@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import checkpoint, ledger, merkle, redaction, tlog
+from .document import INCIDENT_ID_PATTERN
 from .records import canonical, content_hash
 
 Fetch = Callable[[str], bytes | None]
@@ -48,6 +50,19 @@ def _published_key(fetch: Fetch) -> str | None:
 
 
 def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) -> Report:
+    """The witness's checks (module docstring). Objects that are not in the log's format are findings,
+    never a crash: they may be an attack."""
+    try:
+        return _witness(fetch, state, key)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, LookupError) as err:
+        report = Report()
+        report.problems.append(
+            f"log: an object is not in the log's format ({type(err).__name__}: {err})"[:300]
+        )
+        return report
+
+
+def _witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) -> Report:
     report = Report()
     published = _published_key(fetch)
     pinned = (state or {}).get("vkey") or key or published
@@ -124,6 +139,9 @@ def _consistent(
 def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for index, leaf in enumerate(leaves):
+        if not _valid(leaf):
+            report.problems.append(f"log: entry {index + 1} is neither a record's nor the settings' entry")
+            continue
         if "incident_id" not in leaf:
             continue
         key = ledger.record_key(leaf["incident_id"], leaf["version"])
@@ -152,12 +170,31 @@ def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None
         )
 
 
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _valid(leaf: Any) -> bool:
+    """A record entry names a well-formed incident and version (no path tricks), or it is a settings entry."""
+    if isinstance(leaf, dict) and set(leaf) == {"site"}:
+        return isinstance(leaf["site"], str) and bool(_SHA.match(leaf["site"]))
+    return (
+        isinstance(leaf, dict)
+        and set(leaf) == {"incident_id", "version", "sha256"}
+        and isinstance(leaf["incident_id"], str)
+        and re.fullmatch(INCIDENT_ID_PATTERN, leaf["incident_id"]) is not None
+        and type(leaf["version"]) is int
+        and leaf["version"] >= 1
+        and isinstance(leaf["sha256"], str)
+        and bool(_SHA.match(leaf["sha256"]))
+    )
+
+
 def _version(record: dict[str, Any]) -> int:
     return record["version"]
 
 
 def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
-    logged = sorted({leaf["incident_id"] for leaf in leaves if "incident_id" in leaf})
+    logged = sorted({leaf["incident_id"] for leaf in leaves if _valid(leaf) and "incident_id" in leaf})
     if not logged:
         return
     listed: set[str] = set()
@@ -165,6 +202,9 @@ def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
     index = json.loads(raw) if raw else {"incidents": [], "months": []}
     listed.update(e["incident_id"] for e in index["incidents"])
     for month in index["months"]:
+        if not (isinstance(month, str) and re.fullmatch(r"\d{4}-\d{2}", month)):
+            report.problems.append(f"index.json: lists a month that is not YYYY-MM: {str(month)[:40]!r}")
+            continue
         if raw_month := fetch(f"archive/{month}.json"):
             listed.update(e["incident_id"] for e in json.loads(raw_month)["incidents"])
     for iid in logged:
@@ -175,7 +215,7 @@ def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
 
 
 def _site(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
-    sites = [leaf["site"] for leaf in leaves if "site" in leaf]
+    sites = [leaf["site"] for leaf in leaves if _valid(leaf) and "site" in leaf]
     raw = fetch("site.json")
     if not sites or raw is None:
         return

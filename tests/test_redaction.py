@@ -252,3 +252,19 @@ def test_a_redacted_entry_says_when_it_was_changed_and_keeps_the_mark(bucket, re
         f"{key}: body is listed as redacted but shows no [removed: …] mark where the text was"
         in report.problems
     )
+
+
+def test_a_redacted_value_rewritten_later_is_caught(bucket, released):
+    """Found by an attack: after a genuine redaction, the rest of a redacted value was rewritten around its
+    mark. The redaction record commits to the text each value was left with."""
+    pipeline.redact(REQUEST, bucket, released, key="incident_redaction/r1", released_by="sup")
+    key = ledger.record_key(IID, 1)
+    record = json.loads(bucket.get(key))
+    mark = record["body"][record["body"].index("[removed: ") :].split("]")[0] + "]"
+    record["body"] = f"{mark} took his own life in a cell; no officer was involved."
+    bucket.replace(key, canonical(record))
+    report = integrity.verify(bucket.get, released, list_keys=bucket.list_keys)
+    assert (
+        f"{key}: body was changed after its redaction: it is not the text the redaction left"
+        in report.problems
+    )

@@ -403,3 +403,59 @@ def test_the_witness_keeps_a_copy_of_every_logged_record_and_points_to_it(site, 
     assert cli.main(["witness", url, "--state", str(state)]) == 1
     assert f"  your copy of what was logged: {copy}" in capsys.readouterr().out
     assert copy.read_bytes() == original
+
+
+def test_the_pipeline_refuses_to_sign_over_a_head_edited_in_the_bucket(site):
+    """Found by an attack: the head's frontier and tail are not signed; a writer edited them, and the next
+    release signed the rewritten history with the agency's key. Now the release fails instead."""
+    from releases.errors import StorageFault
+
+    store = site["store"]
+    head = json.loads(store.get(tlog.HEAD))
+    forged = [*head["tail"]]
+    forged[2] = {**forged[2], "sha256": "0" * 64}
+    frontier = [bytes.fromhex(h) for h in head["base"]]
+    for n, leaf in enumerate(forged):
+        frontier = merkle.append(frontier, n, merkle.leaf_hash(tlog.leaf_bytes(leaf)))
+    store.replace(
+        tlog.HEAD, json.dumps({**head, "tail": forged, "frontier": [h.hex() for h in frontier]}).encode()
+    )
+    with pytest.raises(StorageFault, match="altered outside the pipeline, so nothing is signed over it"):
+        site["release"]({**UPDATE, "summary": "Later."}, 30)
+    assert json.loads(store.get(tlog.HEAD))["tail"] == forged  # nothing was signed
+
+
+def test_a_record_forged_in_the_bucket_is_never_logged_by_the_next_release(site):
+    """Found by an attack: the next release logged every unlogged record of the incident, forged ones too."""
+    store = site["store"]
+    v3 = ledger.load_record(store, "2026-0142", 3)
+    content = {k: v for k, v in v3.items() if k not in SEALED_BY_SEAL} | {
+        "version": 4,
+        "body": "All is well.",
+    }
+    forged = seal(content, released_at=v3["released_at"], released_by="pio", key="forged", prev=v3["sha256"])
+    store.create(ledger.record_key("2026-0142", 4), canonical(forged))
+    site["release"]({**UPDATE, "summary": "Later."}, 31)  # becomes v5, on top of the forgery
+    assert ("2026-0142", 4) not in tlog.logged(store)
+    assert ("2026-0142", 5) in tlog.logged(store)
+
+
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"[]", b'{"checkpoint": 7}'], ids=["not-json", "a-list", "wrong-type"]
+)
+def test_a_malformed_head_is_a_finding_not_a_crash(site, body):
+    site["store"].replace(tlog.HEAD, body)
+    problems = check(site)
+    assert len(problems) == 1 and problems[0].startswith("log")
+
+
+def test_an_entry_naming_another_path_is_a_finding(site):
+    leaves = logged(site)
+    forged_head(site, [*leaves, {"incident_id": "../../keys", "version": 1, "sha256": "0" * 64}])
+    assert "log: entry 6 is neither a record's nor the settings' entry" in check(site)
+
+
+def test_verify_reports_a_deleted_log_of_a_site_that_says_it_logs(site):
+    delete_every_version(site["store"], tlog.HEAD)
+    report = integrity.verify(site["fetch"], site["cfg"])
+    assert "log/head.json: missing, though the site says its records are logged and signed" in report.problems
