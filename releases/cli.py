@@ -127,7 +127,7 @@ def cmd_submit(args, cfg) -> int:
     update = parse_update(doc)
     if doc.get("withheld"):
         # Airflow keeps the document where viewers read it: withheld text never goes there as text.
-        doc = seal_update(doc, sealing.fetch_public_key(cfg.base_url))
+        doc = seal_update(doc, sealing.fetch_public_key(cfg.base_url, cfg.sealing_public_key))
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
     return _run(
         api, doc, DAG_ID, args, f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html"
@@ -147,7 +147,7 @@ def cmd_redact(args, cfg) -> int:
     while (raw := fetch(ledger.record_key(request.incident_id, len(records) + 1))) is not None:
         records.append(json.loads(raw))
     redaction.plan(records, request)
-    doc = sealing.seal_document(doc, sealing.fetch_public_key(cfg.base_url))
+    doc = sealing.seal_document(doc, sealing.fetch_public_key(cfg.base_url, cfg.sealing_public_key))
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
     run_id = api.trigger(doc, REDACTION_DAG_ID)
     print(f"triggered {REDACTION_DAG_ID} run {run_id}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, privacy, redaction, tlog, views, websub
+from . import feeds, ledger, privacy, redaction, sealing, tlog, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
@@ -134,3 +134,11 @@ def redact(
     return redaction.apply(
         request, store, settings, key=key, released_by=released_by, clock=clock, signer=signer
     )
+
+
+def publish_keys(store: Store, sealing_private: str | None, signer: tlog.Signer | None) -> list[str]:
+    """Write ``keys.json`` from the private keys the tasks hold (their public halves), if it differs."""
+    if not sealing_private:
+        return []
+    body = sealing.keys_document(sealing.public_of(sealing_private), signer.vkey if signer else None)
+    return [sealing.KEYS_OBJECT] if store.put_if_changed(sealing.KEYS_OBJECT, body) else []

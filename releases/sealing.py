@@ -173,8 +173,20 @@ def keys_document(public_key: str, log_vkey: str | None = None) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
 
-def fetch_public_key(base_url: str) -> str:
-    """The deployment's sealing key from ``<public site>/keys.json``."""
+def fetch_public_key(base_url: str, pinned: str = "") -> str:
+    """The deployment's sealing key from ``<public site>/keys.json``; with ``pinned`` (the operator's
+    RELEASES_SEALING_PUBLIC_KEY), keys.json must name that key."""
+    found = _fetch_public_key(base_url)
+    if pinned and found != pinned:
+        raise InvalidUpdate(
+            "withheld",
+            "keys.json names another sealing key than RELEASES_SEALING_PUBLIC_KEY: it may have been replaced "
+            "to read what you seal; nothing was sent. Tell the operator.",
+        )
+    return found
+
+
+def _fetch_public_key(base_url: str) -> str:
     url = f"{base_url.rstrip('/')}/{KEYS_OBJECT}"
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {url}")

@@ -41,6 +41,9 @@ class Settings:
     # The verifier key of the agency's log signing key (``<name>+<id>+<key>``, public): its fingerprint is
     # shown on every page, for newsrooms to pin (releases witness). Empty: pages show none.
     log_key: str = ""
+    # For ``releases submit``/``redact``: the deployment's public sealing key, given by the operator. When
+    # set, a keys.json naming another key is refused rather than used (someone may have replaced it).
+    sealing_public_key: str = ""
     api_url: str = "http://127.0.0.1:8080"
     api_user: str = "admin"
     api_password: str = field(default="", repr=False)
@@ -97,6 +100,7 @@ ENV = {
     "feed_window": "RELEASES_FEED_WINDOW",
     "inbox_keep_rejected_days": "RELEASES_INBOX_KEEP_REJECTED_DAYS",
     "log_key": "RELEASES_LOG_KEY",
+    "sealing_public_key": "RELEASES_SEALING_PUBLIC_KEY",
     "index_window": "RELEASES_INDEX_WINDOW",
     "websub_hub": "RELEASES_WEBSUB_HUB",
     "s3_max_attempts": "RELEASES_S3_MAX_ATTEMPTS",
