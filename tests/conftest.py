@@ -92,7 +92,8 @@ def wire_bucket(mp: pytest.MonkeyPatch, server, prefix: str = "releases"):
         "AIRFLOW_CONN_RELEASES_SEALING",
         json.dumps({"conn_type": "generic", "password": server.sealing_key()}),
     )
-    # The log's signing key, as make up gives it: the tasks sign checkpoints, pages show its fingerprint.
+    # The log's signing key, as make up gives it: the DAG's tasks sign checkpoints (RELEASES_LOG_KEY, which
+    # puts its fingerprint on pages, is set by the tests that release with a signer: test_witness).
     from releases import tlog
 
     mp.setenv(
@@ -100,7 +101,6 @@ def wire_bucket(mp: pytest.MonkeyPatch, server, prefix: str = "releases"):
         json.dumps({"conn_type": "generic", "password": server.signing_key()}),
     )
     origin = tlog.origin(load())
-    mp.setenv("RELEASES_LOG_KEY", server.log_vkey(origin))
     server.provision(name, origin)
     return Store(client_from_settings(load()), name)
 

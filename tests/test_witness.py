@@ -23,7 +23,8 @@ SECOND = {**PRELIMINARY, "incident_id": "2026-0150", "headline": "Death in custo
 
 
 @pytest.fixture
-def site(bucket, s3_endpoint, seaweed):
+def site(bucket, s3_endpoint, seaweed, monkeypatch):
+    monkeypatch.setenv("RELEASES_LOG_KEY", seaweed.log_vkey(tlog.origin(settings_mod.load())))
     cfg = settings_mod.load()
     signer = tlog.Signer(seaweed.signing_key(), tlog.origin(cfg))
     assert signer.vkey == cfg.log_key
@@ -39,6 +40,9 @@ def site(bucket, s3_endpoint, seaweed):
     first = witness(fetch, None)
     assert first.ok, first.problems
     assert first.size == 5  # four records and the site's settings
+    # Every page names the key's fingerprint, for newsrooms to compare with the one the agency gives them.
+    page = fetch("incidents/2026-0142/index.html").decode()
+    assert f"Signing key fingerprint: <code>{checkpoint.fingerprint(cfg.log_key)}</code>" in page
     return {
         "store": bucket,
         "cfg": cfg,
