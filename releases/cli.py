@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import settings as settings_mod
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import ReleaseError, StorageFault
+from .progress import reporter
 
 DAG_ID = "incident_release"
 REDACTION_DAG_ID = "incident_redaction"
@@ -251,13 +252,13 @@ def cmd_verify(args, cfg) -> int:
         if _print_witness(witness(_fetcher(target, cfg), {"vkey": key, "checkpoint": note}, key)):
             return 1
     if target.startswith(("http://", "https://")):
-        report = verify(http_fetcher(target), cfg)
+        report = verify(http_fetcher(target), cfg, progress=reporter("verify: incidents"))
     else:
         from dataclasses import replace
 
         store = _store(replace(cfg, bucket=target))
         # With the bucket itself, incidents that no listing names are found too.
-        report = verify(store.get, cfg, list_keys=store.list_keys)
+        report = verify(store.get, cfg, list_keys=store.list_keys, progress=reporter("verify: incidents"))
     for line in report.redactions:
         print(f"REDACTED {line}")
     for line in report.renderings:
@@ -312,7 +313,7 @@ def cmd_witness(args, cfg) -> int:
 
     state_file = Path(args.state) / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else None
-    report = witness(_fetcher(args.url, cfg), state, args.key)
+    report = witness(_fetcher(args.url, cfg), state, args.key, progress=reporter("witness: log entries"))
     code = _print_witness(report)
     copies = Path(args.state) / "records"
     for problem in report.problems:
@@ -357,7 +358,7 @@ def cmd_rebuild(args, cfg) -> int:
         # The site's own settings, not this shell's: a rebuild never changes the title or time zone by accident.
         cfg = replace(cfg, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
         print("rendering with the site's published settings (site.json); --apply-settings uses this shell's")
-    result = rebuild(store, cfg, signer)
+    result = rebuild(store, cfg, signer, progress=reporter("rebuild: incidents"))
     for problem in result.problems:
         print(f"FAIL {problem}")
     for warning in result.warnings:

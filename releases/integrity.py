@@ -21,6 +21,7 @@ from typing import Any
 from . import catalog as catalog_mod
 from . import ledger, redaction, render, tlog, views
 from .errors import StorageFault
+from .progress import Tick
 from .records import canonical, content_hash
 from .settings import RENDERING, Settings
 from .storage import IMMUTABLE, Store
@@ -59,7 +60,9 @@ class Rebuilt:
     warnings: list[str] = field(default_factory=list)
 
 
-def rebuild(store: Store, settings: Settings, signer: tlog.Signer | None = None) -> Rebuilt:
+def rebuild(
+    store: Store, settings: Settings, signer: tlog.Signer | None = None, progress: Tick | None = None
+) -> Rebuilt:
     """Regenerate every view (and any missing rendering) from the ``v<N>.json`` records alone.
 
     An incident that cannot be read or rendered is reported in ``problems``, its objects
@@ -67,7 +70,10 @@ def rebuild(store: Store, settings: Settings, signer: tlog.Signer | None = None)
     """
     out = Rebuilt()
     by_incident: dict[str, list[dict[str, Any]]] = {}
-    for iid in incident_ids(store.list_keys):
+    ids = incident_ids(store.list_keys)
+    for done, iid in enumerate(ids, 1):
+        if progress:
+            progress(done, len(ids))
         try:
             records = ledger.history(store, iid)
             renderings, incident_views = _render_incident(records, settings)
@@ -154,7 +160,9 @@ class Report:
         return not self.problems
 
 
-def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) -> Report:
+def verify(
+    fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None, progress: Tick | None = None
+) -> Report:
     """Check every incident in the public monthly listings from public objects alone.
 
     The views are rebuilt with the agency's published rendering settings (``site.json``),
@@ -179,7 +187,9 @@ def verify(fetch: Fetch, settings: Settings, list_keys: ListKeys | None = None) 
                 )
                 listed[iid] = None
     by_incident: dict[str, list[dict[str, Any]]] = {}
-    for iid, entry in sorted(listed.items()):
+    for done, (iid, entry) in enumerate(sorted(listed.items()), 1):
+        if progress:
+            progress(done, len(listed))
         records = _verify_chain(fetch, iid, report)
         report.incidents += 1
         if not records:

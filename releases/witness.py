@@ -21,6 +21,7 @@ from typing import Any
 
 from . import checkpoint, ledger, merkle, redaction, tlog
 from .document import INCIDENT_ID_PATTERN
+from .progress import Tick
 from .records import canonical, content_hash
 
 Fetch = Callable[[str], bytes | None]
@@ -49,11 +50,13 @@ def _published_key(fetch: Fetch) -> str | None:
         return None
 
 
-def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) -> Report:
+def witness(
+    fetch: Fetch, state: dict[str, Any] | None, key: str | None = None, progress: Tick | None = None
+) -> Report:
     """The witness's checks (module docstring). Objects that are not in the log's format are findings,
     never a crash: they may be an attack."""
     try:
-        return _witness(fetch, state, key)
+        return _witness(fetch, state, key, progress)
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, LookupError) as err:
         report = Report()
         report.problems.append(
@@ -62,7 +65,7 @@ def witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) 
         return report
 
 
-def _witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None) -> Report:
+def _witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None, progress: Tick | None) -> Report:
     report = Report()
     published = _published_key(fetch)
     pinned = (state or {}).get("vkey") or key or published
@@ -106,7 +109,7 @@ def _witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None = None)
         return report
     if state is not None:
         _consistent(state, cp, hashes, report)
-    _records(fetch, leaves, report)
+    _records(fetch, leaves, report, progress)
     _listed(fetch, leaves, report)
     _site(fetch, leaves, report)
     if report.ok:
@@ -136,9 +139,13 @@ def _consistent(
         )
 
 
-def _records(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
+def _records(
+    fetch: Fetch, leaves: list[dict[str, Any]], report: Report, progress: Tick | None = None
+) -> None:
     by_incident: dict[str, list[dict[str, Any]]] = {}
     for index, leaf in enumerate(leaves):
+        if progress:
+            progress(index + 1, len(leaves))
         if not _valid(leaf):
             report.problems.append(f"log: entry {index + 1} is neither a record's nor the settings' entry")
             continue
