@@ -1,4 +1,4 @@
-"""Release information about a critical incident: validate -> publish -> refresh views -> notify.
+"""Release information about a critical incident: validate, publish, log, render views, notify, in one task.
 And ``incident_redaction``, the one way published text is removed (one file: the two share their
 storage, keys, retry policy and refusal handling).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Param, dag, task
 
 from releases import sealing
 from releases.document import INCIDENT_ID_PATTERN, param_schemas
@@ -117,53 +117,25 @@ def refusals_fail_fast():
 )
 def incident_release():
     @task(**RETRY)
-    def validate(dag_run=None) -> dict:
-        """Refuse bad input before anything is written (field and rule in the error)."""
-        from releases import pipeline
-
-        cfg, store = open_store()
-        with refusals_fail_fast():
-            return pipeline.validate(document(dag_run), store, key=submission_key(dag_run), settings=cfg)
-
-    @task(**RETRY)
-    def publish(dag_run=None) -> dict:
-        """Append the next version exactly once for this run (retries reuse it)."""
-        from releases import pipeline
-
-        cfg, store = open_store()
-        with refusals_fail_fast():
-            return pipeline.publish(
-                document(dag_run),
-                store,
-                cfg,
-                key=submission_key(dag_run),
-                released_by=releaser(dag_run),
-            )
-
-    @task(**RETRY)
-    def refresh_views(dag_run=None) -> list[str]:
-        """Rebuild the incident page, the feeds, the changelog and the site index."""
+    def release(dag_run=None) -> dict:
+        """Validate, publish, log and render, then tell the WebSub hub: one task, so a release pays for one
+        task start, not four. Every step is idempotent (a version is written once per run, views only
+        where their bytes change), so a retry or a cleared task redoes only what is missing."""
         from releases import pipeline
 
         cfg, store = open_store()
         log = signer(cfg)
+        doc, key = document(dag_run), submission_key(dag_run)
         with refusals_fail_fast():
-            written = pipeline.refresh(document(dag_run), store, cfg, key=submission_key(dag_run), signer=log)
+            pipeline.validate(doc, store, key=key, settings=cfg)  # refuses before anything is written
+            published = pipeline.publish(doc, store, cfg, key=key, released_by=releaser(dag_run))
+            pipeline.refresh(doc, store, cfg, key=key, signer=log)
         # keys.json from the keys the tasks hold: one replaced in the bucket is put right by the next release.
-        return written + pipeline.publish_keys(store, sealing_key(), log)
+        pipeline.publish_keys(store, sealing_key(), log)
+        pipeline.notify(doc, store, cfg, key=key)  # no hub: nothing to do; a failing hub only warns
+        return published
 
-    @task(**RETRY)
-    def notify_subscribers(dag_run=None) -> dict | None:
-        """Tell the WebSub hub (if one is set) which feeds changed; a failing hub only warns."""
-        from releases import pipeline
-
-        cfg, store = open_store()
-        with refusals_fail_fast():
-            return pipeline.notify(document(dag_run), store, cfg, key=submission_key(dag_run))
-
-    # No task reads another's output: each finds its work from the run's document and id,
-    # so a PIO can clear and re-run any single task.
-    chain(validate(), publish(), refresh_views(), notify_subscribers())
+    release()
 
 
 incident_release()
