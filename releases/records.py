@@ -109,24 +109,30 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def text_values(record: dict[str, Any]) -> list[tuple[str, str]]:
-    """Each (JSON Pointer, text) of the record's text values, in document order."""
-    out: list[tuple[str, str]] = []
+def strings(record: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[str, str, str | None]]:
+    """Each (JSON Pointer, string, the key it is under) of the record, in document order; a list's items
+    count as under the list's key. Top-level keys in ``skip`` are left out."""
+    out: list[tuple[str, str, str | None]] = []
 
     def walk(node: Any, pointer: str, key: str | None) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
-                if pointer == "" and k in UNHASHED:
+                if pointer == "" and k in skip:
                     continue
                 walk(v, f"{pointer}/{_escape(k)}", k)
         elif isinstance(node, list):
             for i, v in enumerate(node):
                 walk(v, f"{pointer}/{i}", key)
-        elif isinstance(node, str) and key in TEXT_KEYS:
-            out.append((pointer, node))
+        elif isinstance(node, str):
+            out.append((pointer, node, key))
 
     walk(record, "", None)
     return out
+
+
+def text_values(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each (JSON Pointer, text) of the record's text values, in document order."""
+    return [(pointer, value) for pointer, value, key in strings(record, UNHASHED) if key in TEXT_KEYS]
 
 
 def commitment(pointer: str, salt: str, value: str) -> str:
@@ -146,18 +152,26 @@ def skeleton(record: dict[str, Any]) -> dict[str, Any]:
             committed = removed[pointer]["commitment"]
         else:
             committed = commitment(pointer, salts[pointer], value)
-        _set(out, pointer, committed)
+        pointer_set(out, pointer, committed)
     return out
 
 
-def _set(doc: Any, pointer: str, value: str) -> None:
-    *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+def _tokens(pointer: str) -> list[str]:
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
+def pointer_get(doc: Any, pointer: str) -> Any:
+    """The value at a JSON Pointer (RFC 6901)."""
+    for token in _tokens(pointer):
+        doc = doc[int(token)] if isinstance(doc, list) else doc[token]
+    return doc
+
+
+def pointer_set(doc: Any, pointer: str, value: Any) -> None:
+    *parents, last = _tokens(pointer)
     for token in parents:
         doc = doc[int(token)] if isinstance(doc, list) else doc[token]
-    if isinstance(doc, list):
-        doc[int(last)] = value
-    else:
-        doc[last] = value
+    doc[int(last) if isinstance(doc, list) else last] = value
 
 
 def redactable(record: dict[str, Any]) -> bool:

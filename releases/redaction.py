@@ -44,8 +44,11 @@ from .records import (
     canonical,
     commitment,
     content_hash,
+    pointer_get,
+    pointer_set,
     redactable,
     seal,
+    strings,
     text_values,
 )
 from .settings import Settings
@@ -112,38 +115,6 @@ def marker(category: str, released_at: str, reason: str) -> str:
     return f"[removed: {category}, {released_at[:10]}, {reason}]"
 
 
-def _pointer_get(doc: Any, pointer: str) -> Any:
-    for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        doc = doc[int(token)] if isinstance(doc, list) else doc[token]
-    return doc
-
-
-def _pointer_set(doc: Any, pointer: str, value: Any) -> None:
-    *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
-    for token in parents:
-        doc = doc[int(token)] if isinstance(doc, list) else doc[token]
-    doc[int(last) if isinstance(doc, list) else last] = value
-
-
-def _strings(node: Any, pointer: str = "") -> list[tuple[str, str, str | None]]:
-    """Every string in a record: (pointer, value, key it is under)."""
-    out: list[tuple[str, str, str | None]] = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if isinstance(v, str):
-                out.append((f"{pointer}/{k}", v, k))
-            else:
-                out.extend(_strings(v, f"{pointer}/{k}"))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            if isinstance(v, str):
-                out.append((f"{pointer}/{i}", v, None))
-            else:
-                out.extend(_strings(v, f"{pointer}/{i}"))
-    return out
-
-
 def _items_in(value: str, items: tuple[privacy.Withheld, ...]) -> list[int]:
     return [n for n, item in enumerate(items, 1) if privacy.occurrences(value, item.text)]
 
@@ -156,7 +127,7 @@ def plan(records: list[dict[str, Any]], request: Request) -> list[dict[str, Any]
     removed: list[dict[str, Any]] = []
     for record in records:
         values = dict(text_values(record))
-        for pointer, value, key in _strings({k: v for k, v in record.items() if k not in ("sha256",)}):
+        for pointer, value, key in strings(record, skip=("sha256",)):
             hits = _items_in(value, request.remove)
             if not hits:
                 continue
@@ -212,7 +183,7 @@ def redaction_record(
     for item in removed:
         # The text each value will show once the text is removed: committed to by this (logged) record, so
         # the rest of a redacted value cannot be rewritten later (found by an attack).
-        after = _mark(_pointer_get(by_version[item["version"]], item["pointer"]), request, released_at)
+        after = _mark(pointer_get(by_version[item["version"]], item["pointer"]), request, released_at)
         item["value_sha256"] = hashlib.sha256(after.encode()).hexdigest()
     latest = json.loads(canonical(records[-1]))
     statement = {
@@ -238,7 +209,7 @@ def redaction_record(
         )
     }
     for pointer, value in text_values(statement):
-        _pointer_set(statement, pointer, _mark(value, request, released_at))
+        pointer_set(statement, pointer, _mark(value, request, released_at))
     content = {
         **statement,
         "version": latest["version"] + 1,
@@ -266,13 +237,13 @@ def redacted(record: dict[str, Any], pointers: list[str], request: Request, act:
     for pointer in pointers:
         if pointer in removals:
             continue
-        value = _pointer_get(out, pointer)
+        value = pointer_get(out, pointer)
         removals[pointer] = {
             "commitment": commitment(pointer, salts.pop(pointer), value),
             "by_version": act["version"],
             "at": act["released_at"],
         }
-        _pointer_set(out, pointer, _mark(value, request, act["released_at"]))
+        pointer_set(out, pointer, _mark(value, request, act["released_at"]))
     if content_hash(out) != record["sha256"]:  # the whole point: never happens
         raise StorageFault(f"redacting version {record['version']} would change its sha256")
     return out
@@ -490,7 +461,7 @@ def unlisted(records: list[dict[str, Any]]) -> list[str]:
     for record in records:
         for pointer in record.get("redactions") or {}:
             try:
-                value = _pointer_get(record, pointer)
+                value = pointer_get(record, pointer)
             except (KeyError, IndexError, ValueError, TypeError):
                 value = None
             if not isinstance(value, str) or "[removed: " not in value:
