@@ -51,43 +51,36 @@ def releaser(dag_run) -> str:
     return pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id)
 
 
-def sealing_key() -> str | None:
-    """The deployment's private sealing key (connection ``releases_sealing``), or None if it has none."""
+def secret(conn_id: str) -> str | None:
+    """The password of an Airflow connection (a private key), or None if there is no such connection."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from releases.sealing import CONNECTION
-
     try:
-        return Connection.get(CONNECTION).password
+        return Connection.get(conn_id).password
     except AirflowNotFoundException:
         return None
 
 
 def signer(cfg):
     """The agency's log signer (connection ``releases_signing``), or None: then nothing is logged."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
     from releases import checkpoint, tlog
 
-    try:
-        return tlog.Signer(Connection.get(checkpoint.CONNECTION).password, tlog.origin(cfg))
-    except AirflowNotFoundException:
-        return None
+    private = secret(checkpoint.CONNECTION)
+    return tlog.Signer(private, tlog.origin(cfg)) if private else None
 
 
-def document(dag_run) -> dict:
-    """The run's document as the core reads it: withheld (or removed) text unsealed, in memory only.
-
-    Only the sealed form is in Airflow's records (``conf``); see ``releases.sealing``.
+def document(dag_run, sealing_key: str | None) -> dict:
+    """The run's document as the core reads it: withheld (or removed) text unsealed with the deployment's
+    sealing key, in memory only. Only the sealed form is in Airflow's records (``conf``); see
+    ``releases.sealing``.
     """
     from releases import sealing
 
     conf = dict(dag_run.conf or {})
     if not any(conf.get(name) for name in sealing.SEALED_LISTS):
         return conf
-    return sealing.unseal_document(conf, sealing_key())
+    return sealing.unseal_document(conf, sealing_key)
 
 
 @contextmanager
@@ -124,14 +117,14 @@ def incident_release():
         from releases import pipeline
 
         cfg, store = open_store()
-        log = signer(cfg)
-        doc, key = document(dag_run), submission_key(dag_run)
+        log, sealing_key = signer(cfg), secret(sealing.CONNECTION)  # each connection looked up once
+        doc, key = document(dag_run, sealing_key), submission_key(dag_run)
         with refusals_fail_fast():
             pipeline.validate(doc, store, key=key, settings=cfg)  # refuses before anything is written
             published = pipeline.publish(doc, store, cfg, key=key, released_by=releaser(dag_run))
             pipeline.refresh(doc, store, cfg, key=key, signer=log)
         # keys.json from the keys the tasks hold: one replaced in the bucket is put right by the next release.
-        pipeline.publish_keys(store, sealing_key(), log)
+        pipeline.publish_keys(store, sealing_key, log)
         pipeline.notify(doc, store, cfg, key=key)  # no hub: nothing to do; a failing hub only warns
         return published
 
@@ -196,7 +189,7 @@ def incident_redaction():
         cfg, store = open_store()
         with refusals_fail_fast():
             return pipeline.redact(
-                document(dag_run),
+                document(dag_run, secret(sealing.CONNECTION)),
                 store,
                 cfg,
                 key=submission_key(dag_run),
