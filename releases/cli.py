@@ -241,15 +241,14 @@ def cmd_verify(args, cfg) -> int:
 
     target = args.target
     if args.checkpoint:
-        from .witness import witness
+        from .witness import published_key, witness
 
         note = Path(args.checkpoint).read_text()
-        key = args.key or json.loads(_fetcher(target, cfg)("keys.json") or b"{}").get("signing", {}).get(
-            "vkey"
-        )
+        fetch = _fetcher(target, cfg)
+        key = args.key or published_key(fetch)
         if not key:
             raise CannotRead("no signing key: give --key, or the site publishes none in keys.json")
-        if _print_witness(witness(_fetcher(target, cfg), {"vkey": key, "checkpoint": note}, key)):
+        if _print_witness(witness(fetch, {"vkey": key, "checkpoint": note}, key)):
             return 1
     if target.startswith(("http://", "https://")):
         report = verify(http_fetcher(target), cfg, progress=reporter("verify: incidents"))
@@ -343,11 +342,7 @@ def cmd_rebuild(args, cfg) -> int:
     if args.signing_key:
         from . import tlog
 
-        try:
-            private = json.loads(Path(args.signing_key).read_text())["private_key"]
-        except (OSError, ValueError, KeyError) as err:
-            raise CannotRead(f"cannot read a key file from {args.signing_key}: {err}") from None
-        signer = tlog.Signer(private, tlog.origin(cfg))
+        signer = tlog.Signer(_key_file(args.signing_key, "private_key"), tlog.origin(cfg))
     store = _store(cfg)
     published = store.get("site.json")
     if published is not None and not args.apply_settings:
@@ -387,9 +382,9 @@ def cmd_setup_bucket(args, cfg) -> int:
     if args.sealing_key:
         from . import checkpoint, tlog
 
-        public = _public_half(args.sealing_key)
+        public = _key_file(args.sealing_key)
         vkey = (
-            checkpoint.verifier_key(tlog.origin(cfg), _public_half(args.signing_key))
+            checkpoint.verifier_key(tlog.origin(cfg), _key_file(args.signing_key))
             if args.signing_key
             else None
         )
@@ -400,9 +395,10 @@ def cmd_setup_bucket(args, cfg) -> int:
     return 0
 
 
-def _public_half(path: str) -> str:
+def _key_file(path: str, half: str = "public_key") -> str:
+    """One half of a key file written by ``releases keygen``."""
     try:
-        return json.loads(Path(path).read_text())["public_key"]
+        return json.loads(Path(path).read_text())[half]
     except (OSError, ValueError, KeyError) as err:
         raise CannotRead(f"cannot read a key file from {path}: {err}") from None
 

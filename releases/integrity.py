@@ -227,9 +227,7 @@ def _check_log(fetch: Fetch, by_incident: dict[str, list[dict[str, Any]]], repor
     from . import witness
 
     site = json.loads(fetch("site.json") or b"{}")
-    keys = json.loads(fetch("keys.json") or b"{}")
-    named = (keys.get("signing") or {}).get("vkey") if isinstance(keys, dict) else None
-    if isinstance(site, dict) and site.get("log_key") and named != site["log_key"]:
+    if isinstance(site, dict) and site.get("log_key") and witness.published_key(fetch) != site["log_key"]:
         report.problems.append(
             "keys.json: does not name the signing key the site's pages show (site.json log_key)"
         )

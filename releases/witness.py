@@ -42,7 +42,8 @@ class Report:
         return not self.problems
 
 
-def _published_key(fetch: Fetch) -> str | None:
+def published_key(fetch: Fetch) -> str | None:
+    """The log's verifier key that ``keys.json`` names, or None (missing, malformed, no signing key)."""
     raw = fetch("keys.json")
     try:
         return json.loads(raw)["signing"]["vkey"] if raw else None
@@ -67,7 +68,7 @@ def witness(
 
 def _witness(fetch: Fetch, state: dict[str, Any] | None, key: str | None, progress: Tick | None) -> Report:
     report = Report()
-    published = _published_key(fetch)
+    published = published_key(fetch)
     pinned = (state or {}).get("vkey") or key or published
     if pinned is None:
         report.problems.append(
