@@ -70,6 +70,13 @@ def leaf_bytes(leaf: dict[str, Any]) -> bytes:
     return canonical(leaf)
 
 
+def extend(frontier: list[bytes], size: int, leaves: list[dict[str, Any]]) -> list[bytes]:
+    """The frontier of a tree of ``size`` leaves with ``leaves`` appended."""
+    for n, leaf in enumerate(leaves):
+        frontier = merkle.append(frontier, size + n, merkle.leaf_hash(leaf_bytes(leaf)))
+    return frontier
+
+
 def empty_head(signer: Signer) -> dict[str, Any]:
     return {
         "size": 0,
@@ -135,10 +142,7 @@ def _trusted(head: dict[str, Any], signer: Signer) -> dict[str, Any]:
         raise fault(f"its checkpoint is not ours ({err})") from None
     if cp.size != head["size"] or merkle.frontier_root(frontier) != cp.root:
         raise fault("its frontier or size is not the signed checkpoint's")
-    first = head["size"] - len(head["tail"])
-    for n, leaf in enumerate(head["tail"]):
-        base = merkle.append(base, first + n, merkle.leaf_hash(leaf_bytes(leaf)))
-    if base != frontier:
+    if extend(base, head["size"] - len(head["tail"]), head["tail"]) != frontier:
         raise fault("its newest leaves are not the ones the signed checkpoint covers")
     return head
 
@@ -157,11 +161,8 @@ def append(store: Store, records: list[dict[str, Any]], settings: Settings, sign
             _flush(store, head)
             keep = len(head["tail"]) // CHUNK * CHUNK
             # The frontier before the remaining tail: the base with the flushed leaves appended.
-            frontier = [bytes.fromhex(h) for h in base]
             first = head["size"] - len(head["tail"])
-            for n, leaf in enumerate(head["tail"][:keep]):
-                frontier = merkle.append(frontier, first + n, merkle.leaf_hash(leaf_bytes(leaf)))
-            base = [h.hex() for h in frontier]
+            base = [h.hex() for h in extend([bytes.fromhex(h) for h in base], first, head["tail"][:keep])]
             head = {**head, "tail": head["tail"][keep:]}
         seen = {canonical(leaf) for leaf in _recent(store, head)} if pending else set()
         new = [leaf for leaf in pending if canonical(leaf) not in seen]
@@ -169,11 +170,8 @@ def append(store: Store, records: list[dict[str, Any]], settings: Settings, sign
             new.append({"site": site})
         if not new and head["checkpoint"]:
             break
-        frontier = [bytes.fromhex(h) for h in head["frontier"]]
-        size = head["size"]
-        for leaf in new:
-            frontier = merkle.append(frontier, size, merkle.leaf_hash(leaf_bytes(leaf)))
-            size += 1
+        frontier = extend([bytes.fromhex(h) for h in head["frontier"]], head["size"], new)
+        size = head["size"] + len(new)
         note = checkpoint.sign(
             checkpoint.Checkpoint(signer.origin, size, merkle.frontier_root(frontier)),
             signer.private_key,

@@ -68,9 +68,7 @@ def delete_every_version(store, key: str) -> None:
 
 def forged_head(site, leaves: list[dict]) -> None:
     """A log of exactly ``leaves``, signed with the agency's own key, replacing the real one."""
-    frontier: list[bytes] = []
-    for size, leaf in enumerate(leaves):
-        frontier = merkle.append(frontier, size, merkle.leaf_hash(tlog.leaf_bytes(leaf)))
+    frontier = tlog.extend([], 0, leaves)
     signer = site["signer"]
     note = checkpoint.sign(
         checkpoint.Checkpoint(signer.origin, len(leaves), merkle.frontier_root(frontier)),
@@ -418,9 +416,7 @@ def test_the_pipeline_refuses_to_sign_over_a_head_edited_in_the_bucket(site):
     head = json.loads(store.get(tlog.HEAD))
     forged = [*head["tail"]]
     forged[2] = {**forged[2], "sha256": "0" * 64}
-    frontier = [bytes.fromhex(h) for h in head["base"]]
-    for n, leaf in enumerate(forged):
-        frontier = merkle.append(frontier, n, merkle.leaf_hash(tlog.leaf_bytes(leaf)))
+    frontier = tlog.extend([bytes.fromhex(h) for h in head["base"]], 0, forged)
     store.replace(
         tlog.HEAD, json.dumps({**head, "tail": forged, "frontier": [h.hex() for h in frontier]}).encode()
     )
