@@ -172,6 +172,7 @@ def verify(
     find it (a release that stopped before its views were written, say).
     """
     report = Report()
+    fetch = _json_read_once(fetch)
     published = fetch("site.json")
     if published is None:
         report.problems.append("site.json: missing; checking views with local settings")
@@ -218,6 +219,22 @@ def verify(
     _compare(fetch, site_views(catalog, months, settings), report)
     _check_log(fetch, by_incident, report)
     return report
+
+
+def _json_read_once(fetch: Fetch) -> Fetch:
+    """``fetch`` that reads each JSON object once: the chains, the listings and the log's checks all read
+    the records, ``site.json`` and the listings (each one GET, not two, over HTTP). Pages and feeds, read
+    once each, are not kept."""
+    seen: dict[str, bytes | None] = {}
+
+    def read(key: str) -> bytes | None:
+        if not key.endswith(".json"):
+            return fetch(key)
+        if key not in seen:
+            seen[key] = fetch(key)
+        return seen[key]
+
+    return read
 
 
 def _check_log(fetch: Fetch, by_incident: dict[str, list[dict[str, Any]]], report: Report) -> None:

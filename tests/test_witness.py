@@ -459,3 +459,15 @@ def test_verify_reports_a_deleted_log_of_a_site_that_says_it_logs(site):
     delete_every_version(site["store"], tlog.HEAD)
     report = integrity.verify(site["fetch"], site["cfg"])
     assert "log/head.json: missing, though the site says its records are logged and signed" in report.problems
+
+
+def test_verify_reads_each_record_once_though_the_log_checks_them_again(site):
+    reads: dict[str, int] = {}
+
+    def counting(key):
+        reads[key] = reads.get(key, 0) + 1
+        return site["fetch"](key)
+
+    assert integrity.verify(counting, site["cfg"]).ok
+    assert {k: n for k, n in reads.items() if n > 1} == {}
+    assert reads["incidents/2026-0142/v1.json"] == 1 and reads[tlog.HEAD] == 1
