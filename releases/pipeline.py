@@ -1,7 +1,7 @@
-"""The steps of a release, as the DAG runs them (and as tests and tools can).
+"""The steps of a release; the DAG runs them all in one task (``release``), tests and tools too.
 
 Each step needs only the submitted document and the submission's ``key`` (the DAG run),
-never another step's output, so any one of them can be cleared and run again alone. Each
+never another step's output, so a retried or cleared task redoes only what is missing. Each
 is safe to repeat: ``validate`` writes nothing, ``publish`` writes a version at most once
 per ``key``, ``refresh`` rewrites views only where their bytes change, ``notify`` only
 tells the WebSub hub again (a hub refetches and finds nothing new).
@@ -111,7 +111,8 @@ def release(
     signer: tlog.Signer | None = None,
     **kw,
 ) -> dict:
-    """All four steps in one process (tests, benchmarks, tools)."""
+    """Every step in one process: the DAG's one task, the tests, the benchmarks. A failing WebSub hub
+    only warns (see ``notify``)."""
     validate(conf, store, key=key, settings=settings)
     published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
     refresh(conf, store, settings, key=key, signer=signer)
