@@ -287,11 +287,10 @@ class SeaweedFS:
     def _key(self, name: str, generate) -> str:
         path = self.data_dir / "keys" / f"{name}.json"
         if not path.exists():
-            private, public = generate()
+            from releases.sealing import write_key_file
+
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump({"private_key": private, "public_key": public}, out)
+            write_key_file(path, *generate())
         return json.loads(path.read_text())["private_key"]
 
     def sealing_key(self) -> str:

@@ -176,17 +176,14 @@ def cmd_redact(args, cfg) -> int:
 
 def cmd_keygen(args, cfg) -> int:
     """A new sealing (or, with --signing, log signing) key pair, written to a file only its owner can read."""
-    import os
 
     from . import checkpoint, sealing, tlog
 
     private, public = (checkpoint if args.signing else sealing).generate()
     try:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        sealing.write_key_file(args.out, private, public)
     except FileExistsError:
         raise CannotRead(f"{args.out} exists; a key file is never overwritten") from None
-    with os.fdopen(fd, "w") as out:
-        json.dump({"private_key": private, "public_key": public}, out)
     if args.signing:
         vkey = checkpoint.verifier_key(tlog.origin(cfg), public)
         print(f"signing key written to {args.out} (mode 0600). Verifier key: {vkey}")

@@ -44,6 +44,14 @@ _INFO = b"incident-releases sealed text v1"
 SEALED_LISTS = ("withheld", "remove")
 
 
+def write_key_file(path, private_key: str, public_key: str) -> None:
+    """A key pair as ``releases keygen`` and ``make up`` keep it: JSON, mode 0600, never overwritten
+    (FileExistsError if the file exists)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"private_key": private_key, "public_key": public_key}, out)
+
+
 def items_schema() -> dict[str, Any]:
     """JSON schema of a sealed list's items, for the DAGs' Params: plain ``text`` is not accepted."""
     return {

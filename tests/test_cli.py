@@ -150,3 +150,20 @@ def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path
     page = (tmp_path / "out" / "v2.html").read_text()
     assert UPDATE["summary"] in page and PRELIMINARY["summary"] in page  # now, and was
     assert {k: bucket.get(k) for k in bucket.list_keys("")} == before
+
+
+def test_keygen_writes_a_key_file_only_its_owner_reads_and_never_overwrites_it(tmp_path, capsys):
+    import json
+
+    from releases import checkpoint, sealing
+
+    for flags, module in (([], sealing), (["--signing"], checkpoint)):
+        path = tmp_path / f"key{len(flags)}.json"
+        assert cli.main(["keygen", "--out", str(path), *flags]) == 0
+        keys = json.loads(path.read_text())
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert module.public_of(keys["private_key"]) == keys["public_key"]
+        before = path.read_bytes()
+        assert cli.main(["keygen", "--out", str(path), *flags]) == 2
+        assert "exists; a key file is never overwritten" in capsys.readouterr().err
+        assert path.read_bytes() == before

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -21,7 +20,7 @@ import urllib.request
 import pytest
 from conftest import ROOT
 from sample import PRELIMINARY
-from test_stack import _free_s3_port
+from test_stack import _free_s3_port, free_port
 
 from devstack import stack
 from releases import cli
@@ -35,10 +34,7 @@ pytestmark = pytest.mark.stack
 def running(tmp_path_factory):
     """`make up` (python -m devstack up) on free ports, as a PIO runs it; stopped with Ctrl-C."""
     tmp = tmp_path_factory.mktemp("stack")
-    s3_port = _free_s3_port()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        api_port = sock.getsockname()[1]
+    s3_port, api_port = _free_s3_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))},
         "AIRFLOW_HOME": str(tmp / "airflow"),

@@ -264,6 +264,12 @@ def test_up_refuses_to_run_twice_and_stops_what_a_killed_run_left(tmp_path):
 # -- the whole `make up` tree -----------------------------------------------------------------------
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _free_s3_port() -> int:
     """An S3 port whose four neighbours and their gRPC ports are free too (the `make up` layout)."""
     for _ in range(200):
@@ -278,10 +284,7 @@ def _free_s3_port() -> int:
 
 @pytest.mark.stack
 def test_make_up_listens_on_loopback_only_and_ctrl_c_stops_every_process(tmp_path):
-    s3_port = _free_s3_port()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        api_port = sock.getsockname()[1]
+    s3_port, api_port = _free_s3_port(), free_port()
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(tmp_path / "airflow"),
