@@ -1,6 +1,7 @@
-"""Release information about a critical incident: validate, publish, log, render views, notify, in one task.
-And ``incident_redaction``, the one way published text is removed (one file: the two share their
-storage, keys, retry policy and refusal handling).
+"""Release information about a critical incident: validate, publish, log, render its views, notify, in one
+task; the site-wide views (front page, site feeds, changelog head) follow in ``site_views``, which runs
+once for each batch of releases. And ``incident_redaction``, the one way published text is removed (one
+file: the three share their storage, keys, retry policy and refusal handling).
 
 Trigger it from the Airflow form, the REST API, ``releases submit`` or the inbox. The
 trigger form shows one field per part of the update document (see README); the Params
@@ -14,13 +15,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Metadata, Param, dag, task
 
 from releases import sealing
 from releases.document import INCIDENT_ID_PATTERN, param_schemas
 from releases.redaction import MAX_REASON, MIN_REASON
 
 PARAMS = {name: Param(**schema) for name, schema in param_schemas().items()}
+# One event per published version (its incident, version, stage and page in the event's extra): what a
+# release caused shows in Airflow's Assets view, and ``site_views`` runs on these events.
+PUBLISHED = Asset(name="incident_releases_published", uri="releases://published", group="releases")
 
 
 # Storage hiccups are retried quickly: a PIO is waiting for the statement to appear.
@@ -109,12 +113,13 @@ def refusals_fail_fast():
     render_template_as_native_obj=False,
 )
 def incident_release():
-    @task(**RETRY)
-    def release(dag_run=None) -> dict:
-        """Validate, publish, log and render, then tell the WebSub hub: one task, so a release pays for one
-        task start, not four. Every step is idempotent (a version is written once per run, views only
-        where their bytes change), so a retry or a cleared task redoes only what is missing."""
-        from releases import pipeline
+    @task(outlets=[PUBLISHED], **RETRY)
+    def release(dag_run=None):
+        """Validate, publish, log, render the incident's page and feeds and fold the version into the archive,
+        changelog and catalog, then tell the WebSub hub: one task, so a release pays for one task start. Every
+        step is idempotent (a version is written once per run), so a retry or a cleared task redoes only what
+        is missing. The site-wide views are ``site_views``' work, cued by this task's asset event."""
+        from releases import feeds, pipeline
 
         cfg, store = open_store()
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)  # each connection looked up once
@@ -126,15 +131,56 @@ def incident_release():
                 key=submission_key(dag_run),
                 released_by=releaser(dag_run),
                 signer=log,
+                site=False,
             )
-        # keys.json from the keys the tasks hold: one replaced in the bucket is put right by the next release.
-        pipeline.publish_keys(store, sealing_key, log)
-        return published
+        page = feeds.version_url(cfg, published["incident_id"], published["version"])
+        yield Metadata(PUBLISHED, extra={**published, "url": page})
+        return {**published, "url": page}
 
     release()
 
 
 incident_release()
+
+
+SITE_DOC = """The site-wide views: front page and ``index.json``, the site feeds, and (after a correction or a
+redaction) the head of the changelog and the corrections feeds, rendered from the catalog the releases
+folded their versions into.
+
+Scheduled on the releases' asset events with one active run: events that arrive while it runs are
+taken together by the next run, so a burst of releases renders each view a few times, not once per
+release. A run with no events (triggered by hand) renders everything.
+"""
+
+
+@dag(
+    dag_id="site_views",
+    description="Render the front page, site feeds and changelog head after each batch of releases",
+    schedule=[PUBLISHED],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 - as Airflow's own examples
+    catchup=False,
+    max_active_runs=1,
+    tags=["releases"],
+    doc_md=SITE_DOC,
+)
+def site_views():
+    @task(**RETRY)
+    def render(triggering_asset_events=None) -> dict:
+        """Render the site-wide views once for every release this run's events name."""
+        from releases import pipeline, views
+
+        events = [e for batch in (triggering_asset_events or {}).values() for e in batch]
+        corrections = not events or any((e.extra or {}).get("corrections") for e in events)
+        cfg, store = open_store()
+        written = views.write_site(store, cfg, corrections=corrections)
+        # keys.json from the keys the tasks hold: one replaced in the bucket is put right.
+        written += pipeline.publish_keys(store, secret(sealing.CONNECTION), signer(cfg))
+        return {"releases": len(events), "corrections": corrections, "written": written}
+
+    render()
+
+
+site_views()
 
 
 REDACTION_DOC = """Remove published text from an incident's history: a recorded redaction.

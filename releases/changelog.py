@@ -29,8 +29,14 @@ COLUMNS = (
     "corrected_at",
     "previous_release_at",
     "hours_since_previous",
+    "headline",
 )
 _DTYPES = {name: "str" for name in COLUMNS} | {"version": "int64", "hours_since_previous": "float64"}
+
+
+def month_key(month: str) -> str:
+    """``corrections/<YYYY-MM>.json``: the rows of every correction released that month (UTC)."""
+    return f"corrections/{month}.json"
 
 
 def _hours_between(earlier: str | None, later: str) -> float:
@@ -39,32 +45,44 @@ def _hours_between(earlier: str | None, later: str) -> float:
     return round((instant(later) - instant(earlier)).total_seconds() / 3600, 2)
 
 
-def frame(catalog: dict[str, Any]) -> pd.DataFrame:
-    rows = [
-        {
-            "incident_id": record["incident_id"],
-            "version": record["version"],
-            "field": change["field"],
-            "was": change["was"],
-            "now": change["now"],
-            "correction_note": record["correction_note"],
-            "corrected_at": record["released_at"],
-            "previous_release_at": record.get("prev_released_at"),
-            "hours_since_previous": _hours_between(record.get("prev_released_at"), record["released_at"]),
-        }
-        for record in newest_first(catalog.get("corrections", []))
-        for change in record["changes"]
-    ]
+def rows_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per corrected field of each correction (a corrected record plus ``prev_released_at``),
+    newest correction first, each correction's fields in the order it lists them. No pandas."""
+    out = []
+    for record in newest_first(entries):
+        hours = _hours_between(record.get("prev_released_at"), record["released_at"])
+        for change in record["changes"]:
+            out.append(
+                {
+                    "incident_id": record["incident_id"],
+                    "version": record["version"],
+                    "field": change["field"],
+                    "was": change["was"],
+                    "now": change["now"],
+                    "correction_note": record["correction_note"],
+                    "corrected_at": record["released_at"],
+                    "previous_release_at": record.get("prev_released_at"),
+                    "hours_since_previous": None if math.isnan(hours) else hours,
+                    "headline": record["headline"],
+                }
+            )
+    return out
+
+
+def with_rows(rows: list[dict[str, Any]], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with the rows of ``entries`` (corrections) added once, in the changelog's order:
+    the same rows whatever order corrections are added in."""
+    added = rows_of(entries)
+    new = {(r["incident_id"], r["version"]) for r in added}
+    kept = [r for r in rows if (r["incident_id"], r["version"]) not in new]
+    # Stable sorts keep each correction's fields in the order it lists them.
+    merged = sorted(kept + added, key=lambda r: (r["incident_id"], -r["version"]))
+    return sorted(merged, key=lambda r: instant(r["corrected_at"]), reverse=True)
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     # Explicit dtypes so an empty changelog has the same columns and types as a full one.
     return pd.DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
-
-
-def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plain Python rows (missing values as ``None``), in frame order."""
-    return [
-        {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
-        for row in df.to_dict(orient="records")
-    ]
 
 
 # OWASP, CSV Injection: a cell starting with one of these is read as a formula by Excel,
@@ -77,22 +95,22 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
-def to_csv(df: pd.DataFrame) -> bytes:
+def to_csv(rows: list[dict[str, Any]]) -> bytes:
     """The changelog for spreadsheets: text cells neutralised and all quoted, numbers as numbers.
 
     Quoting every text cell (OWASP's other half) keeps a separator inside a cell, such as
     the ";" of a locale that splits on it, from starting a new cell that is a formula.
     Numbers are the system's own (version, hours) and stay numbers.
     """
+    df = frame(rows)
     text_columns = [name for name in df.columns if name not in ("version", "hours_since_previous")]
     safe = df.assign(**{name: df[name].map(neutralise, na_action="ignore") for name in text_columns})
     return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
-def to_json(df: pd.DataFrame) -> bytes:
-    # json.dumps rather than DataFrame.to_json: pandas writes "/" as "\/" and NaN handling
-    # differs by version; this keeps the bytes plain and stable.
-    return (json.dumps(rows(df), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+def to_json(rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSON (the month files are also the state a correction updates; no pandas)."""
+    return (json.dumps(rows, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 # --- release speed ------------------------------------------------------------------------------

@@ -350,7 +350,7 @@ def cmd_rebuild(args, cfg) -> int:
         # The site's own settings, not this shell's: a rebuild never changes the title or time zone by accident.
         cfg = replace(cfg, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
         print("rendering with the site's published settings (site.json); --apply-settings uses this shell's")
-    result = rebuild(store, cfg, signer, progress=reporter("rebuild: incidents"))
+    result = rebuild(store, cfg, signer, progress=reporter("rebuild: incidents"), workers=args.workers)
     for problem in result.problems:
         print(f"FAIL {problem}")
     for warning in result.warnings:
@@ -444,6 +444,12 @@ def parser() -> argparse.ArgumentParser:
         "--apply-settings",
         action="store_true",
         help="render with this shell's RELEASES_* settings, not site.json's",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading and rendering incidents (default: one per core; 1: this process only)",
     )
     s.set_defaults(func=cmd_rebuild)
     s = sub.add_parser("bucket-policy", help="print the bucket policy: anonymous read of published keys only")

@@ -114,8 +114,12 @@ def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -
     entries = newest_first(records)
     # Two generators because the one "self" link must name the RSS file in the RSS feed and
     # the Atom file in the Atom feed.
-    rss = _generator(entries, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
-    atom = _generator(entries, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel)
+    # Each entry's content once for both feeds (rendering it is most of a feed's cost).
+    contents = [_content_html(record, settings) for record in entries]
+    rss = _generator(entries, contents, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
+    atom = _generator(
+        entries, contents, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel
+    )
     return _rss_bytes(rss, settings), _atom_bytes(atom)
 
 
@@ -156,6 +160,7 @@ def _atom_bytes(fg: FeedGenerator) -> bytes:
 
 def _generator(
     entries: list[dict[str, Any]],
+    contents: list[str],
     settings: Settings,
     *,
     title: str,
@@ -187,12 +192,14 @@ def _generator(
     newest = instant(entries[0]["released_at"]).astimezone(UTC) if entries else EPOCH
     fg.updated(newest)  # Atom updated and RSS lastBuildDate
     fg.pubDate(newest)
-    for record in entries:
-        _add_entry(fg, record, settings, rss=rss)
+    for record, content in zip(entries, contents, strict=True):
+        _add_entry(fg, record, content, settings, rss=rss)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *, rss: bool) -> None:
+def _add_entry(
+    fg: FeedGenerator, record: dict[str, Any], content: str, settings: Settings, *, rss: bool
+) -> None:
     iid, version = record["incident_id"], record["version"]
     released = instant(record["released_at"]).astimezone(UTC)  # feeds state times in UTC
     # feedgen prepends by default; entries arrive newest first and must stay that way.
@@ -219,7 +226,7 @@ def _add_entry(fg: FeedGenerator, record: dict[str, Any], settings: Settings, *,
     fe.category(term=record["stage"])
     # Readers decode summary and content as HTML while feedgen only XML-escapes, so every
     # piece of submitted text is HTML-escaped here; otherwise a headline could carry markup.
-    fe.content(_content_html(record, settings), type="html")
+    fe.content(content, type="html")
     fe.summary(escape(record["summary"]), type="html")
 
 

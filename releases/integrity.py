@@ -24,7 +24,7 @@ from .errors import StorageFault
 from .progress import Tick
 from .records import canonical, content_hash
 from .settings import RENDERING, Settings
-from .storage import IMMUTABLE, Store
+from .storage import Store
 
 Fetch = Callable[[str], bytes | None]
 ListKeys = Callable[[str], list[str]]
@@ -61,68 +61,25 @@ class Rebuilt:
 
 
 def rebuild(
-    store: Store, settings: Settings, signer: tlog.Signer | None = None, progress: Tick | None = None
+    store: Store,
+    settings: Settings,
+    signer: tlog.Signer | None = None,
+    progress: Tick | None = None,
+    *,
+    workers: int | None = 1,
 ) -> Rebuilt:
-    """Regenerate every view (and any missing rendering) from the ``v<N>.json`` records alone.
+    """Regenerate every view from the records: see :mod:`releases.rebuild`."""
+    from . import rebuild as rebuild_mod
 
-    An incident that cannot be read or rendered is reported in ``problems``, its objects
-    are left as they are and the site-wide views leave it out; the rest is rebuilt.
-    """
-    out = Rebuilt()
-    by_incident: dict[str, list[dict[str, Any]]] = {}
-    ids = incident_ids(store.list_keys)
-    for done, iid in enumerate(ids, 1):
-        if progress:
-            progress(done, len(ids))
-        try:
-            records = ledger.history(store, iid)
-            renderings, incident_views = _render_incident(records, settings)
-        except INCIDENT_FAILURES as exc:
-            out.problems.append(_failure(iid, exc) + "; its objects were left as they are")
-            continue
-        by_incident[iid] = records
-        # Renderings are immutable: recreate a missing one, never replace one that exists.
-        for key, body in renderings.items():
-            if store.create(key, body, cache_control=IMMUTABLE):
-                out.written.append(key)
-        for key, body in incident_views.items():
-            if store.put_if_changed(key, body):
-                out.written.append(key)
-    catalog, months = catalog_mod.build(
-        by_incident, feed_window=settings.feed_window, index_window=settings.index_window
-    )
-    catalog_mod.save(store, catalog, months)
-    for key, body in site_views(catalog, months, settings).items():
-        if store.put_if_changed(key, body):
-            out.written.append(key)
-    # Last, as a release writes it: it says the corrections views above are current.
-    store.put_if_changed(views.CORRECTIONS_INPUTS, views.corrections_inputs(catalog, settings), public=False)
-    if signer is not None:
-        # The operator's catch-up: records not logged yet (written before the log existed, say), after a
-        # chain check, and the settings now in force.
-        done = tlog.logged(store)
-        missing = [
-            r
-            for records in by_incident.values()
-            for r in records
-            if (r["incident_id"], r["version"]) not in done and content_hash(r) == r["sha256"]
-        ]
-        tlog.append(store, missing, settings, signer)
-    else:
-        head = store.get(tlog.HEAD)
-        if head is not None and json.loads(head).get("site") != tlog.site_hash(settings):
-            out.warnings.append(
-                "site.json: now holds settings the log has not recorded, so witnesses will report it replaced; "
-                "run releases rebuild --signing-key FILE (or make a release) to log them"
-            )
-    return out
+    return rebuild_mod.rebuild(store, settings, signer, progress, workers=workers)
 
 
-def site_views(catalog: dict, months: dict[str, dict], settings: Settings) -> dict[str, bytes]:
-    out = views.site_views(catalog, settings)
-    for shard in months.values():
-        out.update(views.archive_views(shard, settings))
-    return out
+def site_views(
+    catalog: dict, days: dict[str, dict], by_incident: dict[str, list[dict]], settings: Settings
+) -> dict[str, bytes]:
+    """Every site-wide view as the records produce it (the archive listings included)."""
+    rows = views.month_rows(views.correction_entries(by_incident.values()))
+    return views.all_views(catalog, days, rows, settings)
 
 
 def http_fetcher(base_url: str) -> Fetch:
@@ -183,7 +140,7 @@ def verify(
         for iid in incident_ids(list_keys):
             if iid not in listed:
                 report.problems.append(
-                    f"incidents/{iid}: has records, but neither index.json nor any archive/<month>.json "
+                    f"incidents/{iid}: has records, but neither index.json nor the archive "
                     "lists it (run releases rebuild)"
                 )
                 listed[iid] = None
@@ -213,12 +170,46 @@ def verify(
         by_incident[iid] = records
         _compare(fetch, incident_views, report, _changed_since(records[-1], settings))
         _compare_renderings(fetch, records, renderings, settings, report)
-    catalog, months = catalog_mod.build(
+    catalog, days = catalog_mod.build(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
-    _compare(fetch, site_views(catalog, months, settings), report)
+    last = last_renderers(by_incident)
+    for key, body in site_views(catalog, days, by_incident, settings).items():
+        record = last.get(key)
+        _compare(fetch, {key: body}, report, _changed_since(record, settings) if record else "")
     _check_log(fetch, by_incident, report)
     return report
+
+
+def last_renderers(by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """For each site-wide page, the record whose release last rendered it (see ``views``): a release
+    renders its incident's day, the front page and feeds, a new day's month page, and a correction
+    its month's changelog. A page last rendered before new templates or settings keeps its old look
+    until something renders it again (or ``releases rebuild``): verify reports that, not tampering."""
+    from .order import newest_first
+
+    records = [r for rs in by_incident.values() for r in rs]
+    if not records:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    newest = newest_first(records)[0]
+    for key in ("index.html", "rss.xml", "atom.xml", "corrections/index.html", "corrections.rss.xml"):
+        out[key] = newest
+    out["corrections.atom.xml"] = newest
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for rs in by_incident.values():
+        by_day.setdefault(catalog_mod.day_of(rs), []).extend(rs)
+    for day, found in by_day.items():
+        out[f"archive/{day}.html"] = newest_first(found)[0]
+    months: dict[str, str] = {}
+    for day in by_day:
+        months[day[:7]] = max(months.get(day[:7], day), day)
+    for month, day in months.items():
+        firsts = [r for r in by_day[day] if r["version"] == 1]
+        out[f"archive/{month}.html"] = newest_first(firsts)[-1] if firsts else newest
+    for record in newest_first(r for r in records if r["stage"] == "corrected"):
+        out.setdefault(f"corrections/{record['released_at'][:7]}.html", record)
+    return out
 
 
 def _json_read_once(fetch: Fetch) -> Fetch:
@@ -269,21 +260,41 @@ def _check_log(fetch: Fetch, by_incident: dict[str, list[dict[str, Any]]], repor
 
 
 def _listed_incidents(fetch: Fetch, report: Report) -> dict[str, dict[str, Any]]:
-    """Every incident named by ``index.json`` and the monthly ``archive/<YYYY-MM>.json``."""
+    """Every incident named by ``index.json`` and the archive: ``archive/<YYYY-MM>.json`` lists the
+    month's days, ``archive/<YYYY-MM-DD>.json`` the day's incidents."""
     index_raw = fetch("index.json")
     if index_raw is None:
         report.problems.append("index.json: missing; cannot find the incidents")
         return {}
     index = json.loads(index_raw)
     listed = {e["incident_id"]: e for e in index["incidents"]}
-    for month in index["months"]:
-        raw = fetch(f"archive/{month}.json")
-        if raw is None:
-            report.problems.append(f"archive/{month}.json: missing")
-            continue
-        for entry in json.loads(raw)["incidents"]:
-            listed[entry["incident_id"]] = entry
+    for entry in archive_entries(fetch, index, report.problems):
+        listed[entry["incident_id"]] = entry
     return listed
+
+
+def archive_entries(fetch: Fetch, index: dict[str, Any], problems: list[str]):
+    """The entries of every day listing the archive reaches from ``index.json``'s months; what is
+    missing or malformed on the way is added to ``problems``."""
+    for month in index.get("months", []):
+        if not (isinstance(month, str) and re.fullmatch(r"\d{4}-\d{2}", month)):
+            problems.append(f"index.json: lists a month that is not YYYY-MM: {str(month)[:40]!r}")
+            continue
+        raw = fetch(catalog_mod.month_key(month))
+        if raw is None:
+            problems.append(f"{catalog_mod.month_key(month)}: missing")
+            continue
+        for day in json.loads(raw).get("days", []):
+            if not (isinstance(day, str) and re.fullmatch(rf"{month}-\d{{2}}", day)):
+                problems.append(
+                    f"{catalog_mod.month_key(month)}: lists a day not in {month}: {str(day)[:40]!r}"
+                )
+                continue
+            raw_day = fetch(catalog_mod.day_key(day))
+            if raw_day is None:
+                problems.append(f"{catalog_mod.day_key(day)}: missing")
+                continue
+            yield from json.loads(raw_day).get("incidents", [])
 
 
 def _verify_chain(fetch: Fetch, iid: str, report: Report) -> list[dict[str, Any]]:

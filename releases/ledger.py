@@ -19,7 +19,7 @@ from .records import canonical, new_salt, next_record
 from .stages import plan
 from .storage import Store
 
-_VERSION_KEY = re.compile(r"^incidents/(?P<id>[A-Za-z0-9-]+)/v(?P<n>[1-9][0-9]*)\.json$")
+VERSION_KEY = re.compile(r"^incidents/(?P<id>[A-Za-z0-9-]+)/v(?P<n>[1-9][0-9]*)\.json$")
 
 
 def record_key(incident_id: str, version: int, ext: str = "json") -> str:
@@ -38,7 +38,7 @@ def version_numbers(store: Store, incident_id: str) -> list[int]:
     """Published version numbers of one incident (lists only that incident's prefix)."""
     numbers = []
     for key in store.list_keys(f"incidents/{incident_id}/v"):
-        m = _VERSION_KEY.match(key)
+        m = VERSION_KEY.match(key)
         if m and m["id"] == incident_id:
             numbers.append(int(m["n"]))
     return sorted(numbers)
@@ -74,7 +74,12 @@ def check(
     return plan(update, records[-1] if records else None, public)
 
 
-def publish(
+def publish(update: Update, store: Store, **kw: Any) -> dict[str, Any]:
+    """Append the update as the next version, exactly once per ``key``; the record (see :func:`append`)."""
+    return append(update, store, **kw)[0]
+
+
+def append(
     update: Update,
     store: Store,
     *,
@@ -85,8 +90,11 @@ def publish(
     public: privacy.Public = privacy.NOTHING_LISTED,
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Append the update as the next version, exactly once per ``key``.
+    records: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """Append the update as the next version, exactly once per ``key``; returns it, the incident's
+    history up to it (``records``: the history as already read, if it was) and whether this call
+    wrote it (False: a re-run found its own version).
 
     ``key`` identifies the submission (the Airflow DAG run); ``released_by`` is the user
     who triggered it, recorded whatever the document says (see :mod:`releases.records`). If a version with that key
@@ -95,9 +103,10 @@ def publish(
     the update is planned again on top of the new latest version.
     """
     for _ in range(max_attempts):
-        records = history(store, update.incident_id)
+        if records is None:
+            records = history(store, update.incident_id)
         if (mine := find(records, key)) is not None:
-            return mine
+            return mine, records[: mine["version"]], False
         record = next_record(
             update,
             records[-1] if records else None,
@@ -109,7 +118,8 @@ def publish(
             rendering=rendering,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
-            return record
+            return record, [*records, record], True
+        records = None
         # Lost the race for this version number (or our own earlier write landed and its
         # answer was lost): look again; the idempotency key tells the two apart.
     # Contention, not a wrong document: a fault, so Airflow's task retry tries again later.

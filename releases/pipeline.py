@@ -79,14 +79,48 @@ def _published(conf: dict[str, Any], store: Store, key: str) -> tuple[list[dict]
 
 
 def refresh(
-    conf: dict[str, Any], store: Store, settings: Settings, *, key: str, signer: tlog.Signer | None = None
+    conf: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    signer: tlog.Signer | None = None,
+    site: bool = True,
 ) -> list[str]:
-    """Log the version this run published (with ``signer``: see :mod:`releases.tlog`), then render views."""
+    """Log the version this run published (with ``signer``: see :mod:`releases.tlog`), then render views.
+
+    As a step of its own it cannot tell a first run from a re-run, so it writes only views whose bytes
+    differ (a HEAD first)."""
     records, record = _published(conf, store, key)
+    return _after_publish(store, settings, records, record, signer=signer, site=site, if_changed=True)[0]
+
+
+def _after_publish(
+    store: Store,
+    settings: Settings,
+    records: list[dict[str, Any]],
+    record: dict[str, Any],
+    *,
+    signer: tlog.Signer | None,
+    site: bool,
+    if_changed: bool,
+) -> tuple[list[str], bool]:
+    """Everything after the record exists: log it, write its incident's views, fold it into the
+    archive, changelog and catalog, and (``site``) write the site-wide views. Returns the keys
+    written and whether the corrections views changed (the site-wide writer's cue).
+
+    ``if_changed``: a re-run (Airflow's retry, a cleared task): views are written only where their
+    bytes differ, so a re-run of a finished release changes no object; a first run writes without
+    asking, since its views do change."""
     if signer is not None:
         tlog.append(store, [record], settings, signer)  # this run's own record, never another's
-    written = views.refresh_incident(store, records, settings)
-    return written + views.refresh_site(store, records[: record["version"]], settings)
+    written = views.write_incident(store, records, settings, if_changed=if_changed)
+    catalog, corrections = views.fold(store, records[: record["version"]], settings, if_changed=if_changed)
+    if site:
+        written += views.write_site(
+            store, settings, catalog=catalog, corrections=corrections, if_changed=if_changed
+        )
+    return written, corrections
 
 
 def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> dict[str, Any] | None:
@@ -98,6 +132,12 @@ def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) 
     if not settings.websub_hub:
         return None
     _records, record = _published(conf, store, key)
+    return _notify(record, settings)
+
+
+def _notify(record: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    if not settings.websub_hub:
+        return None
     return websub.publish(settings.websub_hub, feeds.topics(record, settings)).as_dict()
 
 
@@ -109,15 +149,33 @@ def release(
     key: str,
     released_by: str,
     signer: tlog.Signer | None = None,
+    site: bool = True,
     **kw,
 ) -> dict:
-    """Every step in one process: the DAG's one task, the tests, the benchmarks. A failing WebSub hub
-    only warns (see ``notify``)."""
-    validate(conf, store, key=key, settings=settings)
-    published = publish(conf, store, settings, key=key, released_by=released_by, **kw)
-    refresh(conf, store, settings, key=key, signer=signer)
-    notify(conf, store, settings, key=key)
-    return published
+    """Every step in one process, the incident's history read once: the DAG's one task, the tests,
+    the benchmarks. ``site=False``: the site-wide views are left to their own writer (the
+    ``site_views`` DAG), which the result's ``corrections`` tells whether to render the
+    corrections views too. A failing WebSub hub only warns (see ``notify``)."""
+    update = parse_update(conf)
+    record, records, created = ledger.append(
+        update,
+        store,
+        key=key,
+        released_by=released_by,
+        public=settings.public,
+        rendering=views.stamp(settings),
+        **kw,
+    )
+    views.publish_renderings(store, record, settings)
+    _written, corrections = _after_publish(store, settings, records, record, signer=signer, site=site)
+    _notify(record, settings)
+    return {
+        "incident_id": record["incident_id"],
+        "version": record["version"],
+        "sha256": record["sha256"],
+        "stage": record["stage"],
+        "corrections": corrections,
+    }
 
 
 def redact(

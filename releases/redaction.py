@@ -331,8 +331,9 @@ def _rewrite_records(request: Request, store: Store, settings: Settings, act: di
 
 def _render(store: Store, settings: Settings, incident_id: str) -> None:
     records = ledger.history(store, incident_id)
-    views.refresh_incident(store, records, settings)
-    views.refresh_site(store, records, settings, replace=True)
+    views.write_incident(store, records, settings, if_changed=True)
+    catalog, _ = views.fold(store, records, settings, replace=True)
+    views.write_site(store, settings, catalog=catalog, if_changed=True)
 
 
 def _prefixes(incident_id: str) -> list[tuple[str, str | None]]:

@@ -262,52 +262,86 @@ def month_name(month: str) -> str:
     return f"{_MONTH_NAMES[int(number) - 1]} {year}"
 
 
+def _speed(catalog: dict) -> dict[str, Any]:
+    # pandas (2+ s to import) only where a table is built: a statement page or a preview never pays it.
+    from . import changelog
+
+    frame = changelog.speed_frame(catalog)
+    by_incident = {item["incident_id"]: item for item in changelog.speed_by_incident(frame)}
+    return {"medians": changelog.speed_medians(frame), "by_incident": by_incident}
+
+
 def site_index(catalog: dict, settings: Settings) -> bytes:
-    """``index.html``: the incidents with the newest activity, and the monthly archive."""
+    """``index.html``: the incidents with the newest activity, how fast they were released, the archive."""
     return _render(
         "index.html.j2",
         settings,
         heading=settings.site_title,
         incidents=by_activity(catalog["incidents"].values()),
         months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
+        speed=_speed(catalog),
         root="",
         feeds=_feeds("", corrections=True),
     )
 
 
-def archive_page(shard: dict, settings: Settings) -> bytes:
-    """``archive/<YYYY-MM>.html``: every incident first released in that month (UTC)."""
+def day_name(day: str) -> str:
+    """``"2026-11-05"`` -> ``"5 November 2026"`` (fixed names: no locale)."""
+    year, month, number = day.split("-")
+    return f"{int(number)} {_MONTH_NAMES[int(month) - 1]} {year}"
+
+
+def day_page(listing: dict, settings: Settings) -> bytes:
+    """``archive/<YYYY-MM-DD>.html``: every incident first released that day (UTC)."""
     return _render(
         "index.html.j2",
         settings,
-        heading=f"Incidents first released in {month_name(shard['month'])}",
-        incidents=by_activity(shard["incidents"].values()),
+        heading=f"Incidents first released on {day_name(listing['day'])} (UTC)",
+        incidents=by_activity(listing["incidents"]),
         months=[],
+        speed=None,
         root="../",
         feeds=_feeds("../", corrections=True),
     )
 
 
-def corrections_page(catalog: dict, settings: Settings) -> bytes:
-    # pandas (2+ s to import) only where a table is built: a statement page or a preview never pays it.
-    from . import changelog
+def month_page(listing: dict, settings: Settings) -> bytes:
+    """``archive/<YYYY-MM>.html``: the days of the month that have incidents, each linking to its page."""
+    return _render(
+        "archive_month.html.j2",
+        settings,
+        heading=f"Incidents first released in {month_name(listing['month'])}",
+        days=[{"key": d, "name": day_name(d)} for d in listing["days"]],
+        root="../",
+        feeds=_feeds("../", corrections=True),
+    )
 
-    # Newest first, so each incident is named by the headline of its latest correction.
-    headlines: dict[str, str] = {}
-    for entry in catalog["corrections"]:
-        headlines.setdefault(entry["incident_id"], entry["headline"])
-    # An incident still on the index is named by its current headline.
-    headlines.update({iid: s["headline"] for iid, s in catalog["incidents"].items()})
-    speed = changelog.speed_frame(catalog)
+
+def corrections_page(catalog: dict, rows: list[dict], settings: Settings) -> bytes:
+    """``corrections/index.html``: the newest corrections (the catalog's window) and every month's page."""
+    # An incident still on the index is named by its current headline, others by that of the correction.
+    headlines = {iid: s["headline"] for iid, s in catalog["incidents"].items()}
     return _render(
         "corrections.html.j2",
         settings,
-        rows=changelog.rows(changelog.frame(catalog)),
+        rows=rows,
         headlines=headlines,
-        medians=changelog.speed_medians(speed),
-        speed=changelog.speed_by_incident(speed),
-        FIRST_RELEASE=changelog.FIRST_RELEASE,
-        CORRECTION=changelog.CORRECTION,
+        month=None,
+        months=[{"key": m, "name": month_name(m)} for m in catalog["correction_months"]],
+        root="../",
+        feeds=_feeds("../", corrections=True),
+    )
+
+
+def corrections_month_page(month: str, rows: list[dict], settings: Settings) -> bytes:
+    """``corrections/<YYYY-MM>.html``: every correction released that month (UTC)."""
+    return _render(
+        "corrections.html.j2",
+        settings,
+        rows=rows,
+        headlines={},
+        month={"key": month, "name": month_name(month)},
+        months=[],
         root="../",
         feeds=_feeds("../", corrections=True),
     )

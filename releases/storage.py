@@ -14,6 +14,7 @@ import hashlib
 import json
 import mimetypes
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from importlib import resources
 from typing import Any
 
@@ -24,6 +25,8 @@ from .settings import Settings
 IMMUTABLE = "public, max-age=31536000, immutable"
 VIEW = "public, max-age=60"
 PRIVATE = "no-store"
+# Independent writes of one step go out together (botocore keeps 10 connections per client by default).
+PARALLEL_WRITES = 8
 
 # Never public, whatever a caller asks: the private indexes and what PIOs drop in.
 PRIVATE_PREFIXES = ("_state/", "inbox/")
@@ -89,6 +92,28 @@ class Store:
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
 
+    def etags(self, prefix: str, *, start_after: str = "", stop_at: str | None = None) -> dict[str, str]:
+        """Every key under ``prefix`` with its ETag (the MD5 of the bytes, for objects written in one PUT):
+        one paginated listing tells which objects exist and what they hold. ``start_after``/``stop_at``:
+        only keys after the one and before the other (a part of a long listing)."""
+        out: dict[str, str] = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        kw = {"StartAfter": start_after} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, **kw):
+            for obj in page.get("Contents", []):
+                if stop_at is not None and obj["Key"] >= stop_at:
+                    return out
+                out[obj["Key"]] = obj["ETag"]
+        return out
+
+    def prefixes(self, prefix: str) -> list[str]:
+        """The "folders" directly under ``prefix`` (a delimiter listing: one entry per folder, not per key)."""
+        out: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            out.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
+        return out
+
     # -- writing -----------------------------------------------------------------
     def _put_args(self, key: str, body: bytes, public: bool, cache_control: str) -> dict[str, Any]:
         public = public and not key.startswith(PRIVATE_PREFIXES)
@@ -139,6 +164,34 @@ class Store:
             return False
         self._call(self.client.put_object, **self._put_args(key, body, public, VIEW))
         return True
+
+    def put(self, key: str, body: bytes, *, public: bool = True) -> None:
+        """Write a view that changed (no question asked first: a HEAD would only cost a request)."""
+        self._call(self.client.put_object, **self._put_args(key, body, public, VIEW))
+
+    def put_all(self, objects: dict[str, bytes], *, if_changed: bool = False) -> list[str]:
+        """:meth:`put` each of ``objects``, in parallel; the keys written. Any failure is raised (after
+        the others finished): the caller's retry writes them all again. ``if_changed``: each with
+        :meth:`put_if_changed` instead (a HEAD first; only what differs is written)."""
+        if if_changed:
+            done = self._each(lambda kv: self.put_if_changed(*kv), objects)
+            return [key for key, wrote in zip(objects, done, strict=True) if wrote]
+        self._each(lambda kv: self.put(*kv), objects)
+        return list(objects)
+
+    def create_all(self, objects: dict[str, bytes]) -> list[str]:
+        """:meth:`create` each of ``objects``, in parallel; the keys this call created."""
+        created = self._each(lambda kv: self.create(*kv), objects)
+        return [key for key, made in zip(objects, created, strict=True) if made]
+
+    def _each(self, write, objects: dict[str, bytes]) -> list[Any]:
+        items = list(objects.items())
+        if len(items) <= 1:
+            return [write(kv) for kv in items]
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_WRITES, len(items))) as pool:
+            futures = [pool.submit(write, kv) for kv in items]
+            wait(futures)
+        return [f.result() for f in futures]
 
     def replace(self, key: str, body: bytes, *, cache_control: str = IMMUTABLE) -> None:
         """Overwrite ``key`` unconditionally. Only a redaction does this to a version's objects."""

@@ -1,15 +1,23 @@
 """Everything a reader sees besides the records: a pure function of the ``v<N>.json`` records.
 
-``publish_renderings`` writes a version's immutable pages once; ``refresh_incident`` and
-``refresh_site`` rewrite the rebuildable views. Both re-check their input after writing
-and render again if a concurrent release changed it meanwhile, so the last write always
-reflects the newest state.
+A release writes, without reading any of them first:
+
+- its version's pages once (``publish_renderings``: create-once, never replaced);
+- its incident's page and feeds (``write_incident``), which change with every version;
+- its incident's day in the archive, and for a correction the month's changelog
+  (``fold``: compare-and-swap on small objects bounded by what one day or month brings);
+- the site-wide views (``write_site``: front page, site feeds, and when corrections changed
+  the head of the changelog and the corrections feeds), from the catalog, bounded by its windows.
+
+In Airflow the site-wide views are written by one DAG (``site_views``) that runs once per batch
+of releases; tools and tests call :func:`write_site` in the releasing process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from . import catalog as catalog_mod
@@ -19,6 +27,12 @@ from .order import by_activity
 from .records import canonical
 from .settings import Settings, rendering
 from .storage import Store
+
+# Bound on re-rendering while other releases keep changing what a view shows: past it, the step fails as a
+# fault and Airflow's retry renders again (a burst of releases ends; the loop never spins forever).
+MAX_RENDERS = 20
+# Small public objects written when what they hold changes; the catalog keeps their SHA-256.
+SITE_JSON = "site.json"
 
 
 def stamp(settings: Settings) -> dict[str, str]:
@@ -39,8 +53,7 @@ def publish_renderings(store: Store, record: dict[str, Any], settings: Settings)
     # Create-once. An existing rendering is left as it is, even if today's templates would
     # render it differently: a version page keeps the look of the day it was released
     # (verify reports such a difference; the record stays the source of truth).
-    for key, body in renderings(record, settings).items():
-        store.create(key, body)
+    store.create_all(renderings(record, settings))
 
 
 def incident_views(records: list[dict[str, Any]], settings: Settings) -> dict[str, bytes]:
@@ -53,8 +66,8 @@ def incident_views(records: list[dict[str, Any]], settings: Settings) -> dict[st
     }
 
 
-def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
-    return {**front_views(catalog, settings), **corrections_views(catalog, settings)}
+def settings_views(settings: Settings) -> dict[str, bytes]:
+    return {SITE_JSON: json.dumps(rendering(settings), indent=1, sort_keys=True).encode() + b"\n"}
 
 
 def front_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
@@ -62,56 +75,53 @@ def front_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]
     return {
         "index.html": render.site_index(catalog, settings),
         "index.json": _listing({"months": catalog["months"]}, catalog["incidents"].values()),
-        "site.json": json.dumps(rendering(settings), indent=1, sort_keys=True).encode() + b"\n",
         "rss.xml": rss,
         "atom.xml": atom,
     }
 
 
 def corrections_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
-    from . import changelog  # pandas: imported only by a release that rebuilds the changelog
+    """The head of the changelog (the newest ``feed_window`` corrections) and the corrections feeds."""
+    from . import changelog  # pandas: imported only by a run that builds a table
 
     crss, catom = feeds.corrections_feeds(catalog, settings)
-    table = changelog.frame(catalog)
+    rows = changelog.rows_of(catalog["corrections"])
     return {
         "corrections.rss.xml": crss,
         "corrections.atom.xml": catom,
-        "corrections/index.html": render.corrections_page(catalog, settings),
-        "corrections/corrections.csv": changelog.to_csv(table),
-        "corrections/corrections.json": changelog.to_json(table),
+        "corrections/index.html": render.corrections_page(catalog, rows, settings),
+        "corrections/corrections.csv": changelog.to_csv(rows),
+        "corrections/corrections.json": changelog.to_json(rows),
     }
 
 
-CORRECTIONS_INPUTS = "_state/corrections.inputs"
-# Bound on re-rendering while other releases keep changing what a view shows: past it, the step fails as a
-# fault and Airflow's retry renders again (a burst of releases ends; the loop never spins forever).
-MAX_RENDERS = 20
+def site_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    return {**front_views(catalog, settings), **corrections_views(catalog, settings)}
 
 
-def corrections_inputs(catalog: dict[str, Any], settings: Settings) -> bytes:
-    """A fingerprint of everything the corrections views are rendered from.
-
-    These views grow with every correction ever made; most releases do not change them,
-    so a release renders them only when this fingerprint changes (templates included).
-    """
-    used = {
-        iid: [s["headline"], s["occurred_at"], s["first_released_at"]]
-        for iid, s in catalog["incidents"].items()
-    }
-    inputs = {
-        "corrections": catalog["corrections"],
-        "incidents": used,
-        "settings": rendering(settings),
-        "templates": render.templates_digest(),
-    }
-    return hashlib.sha256(canonical(inputs)).hexdigest().encode()
-
-
-def archive_views(shard: dict[str, Any], settings: Settings) -> dict[str, bytes]:
-    month = shard["month"]
+def day_views(listing: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    day = listing["day"]
     return {
-        f"archive/{month}.html": render.archive_page(shard, settings),
-        f"archive/{month}.json": _listing({"month": month}, shard["incidents"].values()),
+        catalog_mod.day_key(day): catalog_mod.listing_bytes(listing),
+        f"archive/{day}.html": render.day_page(listing, settings),
+    }
+
+
+def month_views(listing: dict[str, Any], settings: Settings) -> dict[str, bytes]:
+    month = listing["month"]
+    return {
+        catalog_mod.month_key(month): catalog_mod.listing_bytes(listing),
+        f"archive/{month}.html": render.month_page(listing, settings),
+    }
+
+
+def changelog_month_views(month: str, rows: list[dict[str, Any]], settings: Settings) -> dict[str, bytes]:
+    from . import changelog
+
+    return {
+        changelog.month_key(month): changelog.to_json(rows),
+        f"corrections/{month}.csv": changelog.to_csv(rows),
+        f"corrections/{month}.html": render.corrections_month_page(month, rows, settings),
     }
 
 
@@ -125,18 +135,22 @@ def _listing(head: dict[str, Any], summaries) -> bytes:
     )
 
 
-def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Settings) -> list[str]:
+# --- writing ------------------------------------------------------------------------------------
+
+
+def write_incident(
+    store: Store, records: list[dict[str, Any]], settings: Settings, *, if_changed: bool = False
+) -> list[str]:
     """Render the incident's page and feeds from ``records`` (its history as just read).
 
-    Reads the history again only if a newer version appeared while writing.
+    They change with every version, so they are written without asking first. A concurrent
+    release of a newer version may have written its own just before: then the history is
+    read again and rendered again (one HEAD of the next version's record tells).
     """
     incident_id = records[-1]["incident_id"]
-    written: list[str] = []
     for _ in range(MAX_RENDERS):
-        for key, body in incident_views(records, settings).items():
-            if store.put_if_changed(key, body):
-                written.append(key)
-        if ledger.version_numbers(store, incident_id)[-1] == records[-1]["version"]:
+        written = store.put_all(incident_views(records, settings), if_changed=if_changed)
+        if store.head_etag(ledger.record_key(incident_id, records[-1]["version"] + 1)) is None:
             return written
         records = ledger.history(store, incident_id)
     raise StorageFault(
@@ -145,52 +159,187 @@ def refresh_incident(store: Store, records: list[dict[str, Any]], settings: Sett
     )
 
 
-def refresh_site(
-    store: Store, records: list[dict[str, Any]], settings: Settings, *, replace: bool = False
-) -> list[str]:
-    """Fold ``records[-1]`` (with its history before it) into the indexes; render from them.
+def fold(
+    store: Store,
+    records: list[dict[str, Any]],
+    settings: Settings,
+    *,
+    replace: bool = False,
+    if_changed: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """Fold ``records[-1]`` (with its history before it) into the archive, the changelog and the
+    catalog. Returns (the catalog as now stored, whether the corrections views must be rendered).
 
-    ``replace``: a redaction rewrote the incident's records; the indexes' copies are replaced too.
+    ``replace``: a redaction rewrote the incident's records; every copy is replaced too.
+    ``if_changed`` (and ``replace``): pages are written only where their bytes differ (a re-run).
     """
-    catalog_mod.fold_in(
+    if_changed = if_changed or replace
+    _fold_day(store, records, settings, replace=replace, if_changed=if_changed)
+    if replace:
+        _fold_changelog_all(store, records, settings)
+    elif records[-1]["stage"] == "corrected":
+        _fold_changelog(store, records, settings, if_changed=if_changed)
+    change = catalog_mod.replace_incident if replace else catalog_mod.add
+    # What the site-wide views were last rendered with: new templates or settings render the
+    # corrections views again too, as new corrections do.
+    look = sha256(canonical(stamp(settings)))
+
+    def updated(c: dict[str, Any]) -> dict[str, Any]:
+        new = change(c, records, feed_window=settings.feed_window, index_window=settings.index_window)
+        new["rendering"] = look
+        return new
+
+    def before(old: dict[str, Any], new: dict[str, Any]) -> None:
+        # Written before the catalog says they are: a crash in between writes them again on retry.
+        for month in sorted({d[:7] for d in set(new["days"]) - set(old["days"])}):
+            store.put_all(
+                month_views(catalog_mod.month_listing(month, new["days"]), settings), if_changed=replace
+            )
+
+    old, new = catalog_mod.swap(store, catalog_mod.KEY, catalog_mod.empty(), updated, before=before)
+    rerender = old.get("rendering") != look
+    return new, replace or rerender or old["corrections"] != new["corrections"]
+
+
+def _fold_day(
+    store: Store, records: list[dict[str, Any]], settings: Settings, *, replace: bool, if_changed: bool
+) -> None:
+    day = catalog_mod.day_of(records)
+    _, listing = catalog_mod.swap(
         store,
-        records,
-        feed_window=settings.feed_window,
-        index_window=settings.index_window,
-        replace=replace,
+        catalog_mod.day_key(day),
+        catalog_mod.empty_day(day),
+        lambda d: catalog_mod.add_to_day(d, records, replace=replace),
+        encode=catalog_mod.listing_bytes,
+        public=True,
     )
+    html = {k: v for k, v in day_views(listing, settings).items() if not k.endswith(".json")}
+    store.put_all(html, if_changed=if_changed)
 
-    def catalog_views(catalog: dict[str, Any], settings: Settings) -> dict[str, bytes]:
-        fingerprint = corrections_inputs(catalog, settings)
-        if store.get(CORRECTIONS_INPUTS) == fingerprint:
-            return front_views(catalog, settings)
-        # The fingerprint is written last: a crash before it means the next release renders again.
-        return {
-            **front_views(catalog, settings),
-            **corrections_views(catalog, settings),
-            CORRECTIONS_INPUTS: fingerprint,
-        }
 
-    written = _render_until_stable(store, catalog_mod.KEY, catalog_mod.empty(), catalog_views, settings)
-    month = catalog_mod.month_of(records)
-    shard_key = catalog_mod.month_key(month)
-    return written + _render_until_stable(
-        store, shard_key, catalog_mod.empty_month(month), archive_views, settings
+def _fold_changelog(
+    store: Store, records: list[dict[str, Any]], settings: Settings, *, if_changed: bool
+) -> None:
+    from . import changelog
+
+    record = records[-1]
+    month = record["released_at"][:7]
+    entry = catalog_mod._correction_entry(records)
+    _, rows = catalog_mod.swap(
+        store,
+        changelog.month_key(month),
+        [],
+        lambda rows: changelog.with_rows(rows, [entry]),
+        encode=changelog.to_json,
+        public=True,
     )
+    pages = changelog_month_views(month, rows, settings)
+    store.put_all({k: v for k, v in pages.items() if k.endswith((".csv", ".html"))}, if_changed=if_changed)
 
 
-def _render_until_stable(store: Store, key: str, default: dict, make, settings: Settings) -> list[str]:
-    # Re-render if a concurrent release changed the index while we wrote: the last
-    # writer of every view has then seen the newest index.
+def _fold_changelog_all(store: Store, records: list[dict[str, Any]], settings: Settings) -> None:
+    """A redaction: the changelog rows of every correction of the incident, replaced."""
+    from . import changelog
+
+    iid = records[-1]["incident_id"]
+    for n, record in enumerate(records, 1):
+        if record["stage"] != "corrected":
+            continue
+        month = record["released_at"][:7]
+        entry = catalog_mod._correction_entry(records[:n])
+        _, rows = catalog_mod.swap(
+            store,
+            changelog.month_key(month),
+            [],
+            lambda rows, entry=entry: changelog.with_rows(
+                [r for r in rows if (r["incident_id"], r["version"]) != (iid, entry["version"])], [entry]
+            ),
+            encode=changelog.to_json,
+            public=True,
+        )
+        pages = changelog_month_views(month, rows, settings)
+        store.put_all({k: v for k, v in pages.items() if k.endswith((".csv", ".html"))}, if_changed=True)
+
+
+def write_site(
+    store: Store,
+    settings: Settings,
+    *,
+    catalog: dict[str, Any] | None = None,
+    corrections: bool = True,
+    if_changed: bool = False,
+) -> list[str]:
+    """Render the front page, the site feeds and (``corrections``) the changelog head and the
+    corrections feeds from the catalog (``catalog``: as just stored by :func:`fold`, else read);
+    ``site.json`` where it differs (one replaced in the bucket is put right).
+
+    If another release changed the catalog meanwhile, renders again (a bounded number of
+    times), so the last write reflects the newest state. ``if_changed``: write only views whose
+    bytes differ (a redaction, whose repeat must change nothing).
+    """
+    etag = None
+    if catalog is None:
+        catalog, etag = catalog_mod.load(store)
     written: list[str] = []
-    for _ in range(MAX_RENDERS):
-        index, etag = catalog_mod.load(store, key, default)
-        for view_key, body in make(index, settings).items():
-            if store.put_if_changed(view_key, body):
-                written.append(view_key)
-        if store.head_etag(key) == etag:
-            return written
+    for attempt in range(MAX_RENDERS):
+        if attempt:
+            catalog, etag = catalog_mod.load(store)
+            corrections = True  # what changed may include corrections
+        out = front_views(catalog, settings)
+        if corrections:
+            out.update(corrections_views(catalog, settings))
+        written += store.put_all(out, if_changed=if_changed)
+        if store.head_etag(catalog_mod.KEY) == (etag or _etag(catalog)):
+            small = settings_views(settings)
+            return written + [k for k, body in small.items() if store.put_if_changed(k, body)]
     raise StorageFault(
-        f"{key}: changed by other releases during each of {MAX_RENDERS} renders of its views; "
-        "the task's retry renders them again"
+        f"{catalog_mod.KEY}: changed by other releases during each of {MAX_RENDERS} renders of the "
+        "site views; the task's retry renders them again"
     )
+
+
+def sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _etag(obj: Any) -> str:
+    return f'"{hashlib.md5(canonical(obj), usedforsecurity=False).hexdigest()}"'
+
+
+def all_views(
+    catalog: dict[str, Any],
+    days: dict[str, dict[str, Any]],
+    correction_rows: dict[str, list[dict[str, Any]]],
+    settings: Settings,
+) -> dict[str, bytes]:
+    """Every site-wide view (what a rebuild writes and verify compares), from the state :func:`fold`
+    keeps: the catalog, the day listings, each month's changelog rows."""
+    out = {**settings_views(settings), **site_views(catalog, settings)}
+    for listing in days.values():
+        out.update(day_views(listing, settings))
+    for listing in catalog_mod.month_listings(catalog).values():
+        out.update(month_views(listing, settings))
+    for month, rows in correction_rows.items():
+        out.update(changelog_month_views(month, rows, settings))
+    return out
+
+
+def correction_entries(
+    records_by_incident: Iterable[list[dict[str, Any]]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every correction (its record and the previous version's release time), by the month it was released."""
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for records in records_by_incident:
+        for n, record in enumerate(records, 1):
+            if record["stage"] == "corrected":
+                entries.setdefault(record["released_at"][:7], []).append(
+                    catalog_mod._correction_entry(records[:n])
+                )
+    return entries
+
+
+def month_rows(entries: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Each month's changelog rows, from its corrections."""
+    from . import changelog
+
+    return {month: changelog.with_rows([], found) for month, found in sorted(entries.items())}

@@ -205,20 +205,16 @@ def _listed(fetch: Fetch, leaves: list[dict[str, Any]], report: Report) -> None:
     logged = sorted({leaf["incident_id"] for leaf in leaves if _valid(leaf) and "incident_id" in leaf})
     if not logged:
         return
-    listed: set[str] = set()
+    from .integrity import archive_entries
+
     raw = fetch("index.json")
     index = json.loads(raw) if raw else {"incidents": [], "months": []}
-    listed.update(e["incident_id"] for e in index["incidents"])
-    for month in index["months"]:
-        if not (isinstance(month, str) and re.fullmatch(r"\d{4}-\d{2}", month)):
-            report.problems.append(f"index.json: lists a month that is not YYYY-MM: {str(month)[:40]!r}")
-            continue
-        if raw_month := fetch(f"archive/{month}.json"):
-            listed.update(e["incident_id"] for e in json.loads(raw_month)["incidents"])
+    listed = {e["incident_id"] for e in index["incidents"]}
+    listed.update(e["incident_id"] for e in archive_entries(fetch, index, report.problems))
     for iid in logged:
         if iid not in listed:
             report.problems.append(
-                f"incidents/{iid}: logged, but neither index.json nor any archive/<month>.json lists it: dropped"
+                f"incidents/{iid}: logged, but neither index.json nor the archive lists it: dropped"
             )
 
 

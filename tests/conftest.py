@@ -131,7 +131,24 @@ def release_dag(airflow_db):
         dag_folder=str(ROOT / "dags"),
     )
     assert bag.import_errors == {}
-    return bag.get_dag("incident_release")
+    return ReleaseThenSite(bag.get_dag("incident_release"), bag.get_dag("site_views"))
+
+
+class ReleaseThenSite:
+    """``incident_release``, whose ``test`` also runs ``site_views`` after a release succeeds, as the
+    scheduler does on the release's asset event (``dag.test`` runs only the DAG it is given)."""
+
+    def __init__(self, dag, site):
+        self.dag, self.site = dag, site
+
+    def test(self, *args, **kwargs):
+        run = self.dag.test(*args, **kwargs)
+        if run.state == "success":
+            assert self.site.test().state == "success"
+        return run
+
+    def __getattr__(self, name):
+        return getattr(self.dag, name)
 
 
 def all_objects(store) -> dict[str, bytes]:

@@ -292,7 +292,7 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     ]
     expect(rows.first.locator("del")).to_be_visible()
     shown_hours = float(rows.first.locator("data").get_attribute("value"))
-    page.get_by_role("link", name="JSON").click()
+    page.locator("a[href='corrections.json']").click()
     download = json.loads(page.locator("body").inner_text())
     assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in download] == [
         ("2026-0142", 3, "location", PRELIMINARY["location"], CORRECTION["location"])
@@ -300,17 +300,22 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     assert shown_hours == download[0]["hours_since_previous"]
     assert cells[7] == render.duration(shown_hours)
     page.go_back()
+    screenshot(browser, page.url, "corrections")
+
+    # The front page says how fast the agency released and corrected.
+    page.get_by_role("link", name="All incidents").first.click()
     speed = words(page.locator("dl.figures").inner_text())
     to_first = [record(store, iid, 1) for iid in ("2026-0142", "2026-0150")]
     assert f"Median time from incident to first release {median_time(to_first)} over 2 incidents" in speed
     assert f"Median time from incident to a correction {median_time([v[3]])} over 1 correction" in speed
-    screenshot(browser, page.url, "corrections")
 
-    # The monthly archive lists both incidents and links to them.
-    page.get_by_role("link", name="All incidents").first.click()
-    month = v[1]["released_at"][:7]
+    # The archive: the month lists its days, the day lists both incidents and links to them.
+    month, day = v[1]["released_at"][:7], v[1]["released_at"][:10]
     page.get_by_role("link", name=render.month_name(month)).click()
     assert page.url == f"{base}/archive/{month}.html"
+    screenshot(browser, page.url, "archive-month")
+    page.get_by_role("link", name=render.day_name(day)).click()
+    assert page.url == f"{base}/archive/{day}.html"
     expect(page.locator("ol.incidents > li")).to_have_count(2)
     screenshot(browser, page.url, "archive")
     page.get_by_role("link", name=PRELIMINARY["headline"]).click()
@@ -320,7 +325,8 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
 
 PAGE_TYPES = {
     "index": "index.html",
-    "archive": None,  # the month of the first release, found at run time
+    "archive": None,  # the month and day of the first release, found at run time
+    "archive-day": None,
     "incident-corrected": "incidents/2026-0142/index.html",
     "incident-preliminary": "incidents/2026-0150/index.html",
     "version-preliminary": "incidents/2026-0142/v1.html",
@@ -332,7 +338,8 @@ PAGE_TYPES = {
 @pytest.mark.parametrize("kind", list(PAGE_TYPES))
 def test_axe_finds_no_wcag_21_aa_violation(site, page, kind):
     base, store = site
-    key = PAGE_TYPES[kind] or f"archive/{record(store, '2026-0142', 1)['released_at'][:7]}.html"
+    first = record(store, "2026-0142", 1)["released_at"]
+    key = PAGE_TYPES[kind] or f"archive/{first[:10] if kind == 'archive-day' else first[:7]}.html"
     assert page.goto(f"{base}/{key}").status == 200
     assert axe_violations(page) == []
     # And at a phone's width, where the layout differs.
@@ -363,10 +370,10 @@ def test_keyboard_focus_is_visible_on_everything_it_reaches(site, page, key):
 
 def test_hostile_text_in_every_field_is_shown_as_text(hostile_site, page, browser):
     base, store = hostile_site
-    month = record(store, HOSTILE_ID, 1)["released_at"][:7]
+    day = record(store, HOSTILE_ID, 1)["released_at"][:10]
     keys = [
         "index.html",
-        f"archive/{month}.html",
+        f"archive/{day}.html",
         f"incidents/{HOSTILE_ID}/index.html",
         *(f"incidents/{HOSTILE_ID}/v{n}.html" for n in (1, 2, 3)),
         "corrections/index.html",
@@ -439,5 +446,5 @@ def test_whole_xss_corpus_fires_no_dialog_in_the_browser(page, tmp_path):
             ), name
     finally:
         server.shutdown()
-    assert len(paths) == len(PAYLOADS) * 6
+    assert len(paths) == len(PAYLOADS) * 7  # test_xss.pages: seven page types
     assert page.dialogs == []

@@ -30,7 +30,7 @@ def test_dagbag_has_no_import_errors_and_no_connection_lookups(airflow_db):
             dag_folder=str(ROOT / "dags"),
         )
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["incident_inbox", "incident_redaction", "incident_release"]
+    assert sorted(bag.dag_ids) == ["incident_inbox", "incident_redaction", "incident_release", "site_views"]
 
 
 def test_dag_settings_are_written_out(release_dag):

@@ -10,6 +10,7 @@ version lost, none duplicated, and every object byte-identical to a fault-free r
 from __future__ import annotations
 
 import functools
+import threading
 import uuid
 
 import pytest
@@ -39,18 +40,23 @@ class Faults:
     def __init__(self, mode: str | None = None, at: int = 0) -> None:
         self.mode, self.at, self.count, self.fired = mode, at, 0, False
         self.keys: list[str] = []
+        # A release writes independent objects in parallel: each request's number is kept by the
+        # thread that sends it (a call's before-send and after-call run on one thread).
+        self.lock, self.mine = threading.Lock(), threading.local()
 
     def before_send(self, request, **kwargs):
-        self.count += 1
-        self.keys.append(request.url.split("?")[0])
-        if self.mode == "lost-request" and self.count == self.at:
+        with self.lock:
+            self.count += 1
+            self.mine.n = self.count
+            self.keys.append(request.url.split("?")[0])
+        if self.mode == "lost-request" and self.mine.n == self.at:
             self.fired = True
-            raise InjectedFault(f"request {self.count} lost before it reached storage")
+            raise InjectedFault(f"request {self.mine.n} lost before it reached storage")
 
     def after_call(self, **kwargs):
-        if self.mode == "lost-response" and self.count == self.at and not self.fired:
+        if self.mode == "lost-response" and getattr(self.mine, "n", None) == self.at and not self.fired:
             self.fired = True
-            raise InjectedFault(f"response to request {self.count} lost after the write")
+            raise InjectedFault(f"response to request {self.mine.n} lost after the write")
 
 
 def retried(step, *args, **kwargs):

@@ -163,7 +163,9 @@ def test_a_new_release_changes_the_etags_of_changed_feeds_only(published):
         assert get(f"{base}/{key}", **{"If-None-Match": before[key]["etag"]})[0] == 304, key
     assert set(before) <= set(keys)
     assert {k for k in keys if k not in before} == {
-        f"incidents/2026-0142/v3.{ext}" for ext in ("json", "html", "txt")
+        *(f"incidents/2026-0142/v3.{ext}" for ext in ("json", "html", "txt")),
+        # The site's first correction: the month's changelog page and its downloads.
+        *(f"corrections/2026-11.{ext}" for ext in ("json", "csv", "html")),
     }
 
 

@@ -64,8 +64,12 @@ def test_two_corrections_in_the_same_second_are_listed_in_one_order_everywhere(b
     orders["index.json"] = [e["incident_id"] for e in json.loads(bucket.get("index.json"))["incidents"]]
     index_html = bucket.get("index.html").decode()
     orders["index.html"] = ids_in(index_html[index_html.index("<main") :])
-    archive = json.loads(bucket.get("archive/2026-11.json"))
-    orders["archive/2026-11.json"] = [e["incident_id"] for e in archive["incidents"]]
+    archive = json.loads(bucket.get("archive/2026-11-21.json"))
+    orders["archive/2026-11-21.json"] = [e["incident_id"] for e in archive["incidents"]]
+    month = json.loads(bucket.get("corrections/2026-11.json"))
+    orders["corrections/2026-11.json"] = list(dict.fromkeys(r["incident_id"] for r in month))
+    month_page = bucket.get("corrections/2026-11.html").decode()
+    orders["corrections/2026-11.html"] = ids_in(month_page[month_page.index("<table") :])
     assert orders == {name: expected for name in orders}
 
 

@@ -21,13 +21,11 @@ def test_site_views_stop_after_a_bounded_number_of_renders_under_endless_change(
         renders.append(1)
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(views.catalog_mod, "fold_in", lambda *a, **k: None)  # already folded in
     monkeypatch.setattr(views.catalog_mod, "load", load_and_count)
     # Another release changes the index during every render.
     monkeypatch.setattr(bucket, "head_etag", lambda key: '"changed-by-someone-else"')
-    records = ledger.history(bucket, PRELIMINARY["incident_id"])
     with pytest.raises(StorageFault, match="20 renders") as err:
-        views.refresh_site(bucket, records, settings)
+        views.write_site(bucket, settings)
     assert len(renders) == views.MAX_RENDERS
     assert not isinstance(err.value, ReleaseError)  # a fault, retried; never shown as a refusal
 
@@ -39,7 +37,7 @@ def test_incident_views_stop_after_a_bounded_number_of_renders_under_endless_new
     pipeline.release(PRELIMINARY, bucket, settings, key="run-1", released_by="pio")
     records = ledger.history(bucket, PRELIMINARY["incident_id"])
     # A newer version appears every time the views have been written.
-    monkeypatch.setattr(views.ledger, "version_numbers", lambda store, iid: [1, 2])
+    monkeypatch.setattr(bucket, "head_etag", lambda key: '"v2-exists"')
     monkeypatch.setattr(views.ledger, "history", lambda store, iid: records)
     with pytest.raises(StorageFault, match="20 renders"):
-        views.refresh_incident(bucket, records, settings)
+        views.write_incident(bucket, records, settings)

@@ -12,7 +12,7 @@ from sample import history
 from xss_corpus import PAYLOADS, REFUSED_AT_INTAKE
 
 from releases import catalog as catalog_mod
-from releases import feeds, render
+from releases import changelog, feeds, render
 from releases.settings import Settings
 
 SETTINGS = Settings(public_url="https://releases.example.org")
@@ -36,14 +36,16 @@ def docs(text: str):
 
 
 def pages(records):
-    catalog, months = catalog_mod.build({"2026-0142": records}, feed_window=50, index_window=100)
+    catalog, days = catalog_mod.build({"2026-0142": records}, feed_window=50, index_window=100)
+    rows = changelog.rows_of(catalog["corrections"])
     out = {
         "index": render.site_index(catalog, SETTINGS),
-        "archive": render.archive_page(months["2026-11"], SETTINGS),
+        "archive": render.day_page(days["2026-11-21"], SETTINGS),
         "incident": render.incident_page(records, SETTINGS),
         "v1": render.version_html(records[0], SETTINGS),
         "v2": render.version_html(records[1], SETTINGS),
-        "corrections": render.corrections_page(catalog, SETTINGS),
+        "corrections": render.corrections_page(catalog, rows, SETTINGS),
+        "corrections-month": render.corrections_month_page("2026-11", rows, SETTINGS),
     }
     feed_docs = {}
     for name, (rss, atom) in {
