@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+# make up's data: the store in $(DATA)/s3, Airflow's PostgreSQL in $(DATA)/pg.
+DATA   ?= $(CURDIR)/.data
 
 .PHONY: help venv browser services test test-fast lint fmt up demo bench lock clean audit
 
@@ -70,7 +72,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix releases devstack dags plugins tests bench
 
 up: $(STAMP) services
-	$(BIN)/python -m devstack up
+	$(BIN)/python -m devstack up --data-dir $(DATA)/s3
 
 demo: $(STAMP)
 	$(BIN)/python -m devstack demo
