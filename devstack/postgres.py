@@ -298,20 +298,28 @@ def start(folder: Path, port: int, *, timeout: float = 60.0) -> Postgres:
             **_user_kwargs(),
         )
     server = Postgres(folder, port, proc, created)
+    try:
+        _wait_until_ready(server, log_path, timeout)
+    except BaseException:  # Ctrl-C or SIGTERM while it starts too: leave no server behind
+        server.stop()
+        raise
+    return server
+
+
+def _wait_until_ready(server: Postgres, log_path: Path, timeout: float) -> None:
+    folder, proc = server.folder, server.proc
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
             tail = log_path.read_text(errors="replace").splitlines()[-20:]
             raise RuntimeError(f"PostgreSQL did not start ({last}); the end of its log:\n" + "\n".join(tail))
         try:
             server.provision()
             server.connect().close()
-            return server
+            return
         except Exception as err:  # not up yet: "connection refused", "the database system is starting up"
             if "password authentication failed" in str(err):
-                server.stop()
                 raise RuntimeError(
                     f"PostgreSQL in {folder} does not take the passwords in {folder / 'credentials.json'} "
                     f"(was that file replaced?); delete {folder} to start with an empty metadata database"
