@@ -5,8 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+# make up's data: the store in $(DATA)/s3, Airflow's PostgreSQL in $(DATA)/pg.
+DATA   ?= $(CURDIR)/.data
 
-.PHONY: help venv browser test test-fast lint fmt up demo bench lock clean audit
+.PHONY: help venv browser services test test-fast lint fmt up demo bench lock clean audit
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
@@ -17,6 +19,7 @@ help:
 	@echo "make lint   ruff check + format check"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 	@echo "make browser  install Debian's chromium for the browser tests (if missing)"
+	@echo "make services install Debian's postgresql for make up's metadata database (if missing)"
 
 venv: $(STAMP)
 
@@ -38,7 +41,19 @@ lock:
 browser:
 	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
-test: $(STAMP) browser
+# Airflow's metadata database behind `make up` is PostgreSQL (SQLite takes one writer at a time: concurrent
+# triggers failed with HTTP 500). devstack runs its own server from Debian's binaries; nothing is set up
+# system-wide: the package's own cluster is not created (createcluster.d), so no service starts on 5432.
+# Without root (or apt) this only warns, and `make up` falls back to SQLite with a warning of its own.
+services:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/incident-releases.conf && \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql ) || \
+	echo "WARNING: PostgreSQL is not installed and could not be (needs root and apt-get): make up will use SQLite"
+
+test: $(STAMP) browser services
 	$(BIN)/ruff check releases devstack dags plugins tests bench
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
 	$(BIN)/python -m pytest
@@ -56,8 +71,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff format releases devstack dags plugins tests bench
 	$(BIN)/ruff check --fix releases devstack dags plugins tests bench
 
-up: $(STAMP)
-	$(BIN)/python -m devstack up
+up: $(STAMP) services
+	$(BIN)/python -m devstack up --data-dir $(DATA)/s3
 
 demo: $(STAMP)
 	$(BIN)/python -m devstack demo

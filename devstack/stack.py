@@ -1,9 +1,11 @@
 """Run the whole product on one machine: ``make up``, ``make demo``, ``python -m devstack store``.
 
 ``up``
-    SeaweedFS (S3 API on 127.0.0.1:9000, data in ``.data/s3``) and Airflow's four components
-    (api-server, scheduler, dag-processor, triggerer; LocalExecutor, SQLite in ``$AIRFLOW_HOME``), each
-    a process tree of its own, all on loopback. Ctrl-C or SIGTERM stops every process it started.
+    SeaweedFS (S3 API on 127.0.0.1:9000, data in ``.data/s3``), PostgreSQL for Airflow's metadata
+    (127.0.0.1:9005, data in ``.data/pg``; SQLite in ``$AIRFLOW_HOME`` with a warning where PostgreSQL
+    cannot run) and Airflow's four components (api-server, scheduler, dag-processor, triggerer;
+    LocalExecutor), each a process tree of its own, all on loopback. Ctrl-C or SIGTERM stops every
+    process it started.
 ``demo``
     One sample incident through preliminary -> updated -> corrected with the real DAG (``airflow dags
     test``) against a throw-away SeaweedFS; the public site is copied to ``demo-site/``.
@@ -36,7 +38,7 @@ from typing import Any
 from releases import checkpoint, sealing, tlog
 from releases import settings as settings_mod
 
-from . import processes, seaweed
+from . import postgres, processes, seaweed
 from .processes import Component
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +52,9 @@ AIRFLOW_COMPONENTS = (
     ("triggerer", ["triggerer", "--skip-serve-logs"]),
 )
 SIMPLE_AUTH = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+# PostgreSQL's port in the `make up` layout: after the store's five (S3 port + 1..4).
+PG_PORT_OFFSET = 5
+DB_URL_VARIABLE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 
 _STARTED = time.monotonic()
 
@@ -95,9 +100,11 @@ def airflow_env(
     endpoint: str,
     writer: dict[str, str],
     store: seaweed.SeaweedFS | None = None,
+    database_url: str | None = None,
 ) -> dict[str, str]:
     """Environment for every Airflow process: this repository's DAGs, the store as a connection that
-    carries the store's writer identity."""
+    carries the store's writer identity, the metadata database at ``database_url`` (default: what
+    the environment or airflow.cfg says; SQLite in ``home`` if nothing does)."""
     api_host, api_port = _host_port(cfg.api_url, 8080)
     env = dict(os.environ)
     env.update(
@@ -111,6 +118,17 @@ def airflow_env(
             # LocalExecutor starts `parallelism` worker processes up front (32 by default, ~40 processes
             # per stack); a release is one run at a time, a burst a few.
             "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "8"),
+            # Latency (read from Airflow 3.3's source, not guessed). An idle scheduler sleeps this long
+            # between loops (default 1 s), so a triggered run waited up to 1 s to be picked up; a busy
+            # one never sleeps. Costs: an idle scheduler runs its loop (a few small queries) 4 times a
+            # second instead of once. `[scheduler] scheduler_heartbeat_sec` is left alone: in 3.3 it is
+            # only how often the scheduler records that it is alive, not how often it schedules.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+            # How often the dag-processor lists the DAG folder for new or deleted files (default 300 s:
+            # a new DAG file appeared after up to five minutes). Costs: one listing of dags/ every 30 s.
+            # Changed files are re-parsed every `[dag_processor] min_file_process_interval` (30 s, kept:
+            # each parse is a process that imports the DAG, a CPU-second on a busy 2-core machine).
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH,
             "AIRFLOW__API__HOST": api_host,
             "AIRFLOW__API__PORT": str(api_port),
@@ -129,6 +147,9 @@ def airflow_env(
     )
     if cfg.public_url:
         env["RELEASES_PUBLIC_URL"] = cfg.public_url
+    if database_url:
+        # Airflow derives the async URL (postgresql+asyncpg://...) from this one.
+        env[DB_URL_VARIABLE] = database_url
     if store is not None:
         # The private keys: only Airflow's tasks read them (releases.sealing, releases.checkpoint); never in
         # the bucket. The log's verifier key is public: its fingerprint is shown on every page.
@@ -217,7 +238,15 @@ def unpause_dags(api: str, token: str, dag_ids: tuple[str, ...], timeout: float 
 # -- up ------------------------------------------------------------------------------------------------
 
 
-def banner(cfg: settings_mod.Settings, store: seaweed.SeaweedFS, home: Path) -> str:
+def database_line(db: postgres.Postgres | None, env: dict[str, str]) -> str:
+    if db is not None:
+        return f"PostgreSQL on 127.0.0.1:{db.port}, data in {db.folder} (passwords: credentials.json there)"
+    if env.get(DB_URL_VARIABLE, "").startswith("sqlite") or DB_URL_VARIABLE not in env:
+        return "SQLite: simultaneous triggers may fail with HTTP 500 (see the warning above)"
+    return f"as {DB_URL_VARIABLE} says"
+
+
+def banner(cfg: settings_mod.Settings, store: seaweed.SeaweedFS, home: Path, database: str = "SQLite") -> str:
     passwords = json.loads(password_file(home).read_text()) if password_file(home).exists() else {}
     password = passwords.get(cfg.api_user, f"(see {password_file(home)})")
     admin = store.credentials("admin")
@@ -251,6 +280,7 @@ Incident releases is running. Ctrl-C stops everything.
   Look inside            AWS_ACCESS_KEY_ID={admin["access_key"]} AWS_SECRET_ACCESS_KEY={admin["secret_key"]} \\
                            aws --endpoint-url {store.endpoint} s3 ls s3://{cfg.bucket}/ --recursive
   Data                   {store.data_dir} (store, credentials.json), {home} (Airflow, logs in {home}/logs)
+  Airflow's database     {database}
 
 Trigger a release through the REST API:
   TOKEN=$(curl -s -X POST {cfg.api_url}/auth/token -H 'Content-Type: application/json' \\
@@ -278,7 +308,35 @@ def start_airflow(env: dict[str, str], output: Any) -> list[Component]:
     return started
 
 
-def up(data_dir: Path) -> int:
+SQLITE_WARNING = """
+!!! WARNING: Airflow's metadata database is SQLite, not PostgreSQL: {why}.
+!!! SQLite takes one writer at a time, and Airflow's four components all write: simultaneous triggers
+!!! may fail with HTTP 500 ("database is locked"; measured: 5 of 6 simultaneous REST triggers did).
+!!! Fine for one person trying a release; not for a desk. Fix: {fix}
+"""
+
+
+def start_database(pg_dir: Path, port: int) -> tuple[postgres.Postgres | None, str]:
+    """PostgreSQL for Airflow's metadata, or (None, why not) when it cannot run here."""
+    why = postgres.unavailable()
+    fix = "run `make services` as root (installs Debian's postgresql package), then `make up` again."
+    if not why:
+        blocked = postgres.blocked_folder(pg_dir)
+        if blocked:
+            why = f"the `{postgres.run_as()}` user that runs it cannot enter {blocked}"
+            fix = f"`chmod o+x {blocked}`, or keep the checkout where that user can reach it."
+    if why:
+        print(SQLITE_WARNING.format(why=why, fix=fix), file=sys.stderr, flush=True)
+        return None, why
+    if not seaweed.port_free(port):
+        raise SystemExit(f"PostgreSQL: 127.0.0.1:{port} is already in use (another `make up` running?)")
+    try:
+        return postgres.start(pg_dir, port), ""
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+        raise SystemExit(f"PostgreSQL did not start: {err} (its log: {pg_dir / 'postgres.log'})") from err
+
+
+def up(data_dir: Path, pg_dir: Path | None = None) -> int:
     cfg = settings_mod.load()
     _, s3_port = loopback(cfg.s3_endpoint, 9000, "RELEASES_S3_ENDPOINT")
     api_host, api_port = loopback(cfg.api_url, 8080, "RELEASES_API_URL")
@@ -291,29 +349,47 @@ def up(data_dir: Path) -> int:
     if left:
         log(f"stopped {len(left)} processes left running by an earlier stack that was killed: {left}")
     ports = seaweed.Ports.from_s3(s3_port)
-    if api_port in ports.all():
+    pg_port = s3_port + PG_PORT_OFFSET
+    if api_port in [*ports.all(), pg_port]:
         raise SystemExit(
-            f"RELEASES_API_URL: port {api_port} is one of the object store's ports {ports.all()}"
+            f"RELEASES_API_URL: port {api_port} is one of the object store's or PostgreSQL's ports "
+            f"{[*ports.all(), pg_port]}"
         )
     if not seaweed.port_free(api_port):
         raise SystemExit(f"Airflow API: 127.0.0.1:{api_port} is already in use (another `make up` running?)")
     store = seaweed.start(data_dir, ports)
     components: list[Component] = []
+    db: postgres.Postgres | None = None
     processes.record(pid_file, components, [store.proc.pid])
     try:
         store.provision(cfg.bucket, tlog.origin(cfg))
         log(f"object storage (SeaweedFS) on {store.endpoint}, bucket {cfg.bucket}, data in {data_dir}")
-        env = airflow_env(home, cfg, store.endpoint, store.credentials("writer"), store)
+        if DB_URL_VARIABLE in os.environ:
+            log(f"Airflow's metadata database: as {DB_URL_VARIABLE} says (no PostgreSQL of the stack's own)")
+        else:
+            db, _ = start_database(pg_dir or data_dir.parent / "pg", pg_port)
+        if db is not None:
+            processes.record(pid_file, components, [store.proc.pid, db.proc.pid])
+            log(f"Airflow's metadata database: PostgreSQL on 127.0.0.1:{db.port}, data in {db.folder}")
+        env = airflow_env(
+            home, cfg, store.endpoint, store.credentials("writer"), store, db.url() if db else None
+        )
         seed_password(home, cfg)
         with open(home / "airflow.log", "ab") as output:
-            if not (home / "airflow.db").exists():
+            first_run = db.created if db else not (home / "airflow.db").exists()
+            if first_run:
                 log("creating Airflow's metadata database (first run)")
+                if db and (home / "airflow.db").exists():
+                    log(
+                        f"(the SQLite database of earlier runs, {home / 'airflow.db'}, is no longer used: "
+                        "its run history stays there; published releases are in the store)"
+                    )
             migrate(env, output)  # a no-op when current; upgrades after an Airflow upgrade
             log(
                 f"starting Airflow: {', '.join(n for n, _ in AIRFLOW_COMPONENTS)} (log: {home / 'airflow.log'})"
             )
             components = start_airflow(env, output)
-        processes.record(pid_file, components, [store.proc.pid])
+        processes.record(pid_file, components, [store.proc.pid, *([db.proc.pid] if db else [])])
         api = components[0]
         if not _wait_for(
             lambda: not api.alive() or _http("GET", f"{cfg.api_url}/api/v2/version")[0] == 200, 180
@@ -329,18 +405,24 @@ def up(data_dir: Path) -> int:
             (DAG_ID, "site_views", "incident_redaction"),
         )
         log(problem or f"{DAG_ID}, site_views and incident_redaction are parsed and unpaused")
-        print(banner(cfg, store, home), flush=True)
-        while all(c.alive() for c in components) and store.proc.poll() is None:
+        print(banner(cfg, store, home, database_line(db, env)), flush=True)
+        while (
+            all(c.alive() for c in components)
+            and store.proc.poll() is None
+            and (db is None or db.proc.poll() is None)
+        ):
             for c in components:
                 c.watch()
             time.sleep(1.0)
-        gone = [c.name for c in components if not c.alive()] or ["SeaweedFS"]
-        return _failed(home, f"{', '.join(gone)} stopped unexpectedly")
+        gone = [c.name for c in components if not c.alive()]
+        if db is not None and db.proc.poll() is not None:
+            gone.append("PostgreSQL")
+        return _failed(home, f"{', '.join(gone or ['SeaweedFS'])} stopped unexpectedly")
     except KeyboardInterrupt:
         log("stopping")
         return 0
     finally:
-        _shutdown(components, store)
+        _shutdown(components, store, db)
         pid_file.unlink(missing_ok=True)
 
 
@@ -350,7 +432,9 @@ def _failed(home: Path, why: str) -> int:
     return 1
 
 
-def _shutdown(components: list[Component], store: seaweed.SeaweedFS) -> None:
+def _shutdown(
+    components: list[Component], store: seaweed.SeaweedFS, db: postgres.Postgres | None = None
+) -> None:
     # Ctrl-C again while stopping must not leave processes behind.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -359,6 +443,9 @@ def _shutdown(components: list[Component], store: seaweed.SeaweedFS) -> None:
         killed = processes.stop_all(components)
         note = f", had to kill {killed}" if killed else ""
         log(f"Airflow stopped in {time.monotonic() - started:.1f} s{note}")
+    if db is not None:
+        code = db.stop()
+        log(f"PostgreSQL stopped{'' if code == 0 else f' (exit code {code})'}; its data is on disk")
     store.stop()
     log("object storage stopped; its data is on disk")
 
@@ -495,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="object storage + Airflow on loopback until Ctrl-C")
     p_up.add_argument("--data-dir", type=Path, default=REPO / ".data" / "s3")
+    p_up.add_argument(
+        "--pg-dir", type=Path, default=None, help="PostgreSQL's folder (default: pg beside --data-dir)"
+    )
     p_demo = sub.add_parser("demo", help="one sample incident through every stage with the real DAG")
     p_demo.add_argument("--out", type=Path, default=REPO / "demo-site")
     p_store = sub.add_parser("store", help="only the object storage, until Ctrl-C")
@@ -504,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     install_signal_handlers()
     if args.command == "up":
-        return up(args.data_dir.resolve())
+        return up(args.data_dir.resolve(), args.pg_dir.resolve() if args.pg_dir else None)
     if args.command == "demo":
         return demo(args.out)
     return serve_store(args.data_dir.resolve(), args.port, args.bucket)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,19 @@ def seaweed(tmp_path_factory):
     # Throw-away data: no need to wait for a clean shutdown (the stack's own tests check that).
     server.proc.kill()
     server.proc.wait()
+
+
+@pytest.fixture
+def stack_dir():
+    """A fresh folder for a whole `make up` stack (store, PostgreSQL, Airflow home). Run as root, the
+    stack runs PostgreSQL as the `postgres` user, which must be able to enter it: pytest's own tmp
+    folders are closed to other users (0700), so this one is made beside them and opened for passage
+    (0711: enter, not list; what is inside stays 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="releases-stack-"))
+    if os.geteuid() == 0:
+        folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ ignored, as a background job of a script would be."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import psutil
 import pytest
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
-from devstack import processes, seaweed, stack
+from devstack import postgres, processes, seaweed, stack
 from releases import pipeline
 from releases.settings import Settings
 from releases.storage import Store
@@ -271,70 +273,103 @@ def free_port() -> int:
 
 
 def _free_s3_port() -> int:
-    """An S3 port whose four neighbours and their gRPC ports are free too (the `make up` layout)."""
+    """An S3 port whose four neighbours, their gRPC ports and PostgreSQL's port (S3 + 5) are free too
+    (the `make up` layout)."""
     for _ in range(200):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        ports = seaweed.Ports.from_s3(port).all()
+        ports = [*seaweed.Ports.from_s3(port).all(), port + stack.PG_PORT_OFFSET]
         if max(ports) < 65536 and all(seaweed.port_free(p) for p in ports):
             return port
     raise AssertionError("no free port range")
 
 
-@pytest.mark.stack
-def test_make_up_listens_on_loopback_only_and_ctrl_c_stops_every_process(tmp_path):
+@dataclass
+class UpStack:
+    """A running ``python -m devstack up`` (what ``make up`` runs) on free ports."""
+
+    proc: subprocess.Popen
+    folder: Path
+    s3_port: int
+    api_port: int
+    family: list = field(default_factory=list)
+    code: int | None = None
+
+    @property
+    def s3(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "airflow"
+
+    def output(self) -> str:
+        return (self.folder / "up.log").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_up(folder: Path, ready_timeout: float = 300):
+    """Start the stack in ``folder`` as a background job of a script would (SIGINT ignored), wait for
+    its banner, and stop it with SIGINT (Ctrl-C) when done; ``code`` is its exit code then."""
     s3_port, api_port = _free_s3_port(), free_port()
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW_HOME": str(folder / "airflow"),
         "RELEASES_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
         "RELEASES_API_URL": f"http://127.0.0.1:{api_port}",
+        "RELEASES_BUCKET": BUCKET,
     }
     for name in [k for k in env if k.startswith("AIRFLOW__") or k.startswith("AIRFLOW_CONN_")]:
         del env[name]  # the test session's own Airflow settings
-    out = open(tmp_path / "up.log", "w+")  # noqa: SIM115
+    out = open(folder / "up.log", "w+")  # noqa: SIM115
+    cmd = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", sys.executable, "-m", "devstack", "up"]
     up = subprocess.Popen(
-        [
-            "sh",
-            "-c",
-            'trap "" INT; exec "$@"',
-            "sh",
-            sys.executable,
-            "-m",
-            "devstack",
-            "up",
-            "--data-dir",
-            str(tmp_path / "s3"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
+        [*cmd, "--data-dir", str(folder / "s3")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
     )
+    running = UpStack(up, folder, s3_port, api_port)
     try:
         ready = stack._wait_for(
-            lambda: (
-                up.poll() is not None or "Incident releases is running" in (tmp_path / "up.log").read_text()
-            ),
-            300,
+            lambda: up.poll() is not None or "Incident releases is running" in running.output(), ready_timeout
         )
-        assert ready and up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
-        family = processes.tree(up.pid)
-        names = {p.name() for p in family}
-        assert "weed" in names and any("airflow" in " ".join(p.cmdline()) for p in family)
-        sockets = processes.listening([p.pid for p in family])
-        addresses = {(addr, port) for _, _, addr, port in sockets}
-        assert ("127.0.0.1", s3_port) in addresses and ("127.0.0.1", api_port) in addresses
-        off_loopback = [s for s in sockets if s[2] != "127.0.0.1"]
-        assert off_loopback == [], off_loopback
-        # Every port is one README lists: the S3 port and its four neighbours, their gRPC ports, the API.
-        documented = set(seaweed.Ports.from_s3(s3_port).all()) | {api_port}
-        assert {port for _, port in addresses} <= documented, sorted(addresses)
+        assert ready and up.poll() is None, running.output()[-3000:]
+        running.family = processes.tree(up.pid)
+        yield running
     finally:
         up.send_signal(signal.SIGINT)  # what Ctrl-C sends; `make up` resets the inherited "ignore"
-        code = up.wait(timeout=90)
-    assert code == 0, (tmp_path / "up.log").read_text()[-3000:]
+        try:
+            running.code = up.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            for proc in processes.tree(up.pid):
+                proc.kill()
+            raise
+        finally:
+            out.close()
+
+
+@pytest.mark.stack
+def test_make_up_listens_on_loopback_only_and_ctrl_c_stops_every_process(stack_dir):
+    with running_up(stack_dir) as up:
+        family = up.family
+        names = {p.name() for p in family}
+        assert "weed" in names and any("airflow" in " ".join(p.cmdline()) for p in family)
+        if not postgres.unavailable():
+            assert "postgres" in names, up.output()[-3000:]
+        sockets = processes.listening([p.pid for p in family])
+        addresses = {(addr, port) for _, _, addr, port in sockets}
+        assert ("127.0.0.1", up.s3_port) in addresses and ("127.0.0.1", up.api_port) in addresses
+        off_loopback = [s for s in sockets if s[2] != "127.0.0.1"]
+        assert off_loopback == [], off_loopback
+        # Every port is one README lists: the S3 port and its four neighbours, their gRPC ports,
+        # PostgreSQL's (S3 + 5), the API.
+        documented = set(seaweed.Ports.from_s3(up.s3_port).all())
+        documented |= {up.api_port, up.s3_port + stack.PG_PORT_OFFSET}
+        assert {port for _, port in addresses} <= documented, sorted(addresses)
+    assert up.code == 0, up.output()[-3000:]
     left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], left
 
@@ -403,3 +438,61 @@ def test_the_store_s_files_are_readable_by_their_owner_alone(seaweed):
     """SeaweedFS writes its volume files 0644, and they hold purged versions until compaction: the data
     folder is closed to other users (found by an attack from a fresh clone)."""
     assert seaweed.data_dir.stat().st_mode & 0o777 == 0o700
+
+
+# -- Airflow's metadata database ----------------------------------------------------------------------
+
+
+def test_airflow_env_points_airflow_at_the_stack_s_database_and_tunes_the_scheduler(tmp_path):
+    writer = {"access_key": "releases-writer-x", "secret_key": "s"}
+    url = "postgresql+psycopg2://airflow:pw@127.0.0.1:9005/airflow"
+    env = stack.airflow_env(tmp_path, Settings(), "http://127.0.0.1:9123", writer, database_url=url)
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == url
+    assert float(env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) < 1  # Airflow's default: 1 s
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+
+
+def test_without_postgresql_the_stack_says_loudly_what_sqlite_costs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(postgres, "unavailable", lambda: "PostgreSQL's binaries were not found")
+    db, why = stack.start_database(tmp_path / "pg", free_port())
+    assert (db, why) == (None, "PostgreSQL's binaries were not found")
+    warning = capsys.readouterr().err
+    assert "WARNING" in warning and "SQLite" in warning and "HTTP 500" in warning
+    assert "make services" in warning
+    assert not (tmp_path / "pg").exists()
+
+
+@pytest.mark.skipif(bool(postgres.unavailable()), reason=postgres.unavailable() or "available")
+def test_the_stack_s_postgresql_is_private_listens_on_loopback_and_keeps_its_data(stack_dir):
+    folder, port = stack_dir / "pg", free_port()
+    server = postgres.start(folder, port)
+    try:
+        assert server.created
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert (folder / "credentials.json").stat().st_mode & 0o777 == 0o600
+        family = [p.pid for p in processes.tree(server.proc.pid)]
+        assert {(addr, p) for _, _, addr, p in processes.listening(family)} == {("127.0.0.1", port)}
+        conn = server.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+            assert cur.fetchone() == ("airflow", False)  # Airflow's role administers nothing else
+            cur.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+        conn.close()
+        import psycopg2
+
+        with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+            psycopg2.connect(host="127.0.0.1", port=port, user="airflow", password="guess", dbname="airflow")
+    finally:
+        assert server.stop() == 0  # a fast shutdown, not a kill
+    assert processes.tree(server.proc.pid) == []
+
+    again = postgres.start(folder, port)
+    try:
+        assert not again.created
+        conn = again.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT x FROM kept")
+            assert cur.fetchall() == [(42,)]
+        conn.close()
+    finally:
+        again.stop()
