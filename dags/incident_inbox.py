@@ -1,9 +1,16 @@
 """Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away -> settle.
 
-Every minute: each waiting file is checked like any other submission; a good one
-triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one
-is filed under ``inbox/rejected/`` with the reason. A filed file whose release has been
-published is replaced by a receipt without its text. Rules live in ``releases.inbox``.
+Started by an event, not a clock: the DAG is scheduled on the asset ``incident_inbox``, whose watcher
+(``plugins/incident_inbox_watch.py``, in Airflow's triggerer) lists ``inbox/`` every 2 seconds and fires
+when there is work: a file waiting, a filed file whose release is published, a refused file past the days
+it is kept. An idle inbox costs no DAG run. Events that arrive while a run is going (one at a time) wait
+for it and start one more run between them.
+
+Each run does all of it: each waiting file is checked like any other submission; a good one
+triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one is filed
+under ``inbox/rejected/`` with the reason. A filed file whose release has been published is
+replaced by a receipt without its text (usually by the run that the publication itself starts,
+seconds later); refused files past their days are deleted. Rules live in ``releases.inbox``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, AssetWatcher, dag, task
+from incident_inbox_watch import InboxWatchTrigger  # plugins/: importable by the triggerer too
+
+# What the DAG is scheduled on. The watcher's trigger takes no per-deployment arguments at parse time
+# (bucket, connection and days kept are read in the triggerer), so every parse gives the same trigger.
+INBOX = Asset(
+    name="incident_inbox",
+    uri="incident-releases://inbox/",
+    watchers=[AssetWatcher(name="incident_inbox_watch", trigger=InboxWatchTrigger())],
+)
 
 
 def _store():
@@ -41,7 +57,7 @@ def _sealing_public_key() -> str | None:
 @dag(
     dag_id="incident_inbox",
     description="Release update documents dropped into the bucket's private inbox/",
-    schedule=timedelta(minutes=1),
+    schedule=[INBOX],
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 - as Airflow's own examples
     catchup=False,
     max_active_runs=1,
@@ -69,8 +85,8 @@ def incident_inbox():
 
         return inbox.archive(_store(), submissions)
 
-    # Not all_done: as the one leaf, a success here would mark a poll whose collect failed as successful.
-    # A poll that failed leaves its settling to the next one.
+    # Not all_done: as the one leaf, a success here would mark a run whose collect failed as successful.
+    # A run that failed leaves its settling to the next one (the watcher fires again for what is left).
     @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
     def settle() -> list[str]:
         """Replace each filed file whose release is published by a receipt; delete its text. Delete

@@ -4,9 +4,11 @@ it. Against the real S3 server (SeaweedFS), as the triggerer would list it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sample import PRELIMINARY
 
 from releases import inbox
@@ -111,3 +113,92 @@ def test_pending_lists_only_the_top_level_of_the_inbox(bucket):
     put(bucket, "inbox/b.json", b"{}")
     put(bucket, "inbox/a.json", b"{}")
     assert inbox.pending(bucket) == ["inbox/a.json", "inbox/b.json"]
+
+
+# -- the Airflow trigger ------------------------------------------------------------------------------
+
+
+def trigger_class():
+    import airflow  # noqa: F401 - puts the plugins folder on sys.path, as in every Airflow component
+    from incident_inbox_watch import InboxWatchTrigger
+
+    return InboxWatchTrigger
+
+
+@pytest.mark.slow  # imports Airflow (~5 s)
+def test_the_trigger_serializes_to_the_same_arguments_on_every_parse():
+    from airflow.triggers.base import BaseEventTrigger
+
+    cls = trigger_class()
+    first, second = cls(), cls()
+    assert isinstance(first, BaseEventTrigger)
+    assert (
+        first.serialize()
+        == second.serialize()
+        == (
+            "incident_inbox_watch.InboxWatchTrigger",
+            {"poll_interval": 2.0, "bucket": None, "aws_conn_id": None, "keep_rejected_days": None},
+        )
+    )
+    assert BaseEventTrigger.hash(*first.serialize()) == BaseEventTrigger.hash(*second.serialize())
+    # The triggerer re-creates it from what serialize() gives.
+    classpath, kwargs = first.serialize()
+    assert cls(**kwargs).serialize() == (classpath, kwargs)
+
+
+@pytest.mark.slow
+def test_the_trigger_fires_for_a_dropped_file_and_stays_quiet_otherwise(bucket):
+    """run() with the connection the DAGs use: nothing within several polls of an empty inbox or one
+    holding only filed, refused and released files; an event within seconds of a drop."""
+    trigger = trigger_class()(poll_interval=0.2, bucket=bucket.bucket)
+
+    async def scenario() -> list[dict]:
+        events: asyncio.Queue = asyncio.Queue()
+
+        async def consume() -> None:
+            async for event in trigger.run():
+                events.put_nowait(event.payload)
+
+        task = asyncio.create_task(consume())
+        try:
+            await asyncio.sleep(1.5)  # the connection look-up, then several polls
+            assert events.empty(), events.get_nowait()
+            await asyncio.to_thread(not_waiting, bucket)
+            await asyncio.sleep(1.5)
+            assert events.empty(), events.get_nowait()
+            await asyncio.to_thread(put, bucket, "inbox/update.json", json.dumps(SECOND).encode())
+            first = await asyncio.wait_for(events.get(), timeout=5)
+            await asyncio.sleep(1.0)  # still there: no event at every poll
+            assert events.empty(), events.get_nowait()
+            return [first]
+        finally:
+            task.cancel()
+
+    assert asyncio.run(scenario()) == [{"collect": 1, "settle": 0, "expire": 0}]
+
+
+@pytest.mark.slow
+def test_the_trigger_keeps_watching_when_the_store_fails(bucket, monkeypatch):
+    """A failed listing is logged and tried again: a trigger that exits loses what it has fired for."""
+    trigger = trigger_class()(poll_interval=0.1, bucket=bucket.bucket)
+    calls = {"n": 0}
+    real = inbox.Watch.poll
+
+    def flaky(self, now=None):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise ConnectionError("store unreachable")
+        return real(self, now)
+
+    monkeypatch.setattr(inbox.Watch, "poll", flaky)
+    put(bucket, "inbox/update.json", json.dumps(SECOND).encode())
+
+    async def first_event():
+        gen = trigger.run()
+        try:
+            return (await asyncio.wait_for(anext(gen), timeout=10)).payload
+        finally:
+            await gen.aclose()
+
+    assert asyncio.run(first_event()) == {"collect": 1, "settle": 0, "expire": 0}
+    assert calls["n"] == 3
