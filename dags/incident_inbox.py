@@ -54,6 +54,11 @@ def _sealing_public_key() -> str | None:
         return None
 
 
+def _trigger_arguments(submission: dict) -> dict:
+    """One release's arguments, from what collect returned (the file's key stays out of the run)."""
+    return {"trigger_run_id": submission["trigger_run_id"], "conf": submission["conf"]}
+
+
 @dag(
     dag_id="incident_inbox",
     description="Release update documents dropped into the bucket's private inbox/",
@@ -73,28 +78,23 @@ def incident_inbox():
 
         return inbox.collect(_store(), settings.load().public, seal_with=_sealing_public_key())
 
-    @task
-    def runs(submissions: list[dict]) -> list[dict]:
-        return [{"trigger_run_id": s["trigger_run_id"], "conf": s["conf"]} for s in submissions]
-
-    # A skipped trigger (the run exists already) still counts as handled.
-    @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
-    def file_away(submissions: list[dict]) -> list[str]:
-        """Move the triggered files to inbox/processed/."""
-        from releases import inbox
-
-        return inbox.archive(_store(), submissions)
-
     # Not all_done: as the one leaf, a success here would mark a run whose collect failed as successful.
-    # A run that failed leaves its settling to the next one (the watcher fires again for what is left).
+    # A skipped trigger (the run exists already) still counts as handled. A run that failed leaves its
+    # settling to the next one (the watcher fires again for what is left). One task, not two: each task
+    # start costs seconds, and a run started only to settle or expire runs just collect and this.
     @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
-    def settle() -> list[str]:
-        """Replace each filed file whose release is published by a receipt; delete its text. Delete
-        refused files older than RELEASES_INBOX_KEEP_REJECTED_DAYS, every stored version of them."""
+    def file_and_settle(submissions: list[dict]) -> dict[str, list[str]]:
+        """Move the triggered files to inbox/processed/. Replace each filed file whose release is published
+        by a receipt; delete its text. Delete refused files older than RELEASES_INBOX_KEEP_REJECTED_DAYS,
+        every stored version of them. Each step is idempotent: a retry redoes only what is missing."""
         from releases import inbox, settings
 
         store = _store()
-        return inbox.settle(store) + inbox.expire_rejected(store, settings.load().inbox_keep_rejected_days)
+        return {
+            "filed": inbox.archive(store, submissions),
+            "settled": inbox.settle(store),
+            "expired": inbox.expire_rejected(store, settings.load().inbox_keep_rejected_days),
+        }
 
     submissions = collect()
     release = TriggerDagRunOperator.partial(
@@ -102,8 +102,8 @@ def incident_inbox():
         trigger_dag_id="incident_release",
         # A file seen again (retry, or dropped twice) has the same run id: skip, don't fail.
         skip_when_already_exists=True,
-    ).expand_kwargs(runs(submissions))
-    release >> file_away(submissions) >> settle()
+    ).expand_kwargs(submissions.map(_trigger_arguments))  # in the release task: no task of its own
+    release >> file_and_settle(submissions)
 
 
 incident_inbox()
