@@ -1,10 +1,10 @@
-"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away -> settle.
+"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away and settle.
 
 Started by an event, not a clock: the DAG is scheduled on the asset ``incident_inbox``, whose watcher
 (``plugins/incident_inbox_watch.py``, in Airflow's triggerer) lists ``inbox/`` every 2 seconds and fires
 when there is work: a file waiting, a filed file whose release is published, a refused file past the days
-it is kept. An idle inbox costs no DAG run. Events that arrive while a run is going (one at a time) wait
-for it and start one more run between them.
+it is kept. An idle inbox costs no DAG run. Runs go one at a time: events that arrive during a run wait
+for it, and together start one more.
 
 Each run does all of it: each waiting file is checked like any other submission; a good one
 triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one is filed
