@@ -1,9 +1,16 @@
-"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away -> settle.
+"""Releases dropped as files into the bucket's private ``inbox/``: collect -> release -> file away and settle.
 
-Every minute: each waiting file is checked like any other submission; a good one
-triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one
-is filed under ``inbox/rejected/`` with the reason. A filed file whose release has been
-published is replaced by a receipt without its text. Rules live in ``releases.inbox``.
+Started by an event, not a clock: the DAG is scheduled on the asset ``incident_inbox``, whose watcher
+(``plugins/incident_inbox_watch.py``, in Airflow's triggerer) lists ``inbox/`` every 2 seconds and fires
+when there is work: a file waiting, a filed file whose release is published, a refused file past the days
+it is kept. An idle inbox costs no DAG run. Runs go one at a time: events that arrive during a run wait
+for it, and together start one more.
+
+Each run does all of it: each waiting file is checked like any other submission; a good one
+triggers ``incident_release`` (run id from the file's bytes, so never twice), a bad one is filed
+under ``inbox/rejected/`` with the reason. A filed file whose release has been published is
+replaced by a receipt without its text (usually by the run that the publication itself starts,
+seconds later); refused files past their days are deleted. Rules live in ``releases.inbox``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, AssetWatcher, dag, task
+from incident_inbox_watch import InboxWatchTrigger  # plugins/: importable by the triggerer too
+
+# What the DAG is scheduled on. The watcher's trigger takes no per-deployment arguments at parse time
+# (bucket, connection and days kept are read in the triggerer), so every parse gives the same trigger.
+INBOX = Asset(
+    name="incident_inbox",
+    uri="incident-releases://inbox/",
+    watchers=[AssetWatcher(name="incident_inbox_watch", trigger=InboxWatchTrigger())],
+)
 
 
 def _store():
@@ -38,10 +54,15 @@ def _sealing_public_key() -> str | None:
         return None
 
 
+def _trigger_arguments(submission: dict) -> dict:
+    """One release's arguments, from what collect returned (the file's key stays out of the run)."""
+    return {"trigger_run_id": submission["trigger_run_id"], "conf": submission["conf"]}
+
+
 @dag(
     dag_id="incident_inbox",
     description="Release update documents dropped into the bucket's private inbox/",
-    schedule=timedelta(minutes=1),
+    schedule=[INBOX],
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 - as Airflow's own examples
     catchup=False,
     max_active_runs=1,
@@ -57,28 +78,23 @@ def incident_inbox():
 
         return inbox.collect(_store(), settings.load().public, seal_with=_sealing_public_key())
 
-    @task
-    def runs(submissions: list[dict]) -> list[dict]:
-        return [{"trigger_run_id": s["trigger_run_id"], "conf": s["conf"]} for s in submissions]
-
-    # A skipped trigger (the run exists already) still counts as handled.
+    # Not all_done: as the one leaf, a success here would mark a run whose collect failed as successful.
+    # A skipped trigger (the run exists already) still counts as handled. A run that failed leaves its
+    # settling to the next one (the watcher fires again for what is left). One task, not two: each task
+    # start costs seconds, and a run started only to settle or expire runs just collect and this.
     @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
-    def file_away(submissions: list[dict]) -> list[str]:
-        """Move the triggered files to inbox/processed/."""
-        from releases import inbox
-
-        return inbox.archive(_store(), submissions)
-
-    # Not all_done: as the one leaf, a success here would mark a poll whose collect failed as successful.
-    # A poll that failed leaves its settling to the next one.
-    @task(retries=3, retry_delay=timedelta(seconds=5), trigger_rule="none_failed")
-    def settle() -> list[str]:
-        """Replace each filed file whose release is published by a receipt; delete its text. Delete
-        refused files older than RELEASES_INBOX_KEEP_REJECTED_DAYS, every stored version of them."""
+    def file_and_settle(submissions: list[dict]) -> dict[str, list[str]]:
+        """Move the triggered files to inbox/processed/. Replace each filed file whose release is published
+        by a receipt; delete its text. Delete refused files older than RELEASES_INBOX_KEEP_REJECTED_DAYS,
+        every stored version of them. Each step is idempotent: a retry redoes only what is missing."""
         from releases import inbox, settings
 
         store = _store()
-        return inbox.settle(store) + inbox.expire_rejected(store, settings.load().inbox_keep_rejected_days)
+        return {
+            "filed": inbox.archive(store, submissions),
+            "settled": inbox.settle(store),
+            "expired": inbox.expire_rejected(store, settings.load().inbox_keep_rejected_days),
+        }
 
     submissions = collect()
     release = TriggerDagRunOperator.partial(
@@ -86,8 +102,8 @@ def incident_inbox():
         trigger_dag_id="incident_release",
         # A file seen again (retry, or dropped twice) has the same run id: skip, don't fail.
         skip_when_already_exists=True,
-    ).expand_kwargs(runs(submissions))
-    release >> file_away(submissions) >> settle()
+    ).expand_kwargs(submissions.map(_trigger_arguments))  # in the release task: no task of its own
+    release >> file_and_settle(submissions)
 
 
 incident_inbox()

@@ -108,13 +108,32 @@ def test_inbox_dag_settings_are_written_out(airflow_db):
     dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("incident_inbox")
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.start_date.utcoffset() == UTC.utcoffset(None)
-    assert [t.task_id for t in dag.topological_sort()] == [
-        "collect",
-        "runs",
-        "release",
-        "file_away",
-        "settle",
-    ]
+    # Three tasks: each task start costs seconds of the time from a dropped file to its statement (issue 14).
+    assert [t.task_id for t in dag.topological_sort()] == ["collect", "release", "file_and_settle"]
+
+
+def test_inbox_dag_is_started_by_the_inbox_watcher_not_a_clock(airflow_db):
+    """Issue 14: no time schedule (an idle inbox costs no run); the DAG is scheduled on one asset whose
+    watcher is the project's event trigger, importable by the triggerer from the plugins folder."""
+    from airflow import plugins_manager
+    from airflow._shared.module_loading import import_string  # what the triggerer uses
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import Asset
+    from airflow.sdk.definitions.timetables.assets import AssetTriggeredTimetable
+    from airflow.triggers.base import BaseEventTrigger
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("incident_inbox")
+    assert isinstance(dag.timetable, AssetTriggeredTimetable)
+    assets = list(dag.timetable.asset_condition.objects)
+    assert [a.name for a in assets] == ["incident_inbox"] and isinstance(assets[0], Asset)
+    [watcher] = assets[0].watchers
+    assert isinstance(watcher.trigger, BaseEventTrigger)
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "incident_inbox_watch.InboxWatchTrigger"
+    assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)
+    # The plugins manager loads the module too (it defines no plugin): without an error.
+    errors = plugins_manager._get_plugins()[1]
+    assert {k: v for k, v in errors.items() if "incident_inbox_watch" in k} == {}
 
 
 @pytest.mark.parametrize("module", ["releases.render", "releases.views", "releases.pipeline", "releases.cli"])

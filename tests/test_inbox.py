@@ -151,8 +151,8 @@ def test_one_poll_with_a_poisoned_file_first_releases_both_good_files(
 
     poll = dag.test()  # one poll
     assert poll.state == "success"
-    # Settling (tested below) runs in every poll; here nothing is released yet to settle.
-    assert poll.get_task_instance("settle").state == "success"
+    # Settling (tested below) runs in every run; here nothing is released yet to settle.
+    assert poll.get_task_instance("file_and_settle").state == "success"
 
     triggered = [r for r in DagRun.find(dag_id="incident_release") if r.run_id not in before]
     assert sorted(r.conf["incident_id"] for r in triggered) == ["2026-0142", "2026-0150"]
