@@ -47,6 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 from bench_release import generic, machine  # noqa: E402
 from sections import write_section  # noqa: E402
 
@@ -128,9 +129,14 @@ class Stack:
                 self.proc.kill()
                 self.proc.wait()
                 how = "killed"
-        left = [p for p in family if p.is_running() and p.status() != "zombie"]
-        for p in left:
-            p.kill()
+        left = []
+        for p in family:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    p.kill()
+                    left.append(p)
+            except psutil.Error:
+                pass  # gone meanwhile
         return how + (f"; killed {len(left)} processes left running" if left else "")
 
 
