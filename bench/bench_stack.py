@@ -512,6 +512,16 @@ def report(args, meta: dict[str, str], s: Stack, seq, sim, bur, stopped: str, se
             by_kind.append(f"{kind} {statistics.median(values):.1f} s ({len(values)})")
     if by_kind:
         w("Median of *all three* by kind: " + ", ".join(by_kind) + ".\n")
+    gaps = []
+    for kind in ("preliminary", "update", "correction"):
+        values = [x.at["feed"] - x.at["page"] for x in seq if x.kind == kind and x.public]
+        if values:
+            gaps.append(f"{kind} {statistics.median(values):.1f} s")
+    if gaps:
+        w(
+            "Median time from the incident page to `rss.xml` (the site views are written after the "
+            "incident's own) by kind: " + ", ".join(gaps) + ".\n"
+        )
 
     subs, done = sim
     w(f"## (b) {len(subs)} simultaneous submissions\n")
@@ -535,6 +545,11 @@ def report(args, meta: dict[str, str], s: Stack, seq, sim, bur, stopped: str, se
         w(
             "Object versions written during the burst (`ListObjectVersions` before the burst and after every "
             "run had ended; each version is one write):\n"
+        )
+        most = max(writes.get(key, 0) for key in VIEWS)
+        w(
+            f"Each of the five site views below was written at most {most} times for {len(subs)} releases "
+            f"({most / max(len(subs), 1):.2f} per release).\n"
         )
         w("| object | versions written |")
         w("|---|---:|")
