@@ -615,25 +615,41 @@ def main(argv: list[str] | None = None) -> int:
             print("starting make up's stack (python -m devstack up) on free ports ...", flush=True)
             s = start_stack(Path(tmp), timeout=600)
             print(f"stack up after {s.started_seconds:.0f} s: API {s.api}, store {s.s3}", flush=True)
-        stopped = "left running"
+        stopped, failure = "left running", ""
+        seq: list[Submission] = []
+        sim: tuple[list[Submission], float] = ([], 0.0)
+        bur: tuple[list[Submission], float, Counter | None] = ([], 0.0, None)
         try:
             token = devstack.api_token(s.api, s.user, s.password)
             seq = sequential(s, token, args.sequential, tag, args.timeout)
             print(outcome(seq), flush=True)
-            sim = simultaneous(s, token, args.simultaneous, tag, args.timeout)
-            print(f"(b) {outcome(sim[0])}; all public after {sim[1]:.1f} s", flush=True)
-            bur = burst(s, token, args.burst, tag, args.timeout)
-            print(f"(c) {outcome(bur[0])}; all public after {bur[1]:.1f} s", flush=True)
+            if s.alive() and args.simultaneous:
+                sim = simultaneous(s, token, args.simultaneous, tag, args.timeout)
+                print(f"(b) {outcome(sim[0])}; all public after {sim[1]:.1f} s", flush=True)
+            if s.alive() and args.burst:
+                bur = burst(s, token, args.burst, tag, args.timeout)
+                print(f"(c) {outcome(bur[0])}; all public after {bur[1]:.1f} s", flush=True)
+        except Exception as exc:  # report what was measured, and why the rest was not
+            failure = f"{type(exc).__name__}: {exc}"
+            print(f"FAILED: {failure}", file=sys.stderr, flush=True)
         finally:
+            if not s.alive():
+                failure = (
+                    failure + "; " if failure else ""
+                ) + f"the stack stopped by itself (exit {s.proc.returncode})"
+                failure += "\n\n```\n" + s.tails() + "\n```"
+                print(s.tails(), file=sys.stderr, flush=True)
             if s.proc is not None:
                 stopped = s.stop()
                 print(f"stack stopped: {stopped}", flush=True)
     meta["load"] += f" / {os.getloadavg()[0]:.1f}"
     text = report(args, meta, s, seq, sim, bur, stopped, time.perf_counter() - t0)
+    if failure:
+        text += f"\n**The run did not complete**: {failure}\n"
     print(text)
     if args.out:
         write_section(args.out, text)
-    return 0
+    return 1 if failure else 0
 
 
 if __name__ == "__main__":
