@@ -110,6 +110,20 @@ class Stack:
             aws_secret_access_key=creds["secret_key"],
         )
 
+    def alive(self) -> bool:
+        return self.proc is None or self.proc.poll() is None
+
+    def tails(self, lines: int = 25) -> str:
+        """The end of make up's output and of Airflow's log (kept in the report when the stack failed)."""
+        if self.log is None:
+            return ""
+        out = []
+        for path in (self.log, self.log.parent / "airflow" / "airflow.log"):
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out)
+
     def stop(self) -> str:
         """SIGINT (``make up``'s Ctrl-C), then SIGTERM, then SIGKILL to every process of its tree."""
         if self.proc is None or self.proc.poll() is not None:
@@ -595,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="put the Markdown section into this file")
     args = parser.parse_args(argv)
 
+    # SIGTERM (e.g. from `timeout`) takes the clean-up path too: the stack is stopped, never left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt()))
     t0 = time.perf_counter()
     meta = machine()
     meta["load"] = f"{os.getloadavg()[0]:.1f}"
@@ -633,15 +649,17 @@ def main(argv: list[str] | None = None) -> int:
             failure = f"{type(exc).__name__}: {exc}"
             print(f"FAILED: {failure}", file=sys.stderr, flush=True)
         finally:
-            if not s.alive():
-                failure = (
-                    failure + "; " if failure else ""
-                ) + f"the stack stopped by itself (exit {s.proc.returncode})"
-                failure += "\n\n```\n" + s.tails() + "\n```"
-                print(s.tails(), file=sys.stderr, flush=True)
-            if s.proc is not None:
-                stopped = s.stop()
-                print(f"stack stopped: {stopped}", flush=True)
+            try:
+                if s.proc is not None and s.proc.poll() is not None:
+                    failure = (
+                        failure + "; " if failure else ""
+                    ) + f"the stack stopped by itself (exit {s.proc.returncode})"
+                    failure += "\n\n```\n" + s.tails() + "\n```"
+                    print(s.tails(), file=sys.stderr, flush=True)
+            finally:
+                if s.proc is not None:
+                    stopped = s.stop()
+                    print(f"stack stopped: {stopped}", flush=True)
     meta["load"] += f" / {os.getloadavg()[0]:.1f}"
     text = report(args, meta, s, seq, sim, bur, stopped, time.perf_counter() - t0)
     if failure:
