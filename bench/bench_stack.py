@@ -113,7 +113,7 @@ class Stack:
     def alive(self) -> bool:
         return self.proc is None or self.proc.poll() is None
 
-    def tails(self, lines: int = 25) -> str:
+    def tails(self, lines: int = 40) -> str:
         """The end of make up's output and of Airflow's log (kept in the report when the stack failed)."""
         if self.log is None:
             return ""
@@ -660,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
                 if s.proc is not None:
                     stopped = s.stop()
                     print(f"stack stopped: {stopped}", flush=True)
+                    if not stopped.startswith("exit 0") and not failure:
+                        failure = f"make up did not stop cleanly ({stopped}): it had failed"
+                    if failure and "```" not in failure:
+                        failure += "\n\n```\n" + s.tails() + "\n```"
+                        print(s.tails(), file=sys.stderr, flush=True)
     meta["load"] += f" / {os.getloadavg()[0]:.1f}"
     text = report(args, meta, s, seq, sim, bur, stopped, time.perf_counter() - t0)
     if failure:
