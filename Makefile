@@ -15,7 +15,7 @@ help:
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make test-fast  the edit loop: lint + tests that start no Airflow, browser or stack"
 	@echo "make demo   one sample incident through preliminary -> updated -> corrected"
-	@echo "make bench  release cost vs. history size -> bench/results.md"
+	@echo "make bench  release cost vs. history size and the floor, restart, rebuild, REST latency -> bench/results.md"
 	@echo "make lint   ruff check + format check"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 	@echo "make browser  install Debian's chromium for the browser tests (if missing)"
@@ -82,10 +82,14 @@ demo: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict -r requirements.lock --disable-pip --no-deps
 
-# Speed is measured here, never asserted in tests: figures go to bench/results.md.
+# Speed is measured here, never asserted in tests: figures go to bench/results.md, one section per
+# script (see bench/README.md; about 35 minutes on 2 shared cores). bench_stack starts its own
+# `make up` stack on free ports, so a running one is neither needed nor touched.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_release.py --out bench/results.md
-	$(BIN)/python bench/bench_restart.py --out bench/results.md
+	$(BIN)/python bench/bench_release.py --sizes 0,1000,10000 -k 12 --out bench/results.md
+	$(BIN)/python bench/bench_restart.py --sizes 0,1000,10000 --repeats 3 --out bench/results.md
+	$(BIN)/python bench/bench_rebuild.py --sizes 10000 -k 4 --out bench/results.md
+	$(BIN)/python bench/bench_stack.py --sequential 20 --simultaneous 20 --burst 50 --out bench/results.md
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache

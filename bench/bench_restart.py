@@ -16,8 +16,8 @@ For each size N (default 0, 1,000 and 10,000 objects), in a fresh data folder of
 Before each restart the bench waits, untimed, until ``devstack.seaweed``'s port check passes
 (immediately since that check allows TIME-WAIT; the longest wait is reported).
 
-Writes a Markdown section to stdout; ``--out`` puts it at the end of bench/results.md (after
-the release bench's report), replacing an earlier restart section.
+Writes a Markdown section to stdout; ``--out`` puts it into bench/results.md in place of an earlier
+restart section (or at the end), keeping the other benchmarks' sections.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_release import log_summary, machine  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+from sections import write_section  # noqa: E402
 
 from devstack import seaweed  # noqa: E402
 from releases.storage import bucket_policy  # noqa: E402
@@ -418,17 +419,6 @@ def report(results: list[SizeResult], repeats: int, meta: dict[str, str], second
     else:
         w("- no GET after a restart failed: the objects were readable as soon as the S3 API answered")
     return "\n".join(out) + "\n"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Append ``text`` to ``path``, replacing an earlier restart section."""
-    old = path.read_text() if path.exists() else ""
-    cut = old.find("\n" + HEADING + "\n")
-    if cut >= 0:
-        old = old[: cut + 1]
-    elif old.startswith(HEADING + "\n"):
-        old = ""
-    path.write_text(old + ("\n" if old and not old.endswith("\n\n") else "") + text)
 
 
 def main(argv: list[str] | None = None) -> int:

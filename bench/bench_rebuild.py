@@ -1,0 +1,242 @@
+"""Rebuild at N incidents: how long ``releases rebuild`` takes, and whether it writes what releases write.
+
+For each size N (default 10,000 incidents), in its own bucket of one SeaweedFS server (as bench_release.py:
+``devstack.seaweed``, ``make up``'s configuration, a throw-away data folder):
+
+1. seed the history as bench_release.py does (records, private indexes, the transparency log);
+2. **cold rebuild**: ``integrity.rebuild(store, settings, signer)`` (what ``releases rebuild
+   --signing-key`` runs) renders every view and rendering of the seeded history, timed, every S3 request
+   counted by operation (botocore events, as bench_release.py);
+3. K releases through ``pipeline.release`` with the signer (preliminaries, updates, corrections), which
+   rewrite their views incrementally;
+4. **rebuild over the up-to-date site**, timed and counted the same way. The check: it writes nothing
+   (no PutObject acknowledged) and every object of the bucket has the same ETag and Last-Modified before
+   and after (``ListObjectsV2``): the views the releases wrote incrementally are byte-identical to what a
+   rebuild renders from the records.
+
+Writes a Markdown section; ``--out`` puts it into bench/results.md in place of an earlier one. Exits 1 if a
+rebuild over the up-to-date site changed any object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_release import (  # noqa: E402
+    KNOWN_OPS,
+    Meter,
+    Sample,
+    fmt_bytes,
+    fresh_bucket,
+    generic,
+    log_summary,
+    machine,
+    measure,
+    plan_releases,
+    seed,
+    short,
+)
+from sections import write_section  # noqa: E402
+
+from devstack import seaweed  # noqa: E402
+from releases import integrity  # noqa: E402
+
+HEADING = "# Rebuild vs. history size"
+
+
+@dataclass
+class Rebuild:
+    sample: Sample
+    written: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SizeRun:
+    n: int
+    records: int = 0
+    seed_seconds: float = 0.0
+    objects: int = 0
+    cold: Rebuild | None = None
+    again: Rebuild | None = None
+    releases: list[Sample] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # keys whose ETag or Last-Modified changed
+    bytes_differ: list[str] = field(default_factory=list)  # keys whose ETag changed
+
+
+def rebuild(b, meter: Meter) -> Rebuild:
+    sample = Sample("rebuild")
+    meter.sample = sample
+    t0 = time.perf_counter()
+    try:
+        out = integrity.rebuild(b.store, b.settings, b.signer)
+    finally:
+        sample.seconds = time.perf_counter() - t0
+        meter.sample = None
+    return Rebuild(sample, len(out.written), out.problems, out.warnings)
+
+
+def snapshot(client, bucket: str) -> dict[str, tuple[str, str]]:
+    """Every object: key -> (ETag, Last-Modified)."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            found[obj["Key"]] = (obj["ETag"], str(obj["LastModified"]))
+    return found
+
+
+def run_size(server, admin, writer, meter: Meter, n: int, k: int, workers: int) -> SizeRun:
+    now = datetime.now(UTC).replace(microsecond=0)
+    b = fresh_bucket(server, admin, writer, f"rebuild{n}")
+    result = SizeRun(n)
+    t0 = time.perf_counter()
+    seeded, histories = seed(b, n, now, workers)
+    result.records, result.seed_seconds = seeded.records, time.perf_counter() - t0
+    print(f"N={n:,}: seeded {seeded.records:,} records in {result.seed_seconds:.1f} s", flush=True)
+
+    result.cold = rebuild(b, meter)
+    print(
+        f"N={n:,}: cold rebuild {result.cold.sample.seconds:.1f} s, {result.cold.sample.total_requests:,} "
+        f"requests, {result.cold.written:,} objects written",
+        flush=True,
+    )
+    for j, (kind, doc) in enumerate(plan_releases(histories, k, f"rb{n}")):
+        result.releases.append(measure(b, meter, kind, doc, f"incident_release/rebuild__{n}_{j}"))
+    before = snapshot(admin, b.store.bucket)
+    result.again = rebuild(b, meter)
+    after = snapshot(admin, b.store.bucket)
+    result.objects = len(after)
+    result.changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    result.bytes_differ = sorted(
+        key for key in result.changed if (before.get(key) or ("",))[0] != (after.get(key) or ("",))[0]
+    )
+    print(
+        f"N={n:,}: rebuild over the up-to-date site {result.again.sample.seconds:.1f} s, "
+        f"{result.again.sample.total_requests:,} requests, {result.again.sample.floor_puts} PUTs acknowledged, "
+        f"{len(result.changed)} of {result.objects:,} objects changed",
+        flush=True,
+    )
+    return result
+
+
+def report(results: list[SizeRun], args, meta: dict[str, str], seconds: float) -> str:
+    out: list[str] = []
+    w = out.append
+    w(HEADING + "\n")
+    w(f"Generated by `bench/bench_rebuild.py` on {meta['date']} ({seconds / 60:.1f} min).\n")
+    w(f"- machine: {meta['cpu']}, nproc={meta['nproc']}, {meta['platform']}")
+    w(f"- code: {meta['git']}; SeaweedFS {meta['seaweedfs']}; load average (1 min) {meta['load']}")
+    w(f"- store log: {meta.get('store_log', '?')}\n")
+    w("## Method\n")
+    w(
+        "Per size, a bucket of one SeaweedFS server (`devstack.seaweed`, `make up`'s configuration) seeded as "
+        "bench_release.py seeds it: the `v<N>.json` records, the private indexes (`catalog.build` + "
+        "`catalog.save`) and the transparency log (`tlog.append`), but no views. Then, with the writer "
+        "identity and the store's signing key: (1) a **cold rebuild**, `integrity.rebuild(store, settings, "
+        "signer)` (what `releases rebuild --signing-key` runs), which renders every incident's renderings and "
+        f"views and the site views from the records; (2) {args.k} releases through `pipeline.release` "
+        "(preliminaries, updates, corrections), each rewriting its views incrementally; (3) a **rebuild over "
+        "the up-to-date site**. Every S3 request is counted by operation (botocore events, as in "
+        "bench_release.py). The check: the second rebuild's acknowledged PutObjects, and every object's ETag "
+        "(the MD5 of its bytes) and Last-Modified listed before and after it (`ListObjectsV2`). No change "
+        "means the views that releases wrote incrementally are byte-identical to the ones a rebuild renders "
+        "from the records.\n"
+    )
+    seen = {op for r in results for s in (r.cold.sample, r.again.sample) for op in s.requests}
+    ops = [op for op in KNOWN_OPS if op in seen] + sorted(seen - set(KNOWN_OPS))
+    w(
+        "| N incidents | records | rebuild | wall s | ms per incident | requests | "
+        + " | ".join(short(op) for op in ops)
+        + " | PUTs acknowledged | read | written | objects written (`Rebuilt.written`) |"
+    )
+    w("|---:|---:|---|---:|---:|---:|" + "---:|" * (len(ops) + 4))
+    for r in results:
+        for label, rb in (("cold", r.cold), ("up to date", r.again)):
+            s = rb.sample
+            w(
+                f"| {r.n:,} | {r.records:,} | {label} | {s.seconds:.1f} | "
+                f"{s.seconds * 1e3 / max(r.n, 1):.1f} | {s.total_requests:,} | "
+                + " | ".join(f"{s.requests[op]:,}" for op in ops)
+                + f" | {s.floor_puts:,} | {fmt_bytes(s.bytes_read)} | {fmt_bytes(s.written)} | {rb.written:,} |"
+            )
+    w("")
+    for r in results:
+        ok = not r.changed and r.again.sample.floor_puts == 0
+        w(
+            f"- **N={r.n:,}: "
+            + ("byte-identical" if ok else "NOT identical")
+            + f".** After the cold rebuild and {len(r.releases)} incremental releases, the rebuild over the "
+            f"up-to-date site wrote {r.again.sample.floor_puts} objects and changed {len(r.changed)} of the "
+            f"bucket's {r.objects:,} objects ({len(r.bytes_differ)} with other bytes)"
+            + (": " + ", ".join(f"`{k}`" for k in r.changed[:12]) if r.changed else "")
+            + "."
+        )
+        if r.changed:
+            kinds = Counter(generic(k) for k in r.changed)
+            w("  By object: " + ", ".join(f"`{k}` x{v}" for k, v in kinds.most_common()) + ".")
+        for rb, label in ((r.cold, "cold"), (r.again, "up to date")):
+            for line in rb.problems + rb.warnings:
+                w(f"  - {label} rebuild reported: {line}")
+        statuses = Counter()
+        for s in (r.cold.sample, r.again.sample):
+            statuses.update(s.statuses)
+        if statuses:
+            w(
+                "  Non-2xx answers in the two rebuilds: "
+                + ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items()))
+            )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="history sizes in incidents (comma-separated)")
+    parser.add_argument(
+        "-k", "--k", type=int, default=4, help="incremental releases between the rebuilds (4)"
+    )
+    parser.add_argument("--workers", type=int, default=8, help="parallel PUTs while seeding")
+    parser.add_argument("--out", type=Path, help="put the Markdown section into this file")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    for name in ("botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    t0 = time.perf_counter()
+    meta = machine()
+    meta["load"] = f"{os.getloadavg()[0]:.1f}"
+    with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as tmp:
+        data_dir = Path(tmp) / "seaweedfs"
+        server = seaweed.start(data_dir, seaweed.Ports.free())
+        try:
+            pool = max(10, args.workers)
+            admin = server.client("admin", max_pool_connections=pool)
+            writer = server.client("writer", max_pool_connections=pool)
+            meter = Meter(writer)
+            results = [run_size(server, admin, writer, meter, n, args.k, args.workers) for n in sizes]
+        finally:
+            code = server.stop()
+            meta["store_log"] = log_summary(data_dir / "weed.log") + f"; exit code {code} after SIGTERM"
+    meta["load"] += f" / {os.getloadavg()[0]:.1f}"
+    text = report(results, args, meta, time.perf_counter() - t0)
+    print(text)
+    if args.out:
+        write_section(args.out, text)
+    identical = all(not r.changed and r.again.sample.floor_puts == 0 for r in results)
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
