@@ -77,12 +77,14 @@ class SizeRun:
     bytes_differ: list[str] = field(default_factory=list)  # keys whose ETag changed
 
 
-def rebuild(b, meter: Meter) -> Rebuild:
+def rebuild(b, meter: Meter, processes: int | None) -> Rebuild:
     sample = Sample("rebuild")
     meter.sample = sample
     t0 = time.perf_counter()
     try:
-        out = integrity.rebuild(b.store, b.settings, b.signer)
+        # As `releases rebuild` runs it: worker processes (one per core by default), each with its own
+        # client; the meter sees this process's requests only (the listings, the site-wide views).
+        out = integrity.rebuild(b.store, b.settings, b.signer, workers=processes)
     finally:
         sample.seconds = time.perf_counter() - t0
         meter.sample = None
@@ -98,8 +100,16 @@ def snapshot(client, bucket: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def run_size(server, admin, writer, meter: Meter, n: int, k: int, workers: int) -> SizeRun:
+def run_size(
+    server, admin, writer, meter: Meter, n: int, k: int, workers: int, processes: int | None = None
+) -> SizeRun:
     now = datetime.now(UTC).replace(microsecond=0)
+    # Worker processes make their clients from the environment, as the CLI's do: the writer identity.
+    creds = server.credentials("writer")
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = (
+        creds["access_key"],
+        creds["secret_key"],
+    )
     b = fresh_bucket(server, admin, writer, f"rebuild{n}")
     result = SizeRun(n)
     t0 = time.perf_counter()
@@ -107,7 +117,7 @@ def run_size(server, admin, writer, meter: Meter, n: int, k: int, workers: int) 
     result.records, result.seed_seconds = seeded.records, time.perf_counter() - t0
     print(f"N={n:,}: seeded {seeded.records:,} records in {result.seed_seconds:.1f} s", flush=True)
 
-    result.cold = rebuild(b, meter)
+    result.cold = rebuild(b, meter, processes)
     print(
         f"N={n:,}: cold rebuild {result.cold.sample.seconds:.1f} s, {result.cold.sample.total_requests:,} "
         f"requests, {result.cold.written:,} objects written",
@@ -116,7 +126,7 @@ def run_size(server, admin, writer, meter: Meter, n: int, k: int, workers: int) 
     for j, (kind, doc) in enumerate(plan_releases(histories, k, f"rb{n}")):
         result.releases.append(measure(b, meter, kind, doc, f"incident_release/rebuild__{n}_{j}"))
     before = snapshot(admin, b.store.bucket)
-    result.again = rebuild(b, meter)
+    result.again = rebuild(b, meter, processes)
     after = snapshot(admin, b.store.bucket)
     result.objects = len(after)
     result.changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
@@ -208,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         "-k", "--k", type=int, default=4, help="incremental releases between the rebuilds (4)"
     )
     parser.add_argument("--workers", type=int, default=8, help="parallel PUTs while seeding")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="rebuild worker processes (default: one per core, as the CLI)",
+    )
     parser.add_argument("--out", type=Path, help="put the Markdown section into this file")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -225,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             admin = server.client("admin", max_pool_connections=pool)
             writer = server.client("writer", max_pool_connections=pool)
             meter = Meter(writer)
-            results = [run_size(server, admin, writer, meter, n, args.k, args.workers) for n in sizes]
+            results = [
+                run_size(server, admin, writer, meter, n, args.k, args.workers, args.processes) for n in sizes
+            ]
         finally:
             code = server.stop()
             meta["store_log"] = log_summary(data_dir / "weed.log") + f"; exit code {code} after SIGTERM"

@@ -170,9 +170,14 @@ def site_views():
         from releases import pipeline, views
 
         events = [e for batch in (triggering_asset_events or {}).values() for e in batch]
-        corrections = not events or any((e.extra or {}).get("corrections") for e in events)
+        extras = [e.extra or {} for e in events]
+        # A re-run's event cannot say whether its first run's corrections views were written: compare them.
+        corrections = not events or any(x.get("corrections") or not x.get("created") for x in extras)
+        # Only re-runs (a cleared release) or a run by hand: write only views whose bytes differ, so a
+        # re-run changes no object; new versions change these views, so they are written without asking.
+        if_changed = not any(x.get("created") for x in extras)
         cfg, store = open_store()
-        written = views.write_site(store, cfg, corrections=corrections)
+        written = views.write_site(store, cfg, corrections=corrections, if_changed=if_changed)
         # keys.json from the keys the tasks hold: one replaced in the bucket is put right.
         written += pipeline.publish_keys(store, secret(sealing.CONNECTION), signer(cfg))
         return {"releases": len(events), "corrections": corrections, "written": written}

@@ -116,6 +116,8 @@ def _after_publish(
         tlog.append(store, [record], settings, signer)  # this run's own record, never another's
     written = views.write_incident(store, records, settings, if_changed=if_changed)
     catalog, corrections = views.fold(store, records[: record["version"]], settings, if_changed=if_changed)
+    # A re-run cannot tell whether the run before it got as far as the corrections views: it compares them.
+    corrections = corrections or if_changed
     if site:
         written += views.write_site(
             store, settings, catalog=catalog, corrections=corrections, if_changed=if_changed
@@ -167,7 +169,9 @@ def release(
         **kw,
     )
     views.publish_renderings(store, record, settings)
-    _written, corrections = _after_publish(store, settings, records, record, signer=signer, site=site)
+    _written, corrections = _after_publish(
+        store, settings, records, record, signer=signer, site=site, if_changed=not created
+    )
     _notify(record, settings)
     return {
         "incident_id": record["incident_id"],
@@ -175,6 +179,7 @@ def release(
         "sha256": record["sha256"],
         "stage": record["stage"],
         "corrections": corrections,
+        "created": created,
     }
 
 

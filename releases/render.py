@@ -319,13 +319,12 @@ def month_page(listing: dict, settings: Settings) -> bytes:
 
 def corrections_page(catalog: dict, rows: list[dict], settings: Settings) -> bytes:
     """``corrections/index.html``: the newest corrections (the catalog's window) and every month's page."""
-    # An incident still on the index is named by its current headline, others by that of the correction.
-    headlines = {iid: s["headline"] for iid, s in catalog["incidents"].items()}
+    # Each row names its incident by the headline of the corrected version: the page depends on the
+    # corrections alone, so only a correction renders it again.
     return _render(
         "corrections.html.j2",
         settings,
         rows=rows,
-        headlines=headlines,
         month=None,
         months=[{"key": m, "name": month_name(m)} for m in catalog["correction_months"]],
         root="../",
@@ -339,7 +338,6 @@ def corrections_month_page(month: str, rows: list[dict], settings: Settings) -> 
         "corrections.html.j2",
         settings,
         rows=rows,
-        headlines={},
         month={"key": month, "name": month_name(month)},
         months=[],
         root="../",

@@ -198,7 +198,8 @@ def fold(
 
     old, new = catalog_mod.swap(store, catalog_mod.KEY, catalog_mod.empty(), updated, before=before)
     rerender = old.get("rendering") != look
-    return new, replace or rerender or old["corrections"] != new["corrections"]
+    corrected = records[-1]["stage"] == "corrected"
+    return new, replace or corrected or rerender or old["corrections"] != new["corrections"]
 
 
 def _fold_day(
