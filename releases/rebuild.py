@@ -31,7 +31,7 @@ from .integrity import INCIDENT_FAILURES, Rebuilt, _failure, _render_incident
 from .progress import Tick
 from .records import canonical, content_hash
 from .settings import Settings
-from .storage import IMMUTABLE, Store, client_from_settings
+from .storage import IMMUTABLE, Store, retry_config
 
 CHUNK = 250  # incidents per work item: big enough to amortise a process hop, small enough to show progress
 READERS = 8  # parallel GETs of records inside one worker
@@ -64,7 +64,7 @@ def _chunk(
     logged: set[tuple[str, int]] | None,
 ) -> Part:
     """Rebuild one chunk of incidents (``ids``, in key order): its own part of the listing, its records, its views."""
-    store = store or Store(client_from_settings(settings), settings.bucket)
+    store = store or _worker_store(settings)
     part = Part()
     # Keys sort by incident: this chunk's stretch of the listing starts after the last key of the
     # incident before it (``after``) and ends before the next one's. (After a key, not after a bare
@@ -111,6 +111,23 @@ def _chunk(
     )
     part.corrections = views.correction_entries(by_incident.values())
     return part
+
+
+def _worker_store(settings: Settings) -> Store:
+    """A worker process's own client. It lists every key of its incidents and never reads a listing's
+    LastModified, so timestamps stay unparsed (about a quarter of a listing's CPU, measured)."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    client = boto3.Session(botocore_session=core).client(
+        "s3",
+        endpoint_url=settings.s3_endpoint or None,
+        region_name=settings.region,
+        config=retry_config(settings),
+    )
+    return Store(client, settings.bucket)
 
 
 def _versions(etags: dict[str, str]) -> dict[str, list[int]]:
