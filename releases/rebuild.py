@@ -17,7 +17,7 @@ reach, such as an in-memory mock).
 
 from __future__ import annotations
 
-import hashlib
+import json
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -31,7 +31,7 @@ from .integrity import INCIDENT_FAILURES, Rebuilt, _failure, _render_incident
 from .progress import Tick
 from .records import canonical, content_hash
 from .settings import Settings
-from .storage import IMMUTABLE, Store, retry_config
+from .storage import IMMUTABLE, Store, etag_of, retry_config
 
 CHUNK = 250  # incidents per work item: big enough to amortise a process hop, small enough to show progress
 READERS = 8  # parallel GETs of records inside one worker
@@ -50,10 +50,6 @@ class Part:
     corrections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unlogged: list[dict[str, Any]] = field(default_factory=list)
     incidents: int = 0
-
-
-def _md5_etag(body: bytes) -> str:
-    return f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
 
 
 def _chunk(
@@ -100,7 +96,7 @@ def _chunk(
             # Renderings are immutable: recreate a missing one, never replace one that exists.
             missing = {k: v for k, v in renderings.items() if k not in etags}
             part.written += [k for k in missing if store.create(k, missing[k], cache_control=IMMUTABLE)]
-            changed = {k: v for k, v in incident_views.items() if etags.get(k) != _md5_etag(v)}
+            changed = {k: v for k, v in incident_views.items() if etags.get(k) != etag_of(v)}
             part.written += store.put_all(changed)
             if logged is not None:
                 part.unlogged += [
@@ -189,12 +185,12 @@ def rebuild(
     for part in parts:
         for month, found in part.corrections.items():
             entries.setdefault(month, []).extend(found)
-    catalog["rendering"] = views.sha256(canonical(views.stamp(settings)))  # what the views below are
+    catalog["rendering"] = views.rendering_digest(settings)  # what the views below are
     stored = {**store.etags("archive/"), **store.etags("corrections/")}
     site = views.all_views(catalog, days, views.month_rows(entries), settings)
     site.update({catalog_mod.day_key(d): catalog_mod.listing_bytes(listing) for d, listing in days.items()})
     changed = {k: v for k, v in site.items() if k.startswith(("archive/", "corrections/"))}
-    changed = {k: v for k, v in changed.items() if stored.get(k) != _md5_etag(v)}
+    changed = {k: v for k, v in changed.items() if stored.get(k) != etag_of(v)}
     out.written += store.put_all(changed)
     root = {k: v for k, v in site.items() if "/" not in k}  # the front page, feeds, index.json, site.json
     out.written += store.put_all(root, if_changed=True)
@@ -213,8 +209,6 @@ def rebuild(
 
 
 def _settings_not_logged(store: Store, settings: Settings) -> list[str]:
-    import json
-
     head = store.get(tlog.HEAD)
     if head is not None and json.loads(head).get("site") != tlog.site_hash(settings):
         return [

@@ -321,25 +321,21 @@ def corrections_page(catalog: dict, rows: list[dict], settings: Settings) -> byt
     """``corrections/index.html``: the newest corrections (the catalog's window) and every month's page."""
     # Each row names its incident by the headline of the corrected version: the page depends on the
     # corrections alone, so only a correction renders it again.
-    return _render(
-        "corrections.html.j2",
-        settings,
-        rows=rows,
-        month=None,
-        months=[{"key": m, "name": month_name(m)} for m in catalog["correction_months"]],
-        root="../",
-        feeds=_feeds("../", corrections=True),
-    )
+    return _changelog_page(rows, settings, months=catalog["correction_months"])
 
 
 def corrections_month_page(month: str, rows: list[dict], settings: Settings) -> bytes:
     """``corrections/<YYYY-MM>.html``: every correction released that month (UTC)."""
+    return _changelog_page(rows, settings, month=month)
+
+
+def _changelog_page(rows: list[dict], settings: Settings, *, month: str | None = None, months=()) -> bytes:
     return _render(
         "corrections.html.j2",
         settings,
         rows=rows,
-        month={"key": month, "name": month_name(month)},
-        months=[],
+        month={"key": month, "name": month_name(month)} if month else None,
+        months=[{"key": m, "name": month_name(m)} for m in months],
         root="../",
         feeds=_feeds("../", corrections=True),
     )

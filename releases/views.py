@@ -26,12 +26,12 @@ from .errors import StorageFault
 from .order import by_activity
 from .records import canonical
 from .settings import Settings, rendering
-from .storage import Store
+from .storage import Store, etag_of
 
 # Bound on re-rendering while other releases keep changing what a view shows: past it, the step fails as a
 # fault and Airflow's retry renders again (a burst of releases ends; the loop never spins forever).
 MAX_RENDERS = 20
-# Small public objects written when what they hold changes; the catalog keeps their SHA-256.
+# The rendering settings in force, for readers and verify (written by write_site where they differ).
 SITE_JSON = "site.json"
 
 
@@ -175,14 +175,14 @@ def fold(
     """
     if_changed = if_changed or replace
     _fold_day(store, records, settings, replace=replace, if_changed=if_changed)
-    if replace:
-        _fold_changelog_all(store, records, settings)
-    elif records[-1]["stage"] == "corrected":
-        _fold_changelog(store, records, settings, if_changed=if_changed)
+    # A redaction rewrote every correction of the incident; a correction adds its own rows.
+    for n in range(1, len(records) + 1) if replace else [len(records)]:
+        if records[n - 1]["stage"] == "corrected":
+            _fold_changelog(store, records[:n], settings, if_changed=if_changed)
     change = catalog_mod.replace_incident if replace else catalog_mod.add
     # What the site-wide views were last rendered with: new templates or settings render the
     # corrections views again too, as new corrections do.
-    look = sha256(canonical(stamp(settings)))
+    look = rendering_digest(settings)
 
     def updated(c: dict[str, Any]) -> dict[str, Any]:
         new = change(c, records, feed_window=settings.feed_window, index_window=settings.index_window)
@@ -193,7 +193,7 @@ def fold(
         # Written before the catalog says they are: a crash in between writes them again on retry.
         for month in sorted({d[:7] for d in set(new["days"]) - set(old["days"])}):
             store.put_all(
-                month_views(catalog_mod.month_listing(month, new["days"]), settings), if_changed=replace
+                month_views(catalog_mod.month_listing(month, new["days"]), settings), if_changed=if_changed
             )
 
     old, new = catalog_mod.swap(store, catalog_mod.KEY, catalog_mod.empty(), updated, before=before)
@@ -221,10 +221,10 @@ def _fold_day(
 def _fold_changelog(
     store: Store, records: list[dict[str, Any]], settings: Settings, *, if_changed: bool
 ) -> None:
+    """``records[-1]``, a correction, into its month's changelog (its rows replace any it had there)."""
     from . import changelog
 
-    record = records[-1]
-    month = record["released_at"][:7]
+    month = records[-1]["released_at"][:7]
     entry = catalog_mod._correction_entry(records)
     _, rows = catalog_mod.swap(
         store,
@@ -236,30 +236,6 @@ def _fold_changelog(
     )
     pages = changelog_month_views(month, rows, settings)
     store.put_all({k: v for k, v in pages.items() if k.endswith((".csv", ".html"))}, if_changed=if_changed)
-
-
-def _fold_changelog_all(store: Store, records: list[dict[str, Any]], settings: Settings) -> None:
-    """A redaction: the changelog rows of every correction of the incident, replaced."""
-    from . import changelog
-
-    iid = records[-1]["incident_id"]
-    for n, record in enumerate(records, 1):
-        if record["stage"] != "corrected":
-            continue
-        month = record["released_at"][:7]
-        entry = catalog_mod._correction_entry(records[:n])
-        _, rows = catalog_mod.swap(
-            store,
-            changelog.month_key(month),
-            [],
-            lambda rows, entry=entry: changelog.with_rows(
-                [r for r in rows if (r["incident_id"], r["version"]) != (iid, entry["version"])], [entry]
-            ),
-            encode=changelog.to_json,
-            public=True,
-        )
-        pages = changelog_month_views(month, rows, settings)
-        store.put_all({k: v for k, v in pages.items() if k.endswith((".csv", ".html"))}, if_changed=True)
 
 
 def write_site(
@@ -290,7 +266,7 @@ def write_site(
         if corrections:
             out.update(corrections_views(catalog, settings))
         written += store.put_all(out, if_changed=if_changed)
-        if store.head_etag(catalog_mod.KEY) == (etag or _etag(catalog)):
+        if store.head_etag(catalog_mod.KEY) == (etag or etag_of(canonical(catalog))):
             small = settings_views(settings)
             return written + [k for k, body in small.items() if store.put_if_changed(k, body)]
     raise StorageFault(
@@ -299,12 +275,13 @@ def write_site(
     )
 
 
+def rendering_digest(settings: Settings) -> str:
+    """The catalog's ``rendering``: one digest of the templates and settings the views are rendered with."""
+    return sha256(canonical(stamp(settings)))
+
+
 def sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def _etag(obj: Any) -> str:
-    return f'"{hashlib.md5(canonical(obj), usedforsecurity=False).hexdigest()}"'
 
 
 def all_views(
