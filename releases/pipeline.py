@@ -113,7 +113,8 @@ def _after_publish(
     bytes differ, so a re-run of a finished release changes no object; a first run writes without
     asking, since its views do change."""
     if signer is not None:
-        tlog.append(store, [record], settings, signer)  # this run's own record, never another's
+        # This run's own record, never another's; a first run has just created it, so it is not logged yet.
+        tlog.append(store, [record], settings, signer, fresh=not if_changed)
     written = views.write_incident(store, records, settings, if_changed=if_changed)
     catalog, corrections = views.fold(store, records[: record["version"]], settings, if_changed=if_changed)
     # A re-run cannot tell whether the run before it got as far as the corrections views: it compares them.

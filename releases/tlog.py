@@ -147,10 +147,20 @@ def _trusted(head: dict[str, Any], signer: Signer) -> dict[str, Any]:
     return head
 
 
-def append(store: Store, records: list[dict[str, Any]], settings: Settings, signer: Signer) -> dict[str, Any]:
+def append(
+    store: Store,
+    records: list[dict[str, Any]],
+    settings: Settings,
+    signer: Signer,
+    *,
+    fresh: bool = False,
+) -> dict[str, Any]:
     """Log ``records`` (those this run wrote: the pipeline never logs a record it did not make, so a record
     forged in the bucket stays out of the log) and the site settings in force if they changed since they
-    were last logged. Returns the head. Safe to repeat: a retry finds its leaves among the newest ones."""
+    were last logged. Returns the head. Safe to repeat: a retry finds its leaves among the newest ones.
+
+    ``fresh``: this run has just created every one of ``records`` (a first run, not a retry), so none can
+    be in the log yet and the newest complete chunk is not read to look for them."""
     site = site_hash(settings)
     pending = [record_leaf(r) for r in records]
     for _ in range(MAX_ATTEMPTS):
@@ -164,7 +174,8 @@ def append(store: Store, records: list[dict[str, Any]], settings: Settings, sign
             first = head["size"] - len(head["tail"])
             base = [h.hex() for h in extend([bytes.fromhex(h) for h in base], first, head["tail"][:keep])]
             head = {**head, "tail": head["tail"][keep:]}
-        seen = {canonical(leaf) for leaf in _recent(store, head)} if pending else set()
+        recent = head["tail"] if fresh else _recent(store, head)
+        seen = {canonical(leaf) for leaf in recent} if pending else set()
         new = [leaf for leaf in pending if canonical(leaf) not in seen]
         if head["site"] != site:
             new.append({"site": site})
@@ -190,6 +201,9 @@ def append(store: Store, records: list[dict[str, Any]], settings: Settings, sign
         if store.put_if_match(HEAD, body, etag, public=True):
             head = updated
             break
+        # Refused: another append won, or ours landed and its answer was lost (the store's retry then
+        # sees 412); from here the leaves may be logged, perhaps already flushed into a chunk.
+        fresh = False
     else:
         raise StorageFault(
             f"{HEAD}: changed by other releases during each of {MAX_ATTEMPTS} appends; retried"

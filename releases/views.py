@@ -248,7 +248,8 @@ def write_site(
 ) -> list[str]:
     """Render the front page, the site feeds and (``corrections``) the changelog head and the
     corrections feeds from the catalog (``catalog``: as just stored by :func:`fold`, else read);
-    ``site.json`` where it differs (one replaced in the bucket is put right).
+    ``site.json`` where it differs (one replaced in the bucket is put right) when the rendering may have
+    changed: ``corrections`` (which :func:`fold` asks for when templates or settings changed) or a re-run.
 
     If another release changed the catalog meanwhile, renders again (a bounded number of
     times), so the last write reflects the newest state. ``if_changed``: write only views whose
@@ -267,6 +268,10 @@ def write_site(
             out.update(corrections_views(catalog, settings))
         written += store.put_all(out, if_changed=if_changed)
         if store.head_etag(catalog_mod.KEY) == (etag or etag_of(canonical(catalog))):
+            if not (corrections or if_changed):
+                # site.json changes only with the settings; new settings or templates make fold ask for
+                # the corrections views too, and a re-run compares everything, so otherwise it is as written.
+                return written
             small = settings_views(settings)
             return written + [k for k, body in small.items() if store.put_if_changed(k, body)]
     raise StorageFault(

@@ -470,3 +470,38 @@ def test_verify_reads_each_record_once_though_the_log_checks_them_again(site):
     assert integrity.verify(counting, site["cfg"]).ok
     assert {k: n for k, n in reads.items() if n > 1} == {}
     assert reads["incidents/2026-0142/v1.json"] == 1 and reads[tlog.HEAD] == 1
+
+
+def test_a_first_run_appends_without_reading_a_log_chunk_and_a_lost_answer_still_logs_once(site, monkeypatch):
+    """A release that has just created its record cannot find it in the log, so it does not read the newest
+    complete chunk to look (one GET fewer per release). A retried append can: when the store applied the
+    head's PUT but the answer was lost, the next attempt finds the leaf, here already flushed into a chunk."""
+    store = site["store"]
+    monkeypatch.setattr(tlog, "CHUNK", 2)  # the fixture's 5 leaves: the next append flushes chunks 0 and 1
+    reads: list[str] = []
+    real_get = store.get
+    monkeypatch.setattr(store, "get", lambda key, *a, **k: reads.append(key) or real_get(key, *a, **k))
+    site["release"]({**PRELIMINARY, "incident_id": "2026-0901"}, 901)
+    assert store.get(tlog.chunk_key(1)) is not None  # the complete chunks exist
+    assert [k for k in reads if k.startswith("log/leaves/")] == [tlog.chunk_key(1)]  # the line above only
+
+    # The head's PUT lands, its answer is lost (the store's retry sees 412): the append tries again.
+    real_put = store.put_if_match
+    lost: list[dict] = []
+
+    def put_answer_lost(key, body, etag, **kw):
+        done = real_put(key, body, etag, **kw)
+        if key == tlog.HEAD and not lost:
+            lost.append(json.loads(body))
+            return False
+        return done
+
+    site["release"]({**PRELIMINARY, "incident_id": "2026-0902"}, 902)  # leaves one leaf in the tail
+    monkeypatch.setattr(store, "put_if_match", put_answer_lost)
+    site["release"]({**PRELIMINARY, "incident_id": "2026-0903"}, 903)
+    assert lost[0]["tail"][-1]["incident_id"] == "2026-0903"
+    assert len(lost[0]["tail"]) == tlog.CHUNK  # so the next attempt flushes it into a chunk before looking
+    records = [(leaf["incident_id"], leaf["version"]) for leaf in logged(site) if "incident_id" in leaf]
+    assert records.count(("2026-0903", 1)) == 1
+    assert len(records) == len(set(records)) == 7
+    assert witness(site["fetch"], site["state"]).ok
