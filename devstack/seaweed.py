@@ -129,7 +129,16 @@ def credentials(data_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def _configure(data_dir: Path) -> Path:
-    creds = credentials(data_dir)
+    return write_config(data_dir, credentials(data_dir))
+
+
+def write_config(
+    folder: Path, creds: dict[str, dict[str, str]], hosts: tuple[str, ...] = ("localhost",)
+) -> Path:
+    """The server's configuration in ``folder``: ``s3.json`` (the ``admin`` and ``writer`` identities of
+    ``creds``) and ``security.toml`` (JWT keys of the volume and filer servers, mutual TLS on gRPC with a
+    certificate for ``hosts`` and 127.0.0.1). ``make up`` and the tests write it at every start, the
+    compose deployment's ``seaweedfs-config`` step too (``python -m devstack.seaweed configure``)."""
     actions = {"admin": ["Admin", "Read", "Write", "List", "Tagging"], "writer": ["Read", "Write", "List"]}
     identities = [
         {
@@ -139,16 +148,16 @@ def _configure(data_dir: Path) -> Path:
         }
         for name, c in creds.items()
     ]
-    config = data_dir / "s3.json"
+    config = folder / "s3.json"
     _write_private(config, json.dumps({"identities": identities}, indent=1) + "\n")
     # JWT keys for writes to and reads from the volume and filer servers, so that only the S3 gateway
     # (which gets tokens from the master over gRPC) can use them. New keys at every start: a token lives
     # ten seconds, nothing stored depends on them.
     keys = [secrets.token_hex(32) for _ in range(4)]
-    tls = tls_files(data_dir)
+    tls = tls_files(folder, hosts)
     pair = f'cert = "{tls["cert"]}"\nkey = "{tls["key"]}"\n'
     _write_private(
-        data_dir / "security.toml",
+        folder / "security.toml",
         "# Written by devstack at every start: JWT keys of the volume and filer servers, mutual TLS on gRPC.\n"
         + f'[grpc]\nca = "{tls["ca"]}"\n'
         + "".join(f"[grpc.{name}]\n{pair}" for name in (*GRPC_SERVERS, "client"))
@@ -167,9 +176,9 @@ def _configure(data_dir: Path) -> Path:
 GRPC_SERVERS = ("master", "volume", "filer", "s3", "admin", "worker", "mq", "msg_broker", "msg_agent")
 
 
-def tls_files(data_dir: Path) -> dict[str, Path]:
-    """A private CA and one certificate (127.0.0.1, localhost) for every gRPC server and client of this
-    store, made once; mutual TLS keeps other local processes off the gRPC ports."""
+def tls_files(data_dir: Path, hosts: tuple[str, ...] = ("localhost",)) -> dict[str, Path]:
+    """A private CA and one certificate (127.0.0.1 and ``hosts``) for every gRPC server and client of
+    this store, made once; mutual TLS keeps other local processes off the gRPC ports."""
     import datetime as dt
     import ipaddress
 
@@ -205,7 +214,7 @@ def tls_files(data_dir: Path) -> dict[str, Path]:
         builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seaweedfs")]), key.public_key())
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [*(x509.DNSName(host) for host in hosts), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             ),
             critical=False,
         )
@@ -388,3 +397,36 @@ def _answers(endpoint: str) -> bool:
         return True  # 403 to an anonymous caller: the S3 API is up
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
         return False
+
+
+def _configure_from_env(argv: list[str]) -> None:
+    """``python -m devstack.seaweed configure FOLDER --host NAME``: the configuration of a SeaweedFS
+    that other containers reach as NAME, with the identities given in S3_ADMIN_KEY, S3_ADMIN_SECRET,
+    S3_WRITER_KEY and S3_WRITER_SECRET (docker-compose.yml's seaweedfs-config step)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m devstack.seaweed")
+    sub = parser.add_subparsers(dest="command", required=True)
+    configure = sub.add_parser("configure", help="write s3.json and security.toml (and TLS files, once)")
+    configure.add_argument("folder", type=Path)
+    configure.add_argument("--host", action="append", default=[], help="name the servers are reached by")
+    args = parser.parse_args(argv)
+    creds: dict[str, dict[str, str]] = {}
+    for name in ("admin", "writer"):
+        pair = {}
+        for part, suffix in (("access_key", "KEY"), ("secret_key", "SECRET")):
+            variable = f"S3_{name.upper()}_{suffix}"
+            value = os.environ.get(variable, "")
+            if not value:
+                raise SystemExit(
+                    f"{variable} is not set: the store's {name} identity needs it (see .env.example)"
+                )
+            pair[part] = value
+        creds[name] = pair
+    folder = args.folder.resolve()
+    write_config(folder, creds, tuple(args.host) or ("localhost",))
+    print(f"SeaweedFS configuration written to {folder}: s3.json, security.toml, tls/")
+
+
+if __name__ == "__main__":
+    _configure_from_env(sys.argv[1:])

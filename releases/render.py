@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +27,25 @@ from .order import by_activity, instant
 from .records import current_stage
 from .settings import Settings
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _templates_folder() -> Path:
+    """The templates: inside the installed package (a wheel maps the repository's ``templates/`` to
+    ``releases/templates/``, see pyproject.toml), else the checkout's ``templates/`` beside the package
+    (where they are edited; a checkout has no ``releases/templates/``)."""
+    packaged = resources.files(__package__) / "templates"
+    # pip and uv install wheels unpacked, so an installed package's resources are files on disk.
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if not checkout.is_dir():
+        raise RuntimeError(
+            f"the page templates are missing: neither {packaged} (an installed package) nor {checkout} "
+            "(a checkout) exists; reinstall incident-releases"
+        )
+    return checkout
+
+
+TEMPLATES = _templates_folder()
 PRELIMINARY_DISCLAIMER = "This information is preliminary and may change."
 STAGE_LABELS = {
     "preliminary": "Preliminary",

@@ -38,13 +38,37 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED
 # so a new test lands in the right tier without anyone remembering to mark it.
 SLOW_FIXTURES = {"airflow_db", "release_dag"}
 SLOW_MARKERS = {"stack", "browser"}
+# Debian's chromium, which the browser tests drive (`make browser` installs it; the Makefile exports this).
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+
+
+def browser_skip_reason(chromium: str = CHROMIUM, euid: int | None = None) -> str | None:
+    """Why the browser tests cannot run here, or None. Only a user who cannot install chromium skips
+    them: as root (CI, the developer machines) `make browser` installs it, and a missing chromium fails
+    the browser tests instead of hiding them."""
+    if Path(chromium).is_file() and os.access(chromium, os.X_OK):
+        return None
+    if (os.geteuid() if euid is None else euid) == 0:
+        return None
+    return (
+        f"Debian's chromium is not installed ({chromium} is missing) and this user is not root: "
+        "install it with `sudo apt-get install chromium` (or `make browser` as root) to run the browser tests"
+    )
+
+
+def pytest_report_header(config):
+    reason = browser_skip_reason()
+    return [f"BROWSER TESTS WILL BE SKIPPED: {reason}"] if reason else []
 
 
 def pytest_collection_modifyitems(config, items):
+    skip_browser = browser_skip_reason()
     for item in items:
         marks = {m.name for m in item.iter_markers()}
         if SLOW_FIXTURES & set(item.fixturenames) or SLOW_MARKERS & marks:
             item.add_marker(pytest.mark.slow)
+        if skip_browser and "browser" in marks:
+            item.add_marker(pytest.mark.skip(reason=skip_browser))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import ROOT, wire_bucket
+from conftest import CHROMIUM, ROOT, wire_bucket
 from playwright.sync_api import expect, sync_playwright
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
@@ -27,7 +27,6 @@ from releases.storage import Store
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
