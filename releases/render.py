@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -68,15 +68,31 @@ def _normalise(value: str) -> str:
     return value.upper()
 
 
-def human_time(value: str, tz: ZoneInfo) -> str:
-    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the display zone.
+def zone(settings: Settings, anchor: str | None = None) -> tzinfo | None:
+    """The zone a page shows times in: the agency's (``RELEASES_TIMEZONE``) if set; otherwise the UTC
+    offset of ``anchor``, the statement's own ``occurred_at`` (so "9:14 p.m." in the text and the time
+    shown agree); None when there is neither: each time is then shown in the offset it carries."""
+    if settings.tz is not None:
+        return settings.tz
+    if anchor:
+        try:
+            return instant(anchor).tzinfo
+        except ValueError:
+            return None
+    return None
+
+
+def human_time(value: str, tz: tzinfo | None) -> str:
+    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the zone ``tz`` (None: the
+    offset ``value`` carries). A fixed offset is named as one: ``"Nov 20, 2026, 9:14 PM UTC-05:00"``.
 
     A time that cannot be shown in the zone (year 1 or 9999: only records published
     before times were limited to 1900-2100 hold one) is shown exactly as recorded, so its
     incident can still be shown, rebuilt and corrected.
     """
     try:
-        moment = instant(value).astimezone(tz)
+        moment = instant(value)
+        moment = moment.astimezone(tz) if tz is not None else moment
     except OverflowError:
         return value
     hour = moment.hour % 12 or 12
@@ -87,7 +103,7 @@ def human_time(value: str, tz: ZoneInfo) -> str:
     )
 
 
-def _when(value: str, tz: ZoneInfo) -> Markup:
+def _when(value: str, tz: tzinfo | None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(_normalise(value), human_time(value, tz))
 
 
@@ -168,12 +184,27 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _render(name: str, settings: Settings, **context: Any) -> bytes:
+def zone_note(settings: Settings, tz: tzinfo | None) -> str:
+    """The footer's sentence on how times are shown."""
+    if settings.tz is not None:
+        return f"Times are shown in the {settings.display_timezone} time zone."
+    if tz is not None:
+        return f"Times are shown in the time zone the statement gives for the incident ({tz.tzname(None)})."
+    return (
+        "Times are shown in the time zone each statement gives for its incident, or in UTC where marked so."
+    )
+
+
+def _render(name: str, settings: Settings, *, anchor: str | None = None, **context: Any) -> bytes:
+    """Render a template; ``anchor``: the ``occurred_at`` of the statement the page shows (see ``zone``)."""
     template = environment().get_template(name)
+    tz = zone(settings, anchor)
     text = template.render(
         site_title=settings.site_title,
-        tz=settings.tz,
-        tz_name=settings.display_timezone,
+        tz=tz,
+        tz_note=zone_note(settings, tz),
+        # Pages that list many incidents show each one's times in its own statement's zone.
+        zone_of=functools.partial(zone, settings),
         log_fingerprint=checkpoint.fingerprint(settings.log_key) if settings.log_key else "",
         **context,
     )
@@ -210,7 +241,13 @@ def _feeds(root: str, *, incident: bool = False, corrections: bool = False) -> l
 def feed_entry_html(record: dict, settings: Settings, history_url: str) -> str:
     """The HTML content of a feed entry: the page's macros, labels, paragraph rule and time format."""
     return (
-        _render("feed_entry.html.j2", settings, record=record, history_url=history_url)
+        _render(
+            "feed_entry.html.j2",
+            settings,
+            anchor=record.get("occurred_at"),
+            record=record,
+            history_url=history_url,
+        )
         .decode("utf-8")
         .strip()
     )
@@ -224,12 +261,17 @@ def entry_title(record: dict) -> str:
 def version_html(record: dict, settings: Settings) -> bytes:
     """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later."""
     return _render(
-        "version.html.j2", settings, record=record, root="../../", feeds=_feeds("../../", incident=True)
+        "version.html.j2",
+        settings,
+        anchor=record.get("occurred_at"),
+        record=record,
+        root="../../",
+        feeds=_feeds("../../", incident=True),
     )
 
 
 def version_txt(record: dict, settings: Settings) -> bytes:
-    return _render("version.txt.j2", settings, record=record)
+    return _render("version.txt.j2", settings, anchor=record.get("occurred_at"), record=record)
 
 
 def incident_page(records: list[dict], settings: Settings) -> bytes:
@@ -245,6 +287,7 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
     return _render(
         "incident.html.j2",
         settings,
+        anchor=records[-1].get("occurred_at"),
         latest=records[-1],
         stage=current_stage(records),
         history=list(reversed(records)),
