@@ -4,8 +4,8 @@ Every function here is a pure function of its arguments: no clock, no randomness
 storage. Pages link only relatively so the bucket can sit behind any domain.
 
 User text reaches templates only as data; HTML templates are autoescaped and no
-template marks user text ``|safe``. The one filter that returns markup (``when``)
-escapes what it inserts.
+template marks user text ``|safe``. The functions that return markup (``when``,
+``text_attrs``) escape what they insert.
 """
 
 from __future__ import annotations
@@ -41,7 +41,15 @@ WIRE_LABELS = {
     "corrected": "CORRECTION",
     "redaction": "REDACTION",
 }
-FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)}
+FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)} | {"language": "Language"}
+# Written right to left (BCP 47 language subtags whose usual script is; a script subtag decides when given).
+RTL_LANGUAGES = frozenset(
+    "ar arb arz ary arq aeb apc apd acm afb ajp ars ayl he iw fa prs pes ur ps pbt pbu yi ji ydd yih dv ckb "
+    "sdh sd ug syr arc ks bal azb lrc mzn glk pnb skr bqi khw bgn uz-Arab nqo".split()
+)
+RTL_SCRIPTS = frozenset(
+    "Arab Aran Hebr Thaa Syrc Syre Syrj Syrn Nkoo Adlm Rohg Mand Samr Mend Yezi Phnx".split()
+)
 # Month names spelled out here because strftime("%b") follows the machine's locale.
 _MONTH_NAMES = (
     "January",
@@ -101,6 +109,26 @@ def human_time(value: str, tz: tzinfo | None) -> str:
         f"{_MONTHS[moment.month - 1]} {moment.day}, {moment.year}, "
         f"{hour}:{moment.minute:02d} {half} {moment.tzname()}"
     )
+
+
+def direction(tag: str) -> str:
+    """``"rtl"`` or ``"ltr"``: how text in the BCP 47 language ``tag`` is written (``ar``, ``fa-IR`` and
+    ``az-Arab`` right to left; ``ku-Latn``, ``en`` left to right)."""
+    subtags = tag.split("-")
+    scripts = [s for s in subtags[1:] if len(s) == 4 and s.isalpha()]
+    if scripts:
+        return "rtl" if scripts[0].title() in RTL_SCRIPTS else "ltr"
+    return "rtl" if subtags[0].lower() in RTL_LANGUAGES else "ltr"
+
+
+def _text_attrs(item: dict) -> Markup:
+    """The attributes of an element holding the statement's own text: its language and direction when the
+    statement names its language (an Arabic paragraph that starts with a Latin name is still right to
+    left), otherwise ``dir="auto"`` (the browser takes the direction from the text)."""
+    tag = item.get("language")
+    if not tag:
+        return Markup(' dir="auto"')
+    return Markup(' lang="{}" dir="{}"').format(tag, direction(tag))
 
 
 def _when(value: str, tz: tzinfo | None) -> Markup:
@@ -180,6 +208,7 @@ def environment() -> jinja2.Environment:
         field_titles=FIELD_TITLES,
         guard_categories=privacy.CATEGORIES,
         redacted_versions=_redacted_versions,
+        text_attrs=_text_attrs,
     )
     return env
 
