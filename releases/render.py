@@ -16,6 +16,7 @@ import re
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import jinja2
 from markupsafe import Markup
@@ -224,11 +225,39 @@ def zone_note(settings: Settings, tz: tzinfo | None) -> str:
     )
 
 
-def _render(name: str, settings: Settings, *, anchor: str | None = None, **context: Any) -> bytes:
-    """Render a template; ``anchor``: the ``occurred_at`` of the statement the page shows (see ``zone``)."""
+def describe(text: str, limit: int = 200) -> str:
+    """A page's description (meta description, social cards): ``text`` on one line, cut at a word
+    boundary to at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:") + "\u2026"
+
+
+def _render(
+    name: str,
+    settings: Settings,
+    *,
+    anchor: str | None = None,
+    page: str = "",
+    canonical: str | None = None,
+    description: str = "",
+    og_type: str = "website",
+    **context: Any,
+) -> bytes:
+    """Render a template. ``anchor``: the ``occurred_at`` of the statement the page shows (see ``zone``);
+    ``page``: the page's key; ``canonical``: the key of the page that stands for it (itself by default)."""
     template = environment().get_template(name)
     tz = zone(settings, anchor)
+    page_url = f"{settings.base_url}/{page}"
     text = template.render(
+        page_url=page_url,
+        canonical_url=f"{settings.base_url}/{canonical or page}",
+        # A link's address on paper (the print stylesheet): relative links resolved against this page.
+        absolute=functools.partial(urljoin, page_url),
+        description=describe(description),
+        og_type=og_type,
         site_title=settings.site_title,
         tz=tz,
         tz_note=zone_note(settings, tz),
@@ -287,12 +316,27 @@ def entry_title(record: dict) -> str:
     return f"{WIRE_LABELS[record['stage']]}: {record['headline']}"
 
 
+def _statement_description(record: dict, stage: str, correction: dict | None = None) -> str:
+    lead = {"preliminary": f"Preliminary: {record['summary']}", "redaction": record["summary"]}
+    if correction is not None:
+        return f"Corrected: {correction['correction_note']} {record['summary']}"
+    return lead.get(stage, record["summary"])
+
+
 def version_html(record: dict, settings: Settings) -> bytes:
-    """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later."""
+    """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later (its notice says
+    the statement may have changed since, and links the incident page, which always shows the latest)."""
+    iid = record["incident_id"]
     return _render(
         "version.html.j2",
         settings,
         anchor=record.get("occurred_at"),
+        page=f"incidents/{iid}/v{record['version']}.html",
+        # One statement, one address for search engines: the incident page, where the current version is.
+        canonical=f"incidents/{iid}/index.html",
+        description=f"Version {record['version']} as released. "
+        + _statement_description(record, record["stage"], record if record["stage"] == "corrected" else None),
+        og_type="article",
         record=record,
         root="../../",
         feeds=_feeds("../../", incident=True),
@@ -300,7 +344,14 @@ def version_html(record: dict, settings: Settings) -> bytes:
 
 
 def version_txt(record: dict, settings: Settings) -> bytes:
-    return _render("version.txt.j2", settings, anchor=record.get("occurred_at"), record=record)
+    return _render(
+        "version.txt.j2",
+        settings,
+        anchor=record.get("occurred_at"),
+        page=f"incidents/{record['incident_id']}/v{record['version']}.txt",
+        canonical=f"incidents/{record['incident_id']}/index.html",
+        record=record,
+    )
 
 
 def incident_page(records: list[dict], settings: Settings) -> bytes:
@@ -313,12 +364,18 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
     if [r["version"] for r in records] != list(range(1, len(records) + 1)):
         raise ValueError("an incident page needs every version, 1 to N, oldest first")
     corrected = [r for r in records if r["stage"] == "corrected"]
+    stage = current_stage(records)
     return _render(
         "incident.html.j2",
         settings,
         anchor=records[-1].get("occurred_at"),
+        page=f"incidents/{records[0]['incident_id']}/index.html",
+        description=_statement_description(
+            records[-1], stage, corrected[-1] if stage == "corrected" and corrected else None
+        ),
+        og_type="article",
         latest=records[-1],
-        stage=current_stage(records),
+        stage=stage,
         history=list(reversed(records)),
         first=records[0],
         last_correction=corrected[-1] if corrected else None,
@@ -348,6 +405,9 @@ def site_index(catalog: dict, settings: Settings) -> bytes:
     return _render(
         "index.html.j2",
         settings,
+        page="index.html",
+        description=f"Statements of {settings.site_title} about critical incidents: what is preliminary, "
+        "every update and every correction, with each statement's full history, and feeds.",
         heading=settings.site_title,
         incidents=by_activity(catalog["incidents"].values()),
         months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
@@ -368,6 +428,8 @@ def day_page(listing: dict, settings: Settings) -> bytes:
     return _render(
         "index.html.j2",
         settings,
+        page=f"archive/{listing['day']}.html",
+        description=f"Every incident first released on {day_name(listing['day'])} (UTC), with its newest release.",
         heading=f"Incidents first released on {day_name(listing['day'])} (UTC)",
         incidents=by_activity(listing["incidents"]),
         months=[],
@@ -382,6 +444,8 @@ def month_page(listing: dict, settings: Settings) -> bytes:
     return _render(
         "archive_month.html.j2",
         settings,
+        page=f"archive/{listing['month']}.html",
+        description=f"The days of {month_name(listing['month'])} on which incidents were first released.",
         heading=f"Incidents first released in {month_name(listing['month'])}",
         days=[{"key": d, "name": day_name(d)} for d in listing["days"]],
         root="../",
@@ -405,6 +469,11 @@ def _changelog_page(rows: list[dict], settings: Settings, *, month: str | None =
     return _render(
         "corrections.html.j2",
         settings,
+        page=f"corrections/{month}.html" if month else "corrections/index.html",
+        description=(
+            f"Every correction released in {month_name(month)}" if month else "The newest corrections"
+        )
+        + f" of {settings.site_title}: what was wrong, what is right, when and why.",
         rows=rows,
         month={"key": month, "name": month_name(month)} if month else None,
         months=[{"key": m, "name": month_name(m)} for m in months],

@@ -162,11 +162,29 @@ def test_links_are_relative_and_every_one_lands_on_a_published_object():
     keys = all_object_keys(histories)
     base = "https://any.example/some/prefix/"
     for key, page in site(histories).items():
-        for href in parse(page).xpath("//@href"):
+        doc = parse(page)
+        # Every link but the canonical one, which names the page's one public address.
+        for href in doc.xpath("//@href[not(parent::link[@rel='canonical'])]"):
             assert "://" not in href and not href.startswith("/"), (key, href)
             target = urlsplit(urljoin(base + key, href)).path
             assert target.startswith("/some/prefix/"), (key, href)
             assert target.removeprefix("/some/prefix/") in keys, (key, href)
+        # The address printed after a link on paper is the link's own, made absolute.
+        for a in doc.xpath("//a[@data-url]"):
+            assert a.get("data-url") == urljoin(f"{SETTINGS.base_url}/{key}", a.get("href")), (
+                key,
+                a.get("href"),
+            )
+
+
+def test_every_page_names_its_canonical_address_and_a_version_page_names_its_incident():
+    for key, page in site(sample_histories()).items():
+        (canonical,) = parse(page).xpath("//link[@rel='canonical']/@href")
+        if re.fullmatch(r"incidents/[^/]+/v\d+\.html", key):
+            assert canonical == f"{SETTINGS.base_url}/{key.rsplit('/', 1)[0]}/index.html", key
+        else:
+            assert canonical == f"{SETTINGS.base_url}/{key}", key
+        assert parse(page).xpath("//meta[@property='og:url']/@content") == [canonical]
 
 
 def test_feed_links_point_at_the_right_feeds():
@@ -398,7 +416,12 @@ def test_every_hostile_field_round_trips_on_the_incident_page():
         f"{HOSTILE} first\nsame paragraph",
         f"{HOSTILE} second",
     ]
-    assert text(doc.find(".//title")).startswith(" ".join(f"{HOSTILE} headline".split()))
+    assert text(doc.find(".//title")) == " ".join(
+        f"CORRECTED — {HOSTILE} headline — {HOSTILE} agency".split()
+    )
+    # In the social cards too, as text (the attribute is escaped, never markup).
+    for name in ("og:title", "og:description"):
+        assert HOSTILE in doc.xpath(f"//meta[@property='{name}']/@content")[0], name
 
 
 def test_plain_text_is_never_html_escaped():
