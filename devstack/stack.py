@@ -21,6 +21,7 @@ disk, which it shares with them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -281,6 +282,7 @@ Incident releases is running. Ctrl-C stops everything.
                            aws --endpoint-url {store.endpoint} s3 ls s3://{cfg.bucket}/ --recursive
   Data                   {store.data_dir} (store, credentials.json), {home} (Airflow, logs in {home}/logs)
   Airflow's database     {database}
+  Time zone              {zone_line(cfg)}
 
 Trigger a release through the REST API:
   TOKEN=$(curl -s -X POST {cfg.api_url}/auth/token -H 'Content-Type: application/json' \\
@@ -288,6 +290,17 @@ Trigger a release through the REST API:
   curl -s -X POST {cfg.api_url}/api/v2/dags/{DAG_ID}/dagRuns -H "Authorization: Bearer $TOKEN" \\
     -H 'Content-Type: application/json' -d '{run}'
 """
+
+
+def zone_line(cfg: settings_mod.Settings) -> str:
+    """Which time zone the pages show, and how to change it (make up's banner, make demo's summary)."""
+    if cfg.display_timezone:
+        return f"pages show times in {cfg.display_timezone} (RELEASES_TIMEZONE)"
+    return (
+        "RELEASES_TIMEZONE is not set: each time is shown in the UTC offset its statement gives\n"
+        "                         (e.g. -05:00); set RELEASES_TIMEZONE=America/New_York (any IANA name) "
+        "for the agency's zone"
+    )
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -535,6 +548,11 @@ def download_public(store: seaweed.SeaweedFS, bucket: str, target: Path) -> list
 
 def demo(target: Path) -> int:
     cfg = settings_mod.load()
+    target = target.resolve()
+    if not cfg.public_url:
+        # Feeds and canonical links are absolute. The throw-away store's port is gone once the demo ends,
+        # so they name the copied files instead: every link of the saved site works when it is opened.
+        cfg = dataclasses.replace(cfg, public_url=target.as_uri())
     with tempfile.TemporaryDirectory(prefix="releases-demo-") as tmp:
         store = seaweed.start(Path(tmp) / "s3", seaweed.Ports.free())
         try:
@@ -559,13 +577,22 @@ def demo(target: Path) -> int:
             saved = download_public(store, cfg.bucket, target)
         finally:
             store.stop()
-    print(demo_summary(target, saved), flush=True)
+    print(demo_summary(target, saved, cfg), flush=True)
     return 0
 
 
-def demo_summary(target: Path, saved: list[str]) -> str:
+def demo_summary(target: Path, saved: list[str], cfg: settings_mod.Settings) -> str:
     where = os.path.relpath(target)
     feeds = "\n".join(f"  {where}/{name}" for name in FEEDS)
+    if cfg.public_url == target.as_uri():
+        links = f"""Links: pages link to each other relatively; feeds and canonical links name these files
+({cfg.public_url}/...), so every link works from this folder, in a browser or a feed reader on
+this machine (move the folder and run make demo again). To look at it over HTTP instead:
+  RELEASES_PUBLIC_URL=http://127.0.0.1:8000 make demo
+  python3 -m http.server --bind 127.0.0.1 --directory {where} 8000   # then http://127.0.0.1:8000/index.html; Ctrl-C stops it"""
+    else:
+        links = f"""Links: feeds and canonical links name {cfg.public_url}/... (RELEASES_PUBLIC_URL); serve this folder
+there, e.g. python3 -m http.server --bind 127.0.0.1 --directory {where} <port> (Ctrl-C stops it)."""
     return f"""
 Published {len(saved)} public objects for incident {DEMO_ID} (preliminary -> updated -> corrected).
 Open them in a browser or a feed reader:
@@ -574,6 +601,8 @@ Open them in a browser or a feed reader:
   {where}/corrections/index.html            the public changelog of corrections
 {feeds}
   {where}/incidents/{DEMO_ID}/v1.json ... v3.json   the version records (the source of truth)
+{links}
+Time zone: {zone_line(cfg)}
 """
 
 
@@ -590,11 +619,16 @@ def main(argv: list[str] | None = None) -> int:
     p_store = sub.add_parser("store", help="only the object storage, until Ctrl-C")
     p_store.add_argument("--data-dir", type=Path, default=REPO / ".data" / "s3")
     p_store.add_argument("--port", type=int, default=9000, help="S3 port (0: any free ports)")
-    p_store.add_argument("--bucket", default=settings_mod.load().bucket)
+    p_store.add_argument("--bucket", default=None)
     args = parser.parse_args(argv)
+    try:
+        cfg = settings_mod.load()
+    except ValueError as err:  # names the variable and the rule
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     install_signal_handlers()
     if args.command == "up":
         return up(args.data_dir.resolve(), args.pg_dir.resolve() if args.pg_dir else None)
     if args.command == "demo":
         return demo(args.out)
-    return serve_store(args.data_dir.resolve(), args.port, args.bucket)
+    return serve_store(args.data_dir.resolve(), args.port, args.bucket or cfg.bucket)

@@ -83,6 +83,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "latest_sha256": latest["sha256"],
         "corrected_versions": [r["version"] for r in records if r["stage"] == "corrected"],
         **{k: latest[k] for k in ("headline", "summary", "location", "occurred_at", "agency")},
+        # Only when the statement names one, so listings of statements without stay byte for byte the same.
+        **({"language": latest["language"]} if latest.get("language") else {}),
         "stage": current_stage(records),
     }
 

@@ -467,7 +467,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    cfg = settings_mod.load()
+    try:
+        cfg = settings_mod.load()
+    except ValueError as err:  # a setting that cannot be used: its message names the variable
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         return args.func(args, cfg)
     except ReleaseError as err:

@@ -29,6 +29,15 @@ FORM_TIMESTAMP_PATTERN = r"^(19\d{2}|20\d{2}|2100)" + _DATE_TIME_REST
 # error in any zone; a year like 0001 or 9999 is a typo that would fail in some zone.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2101, 1, 1, tzinfo=UTC)  # exclusive
+# BCP 47 (RFC 5646) language tag, well-formed: a 2-3 letter language (ISO 639; the grammar's 4-8 letter
+# forms are reserved or unregistered, so "english" is refused), then optional extlang, script, region,
+# variant, extension and private-use subtags.
+LANGUAGE_PATTERN = (
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{3}){0,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?"
+    r"(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*(-[0-9A-WY-Za-wy-z](-[A-Za-z0-9]{2,8})+)*"
+    r"(-[Xx](-[A-Za-z0-9]{1,8})+)?$"
+)
+LANGUAGE_MAX = 35  # RFC 5646 section 4.4.1: a tag of up to 35 characters must be kept whole
 MAX_DOCUMENT_BYTES = 64 * 1024
 # The deepest a valid document goes is 3 (document, withheld list, withheld item).
 MAX_NESTING = 8
@@ -93,6 +102,7 @@ ALL_FIELDS = (
     "withheld",
     "privacy_override",
     "private_fields",
+    "language",
 )
 # Shown instead of the earlier value of a field listed under ``private_fields``.
 REMOVED = "[removed]"
@@ -115,6 +125,8 @@ class Update:
     # Statement fields whose earlier value must not be shown again (a name published by mistake):
     # the change is recorded with ``was`` = REMOVED, so the value never enters the new record.
     private_fields: tuple[str, ...] = ()
+    # BCP 47 tag of the statement's language (None: not given; carried over from the latest version).
+    language: str | None = None
 
 
 def _check_text(spec: Field, value: Any) -> str | None:
@@ -300,7 +312,33 @@ def parse_update(doc: Any) -> Update:
             for o in overrides
         )
     private = _private_fields(doc.get("private_fields"), stage, fields)
-    return Update(incident_id, stage, fields, note, on_behalf_of, overrides, private)
+    language = parse_language(doc.get("language"))
+    return Update(incident_id, stage, fields, note, on_behalf_of, overrides, private, language=language)
+
+
+def parse_language(value: Any) -> str | None:
+    """The document's ``language``: a BCP 47 tag in its conventional case (``ar``, ``zh-Hant-TW``), or None."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > LANGUAGE_MAX or not re.fullmatch(LANGUAGE_PATTERN, value):
+        shown = ascii(value)[:60] if isinstance(value, str) else type(value).__name__
+        raise InvalidUpdate(
+            "language",
+            f"must be a BCP 47 language tag such as en, es-MX, ar or zh-Hant (a 2- or 3-letter language "
+            f"code, then optional script, region and variant subtags joined by hyphens), not {shown}",
+        )
+    subtags, out = value.split("-"), []
+    for n, subtag in enumerate(subtags):
+        # RFC 5646 section 2.1.1: scripts in title case, regions in upper case, the rest in lower case;
+        # anything after a singleton (extension, private use) stays lower case.
+        after_singleton = any(len(s) == 1 for s in subtags[:n])
+        if n and not after_singleton and len(subtag) == 4 and subtag.isalpha():
+            out.append(subtag.title())
+        elif n and not after_singleton and len(subtag) == 2:
+            out.append(subtag.upper())
+        else:
+            out.append(subtag.lower())
+    return "-".join(out)
 
 
 def seal_update(doc: dict[str, Any], public_key: str) -> dict[str, Any]:
@@ -430,5 +468,15 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "description": 'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
         'not be shown again (a name published by mistake). The change is shown as "was [removed]" instead '
         "of repeating it. Earlier versions' own pages still show it until it is redacted.",
+    }
+    schemas["language"] = {
+        "default": None,
+        "type": ["null", "string"],
+        "title": "Language",
+        "description": "Optional: the language of the statement as a BCP 47 tag, e.g. en, es, ar, zh-Hant. "
+        "Pages mark the statement with it (and right to left for Arabic, Hebrew, Persian, Urdu...); feeds "
+        "mark its entries. Left empty, it carries over.",
+        "maxLength": LANGUAGE_MAX,
+        "pattern": LANGUAGE_PATTERN,
     }
     return schemas

@@ -120,7 +120,23 @@ def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -
     atom = _generator(
         entries, contents, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel
     )
-    return _rss_bytes(rss, settings), _atom_bytes(atom)
+    languages = [record.get("language") for record in entries]
+    return (
+        _with_languages(_rss_bytes(rss, settings), "channel/item", languages),
+        _with_languages(_atom_bytes(atom), f"{{{ATOM_NS}}}entry", languages),
+    )
+
+
+def _with_languages(data: bytes, path: str, languages: list[str | None]) -> bytes:
+    """``xml:lang`` on each entry whose statement names its language (feedgen has no entry language).
+    A feed without one is left byte for byte as feedgen wrote it."""
+    if not any(languages):
+        return data
+    root = etree.fromstring(data, _PARSER)
+    for element, language in zip(root.iterfind(path), languages, strict=True):
+        if language:
+            element.set("{http://www.w3.org/XML/1998/namespace}lang", language)
+    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
 def _rss_bytes(fg: FeedGenerator, settings: Settings) -> bytes:

@@ -87,6 +87,7 @@ class Record(TypedDict, total=False):
     location: str
     agency: str
     contact: str
+    language: str  # BCP 47, only when the document gave one (or an earlier version did)
     changes: list[Change]
     correction_note: str | None
     released_at: str

@@ -4,8 +4,8 @@ Every function here is a pure function of its arguments: no clock, no randomness
 storage. Pages link only relatively so the bucket can sit behind any domain.
 
 User text reaches templates only as data; HTML templates are autoescaped and no
-template marks user text ``|safe``. The one filter that returns markup (``when``)
-escapes what it inserts.
+template marks user text ``|safe``. The functions that return markup (``when``,
+``text_attrs``) escape what they insert.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from datetime import tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from urllib.parse import urljoin
 
 import jinja2
 from markupsafe import Markup
@@ -60,7 +61,15 @@ WIRE_LABELS = {
     "corrected": "CORRECTION",
     "redaction": "REDACTION",
 }
-FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)}
+FIELD_TITLES = {f.name: f.title for f in (*FIELDS, CORRECTION_NOTE)} | {"language": "Language"}
+# Written right to left (BCP 47 language subtags whose usual script is; a script subtag decides when given).
+RTL_LANGUAGES = frozenset(
+    "ar arb arz ary arq aeb apc apd acm afb ajp ars ayl he iw fa prs pes ur ps pbt pbu yi ji ydd yih dv ckb "
+    "sdh sd ug syr arc ks bal azb lrc mzn glk pnb skr bqi khw bgn uz-Arab nqo".split()
+)
+RTL_SCRIPTS = frozenset(
+    "Arab Aran Hebr Thaa Syrc Syre Syrj Syrn Nkoo Adlm Rohg Mand Samr Mend Yezi Phnx".split()
+)
 # Month names spelled out here because strftime("%b") follows the machine's locale.
 _MONTH_NAMES = (
     "January",
@@ -87,15 +96,31 @@ def _normalise(value: str) -> str:
     return value.upper()
 
 
-def human_time(value: str, tz: ZoneInfo) -> str:
-    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the display zone.
+def zone(settings: Settings, anchor: str | None = None) -> tzinfo | None:
+    """The zone a page shows times in: the agency's (``RELEASES_TIMEZONE``) if set; otherwise the UTC
+    offset of ``anchor``, the statement's own ``occurred_at`` (so "9:14 p.m." in the text and the time
+    shown agree); None when there is neither: each time is then shown in the offset it carries."""
+    if settings.tz is not None:
+        return settings.tz
+    if anchor:
+        try:
+            return instant(anchor).tzinfo
+        except ValueError:
+            return None
+    return None
+
+
+def human_time(value: str, tz: tzinfo | None) -> str:
+    """``"2026-11-21T03:00:00Z"`` -> ``"Nov 21, 2026, 3:00 AM UTC"`` in the zone ``tz`` (None: the
+    offset ``value`` carries). A fixed offset is named as one: ``"Nov 20, 2026, 9:14 PM UTC-05:00"``.
 
     A time that cannot be shown in the zone (year 1 or 9999: only records published
     before times were limited to 1900-2100 hold one) is shown exactly as recorded, so its
     incident can still be shown, rebuilt and corrected.
     """
     try:
-        moment = instant(value).astimezone(tz)
+        moment = instant(value)
+        moment = moment.astimezone(tz) if tz is not None else moment
     except OverflowError:
         return value
     hour = moment.hour % 12 or 12
@@ -106,7 +131,27 @@ def human_time(value: str, tz: ZoneInfo) -> str:
     )
 
 
-def _when(value: str, tz: ZoneInfo) -> Markup:
+def direction(tag: str) -> str:
+    """``"rtl"`` or ``"ltr"``: how text in the BCP 47 language ``tag`` is written (``ar``, ``fa-IR`` and
+    ``az-Arab`` right to left; ``ku-Latn``, ``en`` left to right)."""
+    subtags = tag.split("-")
+    scripts = [s for s in subtags[1:] if len(s) == 4 and s.isalpha()]
+    if scripts:
+        return "rtl" if scripts[0].title() in RTL_SCRIPTS else "ltr"
+    return "rtl" if subtags[0].lower() in RTL_LANGUAGES else "ltr"
+
+
+def _text_attrs(item: dict) -> Markup:
+    """The attributes of an element holding the statement's own text: its language and direction when the
+    statement names its language (an Arabic paragraph that starts with a Latin name is still right to
+    left), otherwise ``dir="auto"`` (the browser takes the direction from the text)."""
+    tag = item.get("language")
+    if not tag:
+        return Markup(' dir="auto"')
+    return Markup(' lang="{}" dir="{}"').format(tag, direction(tag))
+
+
+def _when(value: str, tz: tzinfo | None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(_normalise(value), human_time(value, tz))
 
 
@@ -183,16 +228,60 @@ def environment() -> jinja2.Environment:
         field_titles=FIELD_TITLES,
         guard_categories=privacy.CATEGORIES,
         redacted_versions=_redacted_versions,
+        text_attrs=_text_attrs,
     )
     return env
 
 
-def _render(name: str, settings: Settings, **context: Any) -> bytes:
+def zone_note(settings: Settings, tz: tzinfo | None) -> str:
+    """The footer's sentence on how times are shown."""
+    if settings.tz is not None:
+        return f"Times are shown in the {settings.display_timezone} time zone."
+    if tz is not None:
+        return f"Times are shown in the time zone the statement gives for the incident ({tz.tzname(None)})."
+    return (
+        "Times are shown in the time zone each statement gives for its incident, or in UTC where marked so."
+    )
+
+
+def describe(text: str, limit: int = 200) -> str:
+    """A page's description (meta description, social cards): ``text`` on one line, cut at a word
+    boundary to at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:") + "\u2026"
+
+
+def _render(
+    name: str,
+    settings: Settings,
+    *,
+    anchor: str | None = None,
+    page: str = "",
+    canonical: str | None = None,
+    description: str = "",
+    og_type: str = "website",
+    **context: Any,
+) -> bytes:
+    """Render a template. ``anchor``: the ``occurred_at`` of the statement the page shows (see ``zone``);
+    ``page``: the page's key; ``canonical``: the key of the page that stands for it (itself by default)."""
     template = environment().get_template(name)
+    tz = zone(settings, anchor)
+    page_url = f"{settings.base_url}/{page}"
     text = template.render(
+        page_url=page_url,
+        canonical_url=f"{settings.base_url}/{canonical or page}",
+        # A link's address on paper (the print stylesheet): relative links resolved against this page.
+        absolute=functools.partial(urljoin, page_url),
+        description=describe(description),
+        og_type=og_type,
         site_title=settings.site_title,
-        tz=settings.tz,
-        tz_name=settings.display_timezone,
+        tz=tz,
+        tz_note=zone_note(settings, tz),
+        # Pages that list many incidents show each one's times in its own statement's zone.
+        zone_of=functools.partial(zone, settings),
         log_fingerprint=checkpoint.fingerprint(settings.log_key) if settings.log_key else "",
         **context,
     )
@@ -229,7 +318,13 @@ def _feeds(root: str, *, incident: bool = False, corrections: bool = False) -> l
 def feed_entry_html(record: dict, settings: Settings, history_url: str) -> str:
     """The HTML content of a feed entry: the page's macros, labels, paragraph rule and time format."""
     return (
-        _render("feed_entry.html.j2", settings, record=record, history_url=history_url)
+        _render(
+            "feed_entry.html.j2",
+            settings,
+            anchor=record.get("occurred_at"),
+            record=record,
+            history_url=history_url,
+        )
         .decode("utf-8")
         .strip()
     )
@@ -240,15 +335,42 @@ def entry_title(record: dict) -> str:
     return f"{WIRE_LABELS[record['stage']]}: {record['headline']}"
 
 
+def _statement_description(record: dict, stage: str, correction: dict | None = None) -> str:
+    lead = {"preliminary": f"Preliminary: {record['summary']}", "redaction": record["summary"]}
+    if correction is not None:
+        return f"Corrected: {correction['correction_note']} {record['summary']}"
+    return lead.get(stage, record["summary"])
+
+
 def version_html(record: dict, settings: Settings) -> bytes:
-    """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later."""
+    """``incidents/<id>/v<N>.html``: written once, so it names nothing that comes later (its notice says
+    the statement may have changed since, and links the incident page, which always shows the latest)."""
+    iid = record["incident_id"]
     return _render(
-        "version.html.j2", settings, record=record, root="../../", feeds=_feeds("../../", incident=True)
+        "version.html.j2",
+        settings,
+        anchor=record.get("occurred_at"),
+        page=f"incidents/{iid}/v{record['version']}.html",
+        # One statement, one address for search engines: the incident page, where the current version is.
+        canonical=f"incidents/{iid}/index.html",
+        description=f"Version {record['version']} as released. "
+        + _statement_description(record, record["stage"], record if record["stage"] == "corrected" else None),
+        og_type="article",
+        record=record,
+        root="../../",
+        feeds=_feeds("../../", incident=True),
     )
 
 
 def version_txt(record: dict, settings: Settings) -> bytes:
-    return _render("version.txt.j2", settings, record=record)
+    return _render(
+        "version.txt.j2",
+        settings,
+        anchor=record.get("occurred_at"),
+        page=f"incidents/{record['incident_id']}/v{record['version']}.txt",
+        canonical=f"incidents/{record['incident_id']}/index.html",
+        record=record,
+    )
 
 
 def incident_page(records: list[dict], settings: Settings) -> bytes:
@@ -261,11 +383,18 @@ def incident_page(records: list[dict], settings: Settings) -> bytes:
     if [r["version"] for r in records] != list(range(1, len(records) + 1)):
         raise ValueError("an incident page needs every version, 1 to N, oldest first")
     corrected = [r for r in records if r["stage"] == "corrected"]
+    stage = current_stage(records)
     return _render(
         "incident.html.j2",
         settings,
+        anchor=records[-1].get("occurred_at"),
+        page=f"incidents/{records[0]['incident_id']}/index.html",
+        description=_statement_description(
+            records[-1], stage, corrected[-1] if stage == "corrected" and corrected else None
+        ),
+        og_type="article",
         latest=records[-1],
-        stage=current_stage(records),
+        stage=stage,
         history=list(reversed(records)),
         first=records[0],
         last_correction=corrected[-1] if corrected else None,
@@ -295,6 +424,9 @@ def site_index(catalog: dict, settings: Settings) -> bytes:
     return _render(
         "index.html.j2",
         settings,
+        page="index.html",
+        description=f"Statements of {settings.site_title} about critical incidents: what is preliminary, "
+        "every update and every correction, with each statement's full history, and feeds.",
         heading=settings.site_title,
         incidents=by_activity(catalog["incidents"].values()),
         months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
@@ -315,6 +447,8 @@ def day_page(listing: dict, settings: Settings) -> bytes:
     return _render(
         "index.html.j2",
         settings,
+        page=f"archive/{listing['day']}.html",
+        description=f"Every incident first released on {day_name(listing['day'])} (UTC), with its newest release.",
         heading=f"Incidents first released on {day_name(listing['day'])} (UTC)",
         incidents=by_activity(listing["incidents"]),
         months=[],
@@ -329,6 +463,8 @@ def month_page(listing: dict, settings: Settings) -> bytes:
     return _render(
         "archive_month.html.j2",
         settings,
+        page=f"archive/{listing['month']}.html",
+        description=f"The days of {month_name(listing['month'])} on which incidents were first released.",
         heading=f"Incidents first released in {month_name(listing['month'])}",
         days=[{"key": d, "name": day_name(d)} for d in listing["days"]],
         root="../",
@@ -352,6 +488,11 @@ def _changelog_page(rows: list[dict], settings: Settings, *, month: str | None =
     return _render(
         "corrections.html.j2",
         settings,
+        page=f"corrections/{month}.html" if month else "corrections/index.html",
+        description=(
+            f"Every correction released in {month_name(month)}" if month else "The newest corrections"
+        )
+        + f" of {settings.site_title}: what was wrong, what is right, when and why.",
         rows=rows,
         month={"key": month, "name": month_name(month)} if month else None,
         months=[{"key": m, "name": month_name(m)} for m in months],

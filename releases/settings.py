@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import privacy
 
@@ -24,7 +24,10 @@ class Settings:
     # Authority of the feed entry ids (RFC 4151 tag URIs). Set it once, to a domain the
     # agency owns, and never change it: newsrooms' readers key entries on these ids.
     tag_authority: str = "incident-releases.invalid"
-    display_timezone: str = "UTC"
+    # The agency's time zone (IANA name): pages show every time in it, with its abbreviation. Empty: each
+    # time is shown in the UTC offset the statement itself gives (its ``occurred_at``), so no page says
+    # "2:14 AM UTC" of an incident its statement puts at 9:14 p.m.
+    display_timezone: str = ""
     feed_window: int = 50
     # Incidents listed on index.html (newest activity first); all others are on the
     # monthly archive pages. Bounds the work of a release however long the history.
@@ -64,8 +67,24 @@ class Settings:
         return privacy.Public.listed(self.public_contacts, self.public_addresses)
 
     @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.display_timezone)
+    def tz(self) -> ZoneInfo | None:
+        """The agency's zone, or None: each time in the offset its statement gives (see render.zone)."""
+        return zone(self.display_timezone)
+
+
+def zone(name: str) -> ZoneInfo | None:
+    """``RELEASES_TIMEZONE`` as a zone (None when unset); an unknown name is refused naming the setting."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # ZoneInfo also refuses paths and malformed keys with ValueError; the name goes to logs: ascii().
+        raise ValueError(
+            f"RELEASES_TIMEZONE: {ascii(name)[:60]} is not an IANA time zone name; give one such as "
+            "America/New_York, America/Chicago, Europe/London or UTC, or leave it unset to show each "
+            "time in the UTC offset its statement gives"
+        ) from None
 
 
 # The settings that shape the public views. They are published as ``site.json`` so that
@@ -124,8 +143,12 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         if env.get(var):
             if attr in _SEPARATORS:
                 values[attr] = tuple(v.strip() for v in env[var].split(_SEPARATORS[attr]) if v.strip())
+            elif attr.endswith(("_window", "_attempts", "_days")):
+                if not env[var].strip().isdigit():
+                    raise ValueError(f"{var}: must be a whole number, not {ascii(env[var])[:40]}")
+                values[attr] = int(env[var])
             else:
-                values[attr] = int(env[var]) if attr.endswith(("_window", "_attempts", "_days")) else env[var]
+                values[attr] = env[var]
     settings = Settings(**values)
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.

@@ -30,6 +30,7 @@ def plan(
         statement = {name: update.fields[name] for name in STATEMENT_FIELDS}
         changes: list[dict[str, str]] = []
         version = 1
+        language = update.language
     else:
         if update.stage == "preliminary":
             raise StageOrderError(
@@ -55,6 +56,11 @@ def plan(
             for name in STATEMENT_FIELDS
             if statement[name] != latest[name]
         ]
+        # The language carries over; a new one is a change like any field's (a mis-tagged statement is fixed
+        # by a release that says so).
+        language = update.language or latest.get("language")
+        if language != latest.get("language"):
+            changes.append({"field": "language", "was": latest.get("language") or "", "now": language})
         if not changes:
             raise NoChangeError(
                 None,
@@ -73,6 +79,8 @@ def plan(
         "version": version,
         "stage": update.stage,
         **statement,
+        # Only when given: a record without a language is byte for byte what it was before the field existed.
+        **({"language": language} if language else {}),
         "changes": changes,
         "correction_note": update.correction_note,
         "privacy_overrides": overrides_used,

@@ -4,7 +4,8 @@ The site is served straight from the S3 endpoint over anonymous plain HTTP
 (``<endpoint>/<bucket>/index.html``), so relative links are followed exactly as a
 reader's browser would follow them behind any domain. Chromium is Debian's
 (``make browser`` installs it); Playwright drives it through ``executable_path``.
-Screenshots of every page type go to ``test-artifacts/screenshots/`` (not committed).
+Screenshots of every page type go to ``test-artifacts/screenshots/`` (not committed); the screenshot of a
+long-text correction goes to ``docs/screenshots/`` (kept, for README readers).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def record(store: Store, iid: str, n: int) -> dict:
 
 
 def shown(value: str) -> str:
-    return render.human_time(value, load().tz)
+    # Every sample statement gives the same occurred_at: its offset is the zone pages use (no agency zone).
+    return render.human_time(value, render.zone(load(), PRELIMINARY["occurred_at"]))
 
 
 def median_time(records: list[dict]) -> str:
@@ -281,7 +283,8 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     expect(rows).to_have_count(1)
     cells = [words(c) for c in rows.first.locator("td").all_inner_texts()]
     assert cells[:7] == [
-        shown(v[3]["released_at"]),
+        # The changelog lists corrections of many incidents; its rows carry no statement offset: UTC.
+        render.human_time(v[3]["released_at"], None),
         f"{PRELIMINARY['headline']} (2026-0142)",
         "3",
         "Location",
@@ -407,7 +410,7 @@ def test_hostile_text_in_every_field_is_shown_as_text(hostile_site, page, browse
         f"{HOSTILE} pio 3",
     ):
         assert shown_text in incident, shown_text
-    assert page.title().startswith(f"{HOSTILE} headline")
+    assert page.title().startswith(f"CORRECTED — {HOSTILE} headline — ")
     expect(page.locator("main > .correction del").first).to_have_text(f"{HOSTILE} location")
     screenshot(browser, page.url, "incident-hostile")
     assert page.dialogs == []
@@ -446,4 +449,124 @@ def test_whole_xss_corpus_fires_no_dialog_in_the_browser(page, tmp_path):
     finally:
         server.shutdown()
     assert len(paths) == len(PAYLOADS) * 7  # test_xss.pages: seven page types
+    assert page.dialogs == []
+
+
+# --- pages the public can trust at a glance (issue 15) ------------------------------------------------
+
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+LONG_ID = "2026-0777"
+PARAGRAPHS = [
+    "At about 9:14 p.m. on Friday, officers of the Springfield Police Department responded to a call about "
+    "a man armed with a knife near the intersection of 5th St and Main St.",
+    "Sergeant Ana Ruiz and two officers arrived within four minutes. The officers gave repeated commands to "
+    "drop the knife. The man advanced toward them, and one officer fired two shots.",
+    "Officers gave first aid until paramedics arrived. The man was taken to Mercy Hospital, where he is in "
+    "stable condition. No officers were injured.",
+    "The department's Critical Incident Review Board and the county prosecutor's office are investigating. "
+    "Body-worn camera video will be released within 45 days, as department policy requires.",
+]
+LONG_DOCS = (
+    {
+        **PRELIMINARY,
+        "incident_id": LONG_ID,
+        "headline": "Officer-involved shooting near 5th St and Main St",
+        "body": "\n\n".join(PARAGRAPHS),
+    },
+    {
+        "incident_id": LONG_ID,
+        "stage": "corrected",
+        # One word of a four-paragraph statement: the sergeant's name.
+        "body": "\n\n".join(PARAGRAPHS).replace("Sergeant Ana Ruiz", "Sergeant Ana Ortiz"),
+        "correction_note": "The first statement misspelled the sergeant's name: it is Ortiz, not Ruiz.",
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def long_site(seaweed, release_dag):
+    return publish_site(seaweed, release_dag, LONG_DOCS)
+
+
+def test_a_version_page_says_it_may_have_changed_and_names_the_current_statement(site, page, browser):
+    """Issue 15, must-show 3: on a version page served from the store, the canonical link and the notice."""
+    base, _store = site
+    incident = f"{base}/incidents/2026-0142/index.html"
+    assert page.goto(f"{base}/incidents/2026-0142/v1.html").status == 200
+    # The canonical link names the incident page, so search engines show the current statement.
+    canonical = page.locator("head > link[rel='canonical']")
+    expect(canonical).to_have_count(1)
+    assert canonical.get_attribute("href") == incident
+    assert page.locator("head > link[rel='latest-version']").get_attribute("href") == "index.html"
+    expect(page.locator("head > link[rel='predecessor-version']")).to_have_count(0)  # version 1
+    # The notice comes first, is seen without scrolling, and says the statement may have changed.
+    notice = page.locator("main > :first-child")
+    expect(notice).to_have_class(re.compile(r"\bversion-notice\b"))
+    expect(notice).to_be_in_viewport()
+    expect(notice).to_contain_text("Version 1 of this statement, as released")
+    expect(notice).to_contain_text("The statement may have changed since")
+    # The version this one follows, and the way to the current statement.
+    assert page.goto(f"{base}/incidents/2026-0142/v3.html").status == 200
+    assert page.locator("head > link[rel='predecessor-version']").get_attribute("href") == "v2.html"
+    assert page.title().startswith(f"CORRECTED — {PRELIMINARY['headline']} (version 3) — ")
+    page.locator("main > .version-notice").get_by_role("link", name="the incident page").click()
+    assert page.url == incident
+    expect(page.locator("h1")).to_have_text(PRELIMINARY["headline"])
+    screenshot(browser, f"{base}/incidents/2026-0142/v1.html", "version-notice")
+    assert page.dialogs == []
+
+
+def test_the_notice_and_the_new_head_tags_keep_the_page_accessible(site, page):
+    base, _store = site
+    for n in (1, 3):
+        assert page.goto(f"{base}/incidents/2026-0142/v{n}.html").status == 200
+        assert axe_violations(page) == []
+
+
+def test_printed_a_page_drops_navigation_and_prints_link_addresses(site, page):
+    base, _store = site
+    assert page.goto(f"{base}/incidents/2026-0142/v2.html").status == 200
+    nav = page.locator("nav")
+    expect(nav).to_be_visible()
+    page.emulate_media(media="print")
+    expect(nav).to_be_hidden()
+    expect(page.locator("footer .feeds")).to_be_hidden()
+    expect(page.locator("header .print-only")).to_have_text(f"{base}/incidents/2026-0142/v2.html")
+    after = page.locator("main a[href='v2.txt']").evaluate("a => getComputedStyle(a, '::after').content")
+    assert after == f'" <{base}/incidents/2026-0142/v2.txt>"'
+    # The statement itself is all there on paper.
+    for text in (UPDATE["summary"], *PRELIMINARY["body"].split("\n\n")):
+        expect(page.locator("main").get_by_text(text, exact=True).first).to_be_visible()
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF")
+
+
+def test_a_long_text_correction_on_the_incident_page(long_site, browser, page):
+    """Screenshot for docs/screenshots/: one word corrected in a four-paragraph statement."""
+    base, _store = long_site
+    url = f"{base}/incidents/{LONG_ID}/index.html"
+    assert page.goto(url).status == 200
+    banner = page.locator("main > .correction")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text(LONG_DOCS[1]["correction_note"])
+    # The changed word is struck through and its replacement marked inserted, in a <del>/<ins> pair.
+    removed = banner.locator("del").filter(has_text="Ruiz")
+    added = banner.locator("ins").filter(has_text="Ortiz")
+    expect(removed).to_have_count(1)
+    expect(added).to_have_count(1)
+    assert "line-through" in removed.evaluate("e => getComputedStyle(e).textDecorationLine")
+    # The current statement reads right.
+    expect(page.locator("main > p[dir='auto']").filter(has_text="Sergeant Ana")).to_contain_text(
+        "Sergeant Ana Ortiz and two officers"
+    )
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    path = DOCS_SHOTS / "long-text-correction.png"
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    try:
+        shot = context.new_page()
+        assert shot.goto(url).status == 200
+        shot.screenshot(path=str(path), full_page=True)
+    finally:
+        context.close()
+    assert path.stat().st_size > 20_000
     assert page.dialogs == []

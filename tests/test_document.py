@@ -154,6 +154,7 @@ def test_param_schemas_describe_every_field():
         "withheld",
         "privacy_override",
         "private_fields",
+        "language",
     ]
     for name, schema in schemas.items():
         assert schema["title"] and schema["description"], name

@@ -160,7 +160,8 @@ MOMENT = st.one_of(
 ).map(datetime.isoformat) | st.sampled_from(
     ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "1900-01-01T00:00:00Z", "2100-12-31T23:59:59Z"]
 )
-DISPLAY_ZONES = ("UTC", "Pacific/Kiritimati", "Etc/GMT+12")  # UTC, UTC+14, UTC-12
+# UTC, UTC+14, UTC-12, and none: each time in its statement's own offset.
+DISPLAY_ZONES = ("UTC", "Pacific/Kiritimati", "Etc/GMT+12", "")
 
 
 @st.composite

@@ -189,7 +189,9 @@ def test_content_says_what_each_stage_means(fmt):
     ]
     note = sample.CORRECTION["correction_note"]
     # The page's correction notice, word for word (one rendering path).
-    corrected_at = render.human_time(sample.TIMES[2], SETTINGS.tz)
+    corrected_at = render.human_time(
+        sample.TIMES[2], render.zone(SETTINGS, sample.PRELIMINARY["occurred_at"])
+    )
     assert text[0].lstrip().startswith(f"Corrected on {corrected_at}: {note}")
     assert "Location: was “5th St and Main St”, now “6th St and Main St”" in text[0]
     assert (

@@ -25,7 +25,8 @@ def body_paragraphs(fragment_html: str) -> list[str]:
     return [t for t in texts if t.startswith(("First paragraph", "Second paragraph"))]
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Pacific/Kiritimati"])
+# "": no agency zone, each time in the offset the statement gives.
+@pytest.mark.parametrize("zone", ["", "UTC", "America/New_York", "Pacific/Kiritimati"])
 @pytest.mark.parametrize("n", [1, 2], ids=["preliminary", "updated"])
 def test_page_feed_and_wire_text_show_the_same_paragraphs_time_and_labels(zone, n):
     settings = Settings(display_timezone=zone, public_url="https://releases.example.org")
@@ -45,8 +46,9 @@ def test_page_feed_and_wire_text_show_the_same_paragraphs_time_and_labels(zone, 
     assert "\n\n".join(PARAGRAPHS) in wire
 
     # The same time string.
-    occurred = render.human_time(record["occurred_at"], settings.tz)
-    released = render.human_time(record["released_at"], settings.tz)
+    tz = render.zone(settings, record["occurred_at"])
+    occurred = render.human_time(record["occurred_at"], tz)
+    released = render.human_time(record["released_at"], tz)
     for text in (page, wire, *(e.content[0].value if "content" in e else e.description for e in entries)):
         assert occurred in text and released in text
 

@@ -82,8 +82,26 @@ def hostile_history() -> list[dict]:
         ("2026-07-04T16:00:00Z", "America/Chicago", "Jul 4, 2026, 11:00 AM CDT"),
         ("2026-11-20T21:14:00-05:00", "UTC", "Nov 21, 2026, 2:14 AM UTC"),
         ("2026-11-20t21:14:00z", "UTC", "Nov 20, 2026, 9:14 PM UTC"),
+        # No agency zone: the offset the time carries, named as an offset.
+        ("2026-11-20T21:14:00-05:00", "", "Nov 20, 2026, 9:14 PM UTC-05:00"),
+        ("2026-11-21T03:00:00Z", "", "Nov 21, 2026, 3:00 AM UTC"),
+        ("2026-11-21T03:00:00+05:30", "", "Nov 21, 2026, 3:00 AM UTC+05:30"),
+        # Cannot be shown in the zone (only old records hold such a time): shown as recorded.
+        ("9999-12-31T23:59:59-12:00", "Pacific/Kiritimati", "9999-12-31T23:59:59-12:00"),
     ],
-    ids=["utc", "midnight", "noon", "new-york", "chicago-dst", "own-offset", "lower-case"],
+    ids=[
+        "utc",
+        "midnight",
+        "noon",
+        "new-york",
+        "chicago-dst",
+        "own-offset",
+        "lower-case",
+        "unset-offset",
+        "unset-utc",
+        "unset-half-hour",
+        "overflow",
+    ],
 )
 def test_human_time(value, zone, shown):
     assert render.human_time(value, Settings(display_timezone=zone).tz) == shown
@@ -144,11 +162,29 @@ def test_links_are_relative_and_every_one_lands_on_a_published_object():
     keys = all_object_keys(histories)
     base = "https://any.example/some/prefix/"
     for key, page in site(histories).items():
-        for href in parse(page).xpath("//@href"):
+        doc = parse(page)
+        # Every link but the canonical one, which names the page's one public address.
+        for href in doc.xpath("//@href[not(parent::link[@rel='canonical'])]"):
             assert "://" not in href and not href.startswith("/"), (key, href)
             target = urlsplit(urljoin(base + key, href)).path
             assert target.startswith("/some/prefix/"), (key, href)
             assert target.removeprefix("/some/prefix/") in keys, (key, href)
+        # The address printed after a link on paper is the link's own, made absolute.
+        for a in doc.xpath("//a[@data-url]"):
+            assert a.get("data-url") == urljoin(f"{SETTINGS.base_url}/{key}", a.get("href")), (
+                key,
+                a.get("href"),
+            )
+
+
+def test_every_page_names_its_canonical_address_and_a_version_page_names_its_incident():
+    for key, page in site(sample_histories()).items():
+        (canonical,) = parse(page).xpath("//link[@rel='canonical']/@href")
+        if re.fullmatch(r"incidents/[^/]+/v\d+\.html", key):
+            assert canonical == f"{SETTINGS.base_url}/{key.rsplit('/', 1)[0]}/index.html", key
+        else:
+            assert canonical == f"{SETTINGS.base_url}/{key}", key
+        assert parse(page).xpath("//meta[@property='og:url']/@content") == [canonical]
 
 
 def test_feed_links_point_at_the_right_feeds():
@@ -200,7 +236,8 @@ def test_incident_page_has_a_banner_above_the_headline_while_the_latest_is_preli
 
 # --- corrections ------------------------------------------------------------------------
 
-NOTICE = f"Corrected on Nov 22, 2026, 3:45 PM UTC: {sample.CORRECTION['correction_note']}"
+# Shown in the offset the statement gives (occurred_at -05:00): no agency zone is set.
+NOTICE = f"Corrected on Nov 22, 2026, 10:45 AM UTC-05:00: {sample.CORRECTION['correction_note']}"
 
 
 def struck(element) -> list[tuple[str, str]]:
@@ -229,7 +266,7 @@ def test_newest_correction_wins_when_there_are_several():
         [*sample.TIMES, "2026-11-23T08:00:00Z"],
     )
     notice = parse(render.incident_page(history, SETTINGS)).find(".//main")[0]
-    assert "Corrected on Nov 23, 2026, 8:00 AM UTC: Again." in text(notice)
+    assert "Corrected on Nov 23, 2026, 3:00 AM UTC-05:00: Again." in text(notice)
     assert "corrected 2 times" in text(notice)
 
 
@@ -286,7 +323,7 @@ def test_version_page_is_self_contained_and_says_it_is_permanent():
     v2 = sample.history()[1]
     doc = parse(render.version_html(v2, SETTINGS))
     body = text(doc.find(".//main"))
-    assert "Version 2" in body and "Updated" in body and "Nov 21, 2026, 9:30 AM UTC" in body
+    assert "Version 2" in body and "Updated" in body and "Nov 21, 2026, 4:30 AM UTC-05:00" in body
     assert "permanent and never changes" in body
     assert " of " not in text(doc.find(".//main/p[@class='meta']"))
     assert "index.html" in doc.xpath("//main//a/@href")
@@ -306,8 +343,9 @@ def test_site_index_lists_newest_activity_first_with_correction_counts():
     ]
     assert "No corrections." in text(items[0]) and "Preliminary" in text(items[0])
     assert "1 correction." in text(items[1]) and "6th St and Main St" in text(items[1])
-    assert "First released Nov 21, 2026, 3:00 AM UTC; latest release Nov 22, 2026, 3:45 PM UTC" in text(
-        items[1]
+    assert (
+        "First released Nov 20, 2026, 10:00 PM UTC-05:00; latest release Nov 22, 2026, 10:45 AM UTC-05:00"
+        in text(items[1])
     )
 
 
@@ -378,7 +416,12 @@ def test_every_hostile_field_round_trips_on_the_incident_page():
         f"{HOSTILE} first\nsame paragraph",
         f"{HOSTILE} second",
     ]
-    assert text(doc.find(".//title")).startswith(" ".join(f"{HOSTILE} headline".split()))
+    assert text(doc.find(".//title")) == " ".join(
+        f"CORRECTED — {HOSTILE} headline — {HOSTILE} agency".split()
+    )
+    # In the social cards too, as text (the attribute is escaped, never markup).
+    for name in ("og:title", "og:description"):
+        assert HOSTILE in doc.xpath(f"//meta[@property='{name}']/@content")[0], name
 
 
 def test_plain_text_is_never_html_escaped():
@@ -394,7 +437,7 @@ def test_plain_text_release_for_wire_services():
     assert v1.splitlines()[:3] == [
         "PRELIMINARY",
         sample.PRELIMINARY["headline"],
-        "Version 1, released Nov 21, 2026, 3:00 AM UTC",
+        "Version 1, released Nov 20, 2026, 10:00 PM UTC-05:00",
     ]
     assert v2.startswith("UPDATE\n") and v3.startswith("CORRECTION\n")
     assert NOTICE in v3
