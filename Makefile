@@ -8,7 +8,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # make up's data: the store in $(DATA)/s3, Airflow's PostgreSQL in $(DATA)/pg.
 DATA   ?= $(CURDIR)/.data
 
-.PHONY: help venv browser services test test-fast lint fmt up demo bench lock clean audit
+.PHONY: help venv browser readers services test test-fast lint fmt up demo bench lock clean audit
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
@@ -41,6 +41,10 @@ lock:
 browser:
 	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
+# A real feed reader for the feed tests: Debian's newsboat, driven in a terminal by tmux (tests/test_newsboat.py).
+readers:
+	command -v newsboat >/dev/null && command -v tmux >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends newsboat tmux)
+
 # Airflow's metadata database behind `make up` is PostgreSQL (SQLite takes one writer at a time: concurrent
 # triggers failed with HTTP 500). devstack runs its own server from Debian's binaries; nothing is set up
 # system-wide: the package's own cluster is not created (createcluster.d), so no service starts on 5432.
@@ -53,7 +57,7 @@ services:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql ) || \
 	echo "WARNING: PostgreSQL is not installed and could not be (needs root and apt-get): make up will use SQLite"
 
-test: $(STAMP) browser services
+test: $(STAMP) browser services readers
 	$(BIN)/ruff check releases devstack dags plugins tests bench
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
 	$(BIN)/python -m pytest

@@ -251,7 +251,12 @@ def test_history_lists_every_version_newest_first_with_changes_and_links():
         "Version 2: Updated",
         "Version 1: Preliminary",
     ]
-    assert struck(entries[1]) == [(sample.PRELIMINARY["summary"], sample.UPDATE["summary"])]
+    # The summary is long text: only the words that changed are struck and inserted.
+    assert struck(entries[1]) == [("transported to", "in stable condition at")]
+    assert (
+        text(entries[1].find(".//td[@colspan='2']"))
+        == "One adult injured; transported toin stable condition at a hospital."
+    )
     assert NOTICE in text(entries[0])
     assert not entries[2].findall(".//table")
 
