@@ -68,7 +68,7 @@ def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
         assert len(ids) == len(set(ids)) == 3
         assert all("2026-0142" in i for i in ids)
         assert [i.rsplit("/", 1)[-1] for i in ids] == ["v3", "v2", "v1"]
-        assert feed.entries[0].title.startswith("CORRECTION:")
+        assert feed.entries[0].title.startswith("CORRECTION (location): ")
         content = (
             feed.entries[0].content[0].value if "content" in feed.entries[0] else feed.entries[0].description
         )
