@@ -294,11 +294,14 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     shown_hours = float(rows.first.locator("data").get_attribute("value"))
     page.locator("a[href='corrections.json']").click()
     download = json.loads(page.locator("body").inner_text())
+    # The download names the field as the page does, and says since when the value was wrong (v1).
     assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in download] == [
-        ("2026-0142", 3, "location", PRELIMINARY["location"], CORRECTION["location"])
+        ("2026-0142", 3, "Location", PRELIMINARY["location"], CORRECTION["location"])
     ]
-    assert shown_hours == download[0]["hours_since_previous"]
-    assert cells[7] == render.duration(shown_hours)
+    assert download[0]["wrong_since"] == v[1]["released_at"]
+    assert cells[7] == f"{shown(v[1]['released_at'])} (version 1)"
+    assert shown_hours == download[0]["hours_wrong"]
+    assert cells[8] == render.duration(shown_hours)
     page.go_back()
     screenshot(browser, page.url, "corrections")
 

@@ -37,7 +37,7 @@ def docs(text: str):
 
 def pages(records):
     catalog, days = catalog_mod.build({"2026-0142": records}, feed_window=50, index_window=100)
-    rows = changelog.rows_of(catalog["corrections"])
+    rows = changelog.rows_of(catalog["corrections"], SETTINGS.base_url)
     out = {
         "index": render.site_index(catalog, SETTINGS),
         "archive": render.day_page(days["2026-11-21"], SETTINGS),
