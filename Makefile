@@ -8,7 +8,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # make up's data: the store in $(DATA)/s3, Airflow's PostgreSQL in $(DATA)/pg.
 DATA   ?= $(CURDIR)/.data
 
-.PHONY: help venv browser services test test-fast lint fmt up demo bench lock clean audit
+.PHONY: help venv browser readers services test test-fast lint fmt up demo bench lock clean audit
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
@@ -51,12 +51,17 @@ browser:
 	@sh devstack/need-package.sh chromium \
 	  "The browser tests (pytest -m browser) will be SKIPPED; everything else runs." $(CHROMIUM)
 
+# A real feed reader for the feed tests: Debian's newsboat, driven in a terminal by tmux (tests/test_newsboat.py).
+readers:
+	@sh devstack/need-package.sh newsboat "The newsboat test will be SKIPPED; everything else runs." newsboat
+	@sh devstack/need-package.sh tmux "The newsboat test will be SKIPPED; everything else runs." tmux
+
 services:
 	@sh devstack/need-package.sh postgresql \
 	  "make up will use SQLite (simultaneous triggers may fail); the PostgreSQL stack tests will be SKIPPED." \
 	  $(INITDB)
 
-test: $(STAMP) browser services
+test: $(STAMP) browser services readers
 	$(BIN)/ruff check releases devstack dags plugins tests bench
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
 	$(BIN)/python -m pytest

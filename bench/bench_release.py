@@ -357,7 +357,8 @@ def seed(b: Bucket, n: int, now: datetime, workers: int) -> tuple[SizeResult, di
     catalog, days = catalog_mod.build(
         histories, feed_window=settings.feed_window, index_window=settings.index_window
     )
-    months = views.month_rows(views.correction_entries(histories.values()))
+    months = views.month_rows(views.correction_entries(histories.values()), settings)
+    releases = views.release_rows(histories.values())
     result.index_method = "catalog.build"
     result.index_seconds = time.perf_counter() - t0
     # The state a release folds into: the catalog, the archive's day and month listings, and each
@@ -365,6 +366,8 @@ def seed(b: Bucket, n: int, now: datetime, workers: int) -> tuple[SizeResult, di
     catalog_mod.save(store, catalog, days)
     for month, rows in months.items():
         store.put(changelog.month_key(month), changelog.to_json(rows))
+    for month, rows in releases.items():
+        store.put(changelog.releases_key(month), changelog.to_json(rows))
     result.catalog_bytes = len(canonical(catalog))
     result.month_bytes = {d: len(catalog_mod.listing_bytes(s)) for d, s in days.items()}
 

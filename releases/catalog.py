@@ -14,6 +14,8 @@ a few small objects, each updated with a compare-and-swap (``If-Match`` on the E
 - ``archive/<YYYY-MM>.json`` (public): the days of that month that have incidents.
 - ``corrections/<YYYY-MM>.json`` (public, see :mod:`releases.changelog`): the changelog rows
   of every correction released that month.
+- ``archive/releases-<YYYY-MM>.json`` (public, see :mod:`releases.changelog`): one row per
+  version released that month (no submitted text).
 
 Every change is a pure, idempotent, order-independent function of the set of records, so
 :func:`build` over every ``v<N>.json`` gives the same bytes as the incremental updates did.
@@ -46,6 +48,7 @@ def empty() -> dict[str, Any]:
         "recent": [],
         "corrections": [],
         "correction_months": [],
+        "release_months": [],
         "rendering": None,
     }
 
@@ -96,8 +99,26 @@ def _upsert(incidents: dict[str, Any], summary: dict[str, Any], *, force: bool =
 
 
 def _correction_entry(records: list[dict[str, Any]]) -> dict[str, Any]:
-    prev = records[-2] if len(records) > 1 else None
-    return {**records[-1], "prev_released_at": prev["released_at"] if prev else None}
+    """A correction (``records[-1]``, its history before it) as the changelog needs it: the record, and for
+    each field it corrects when the wrong value was first published (:func:`wrong_since`)."""
+    record = records[-1]
+    return {
+        **record,
+        "wrong_since": {c["field"]: wrong_since(records, c["field"]) for c in record["changes"]},
+    }
+
+
+def wrong_since(records: list[dict[str, Any]], field: str) -> dict[str, Any] | None:
+    """The version that first published the value ``records[-1]`` replaces in ``field``, and its release
+    time: the start of the run of versions before it that all said what the version before it said (not
+    the version before it, which may only have carried the wrong value over). None for a version 1."""
+    if len(records) < 2:
+        return None
+    wrong = records[-2].get(field)
+    first = len(records) - 2
+    while first > 0 and records[first - 1].get(field) == wrong:
+        first -= 1
+    return {"version": records[first]["version"], "released_at": records[first]["released_at"]}
 
 
 def _add_unsorted(out: dict[str, Any], records: list[dict[str, Any]]) -> None:
@@ -105,6 +126,7 @@ def _add_unsorted(out: dict[str, Any], records: list[dict[str, Any]]) -> None:
     _upsert(out["incidents"], summarize(records))
     out["months"].append(month_of(records))
     out["days"].append(day_of(records))
+    out.setdefault("release_months", []).append(record["released_at"][:7])
     ident = (record["incident_id"], record["version"])
     if all((e["incident_id"], e["version"]) != ident for e in out["recent"]):
         out["recent"].append(record)
@@ -118,8 +140,9 @@ def _normalise(out: dict[str, Any], feed_window: int, index_window: int) -> dict
     """Fixed order and bounds; the result depends only on the set of records added."""
     active = by_activity(out["incidents"].values())[:index_window]
     out["incidents"] = {s["incident_id"]: s for s in sorted(active, key=lambda s: s["incident_id"])}
-    for name in ("months", "days", "correction_months"):
-        out[name] = sorted(set(out[name]), reverse=True)
+    for name in ("months", "days", "correction_months", "release_months"):
+        # .get: a catalog stored before release_months existed (a rebuild fills it in)
+        out[name] = sorted(set(out.get(name, [])), reverse=True)
     out["recent"] = newest_first(out["recent"])[:feed_window]
     out["corrections"] = newest_first(out["corrections"])[:feed_window]
     return out
@@ -146,7 +169,7 @@ def replace_incident(
     def fresh(entry: dict[str, Any]) -> dict[str, Any]:
         if entry["incident_id"] != iid or entry["version"] not in by_version:
             return entry
-        return {**by_version[entry["version"]], **{k: entry[k] for k in ("prev_released_at",) if k in entry}}
+        return {**by_version[entry["version"]], **{k: entry[k] for k in ("wrong_since",) if k in entry}}
 
     out["recent"] = [fresh(e) for e in out["recent"]]
     out["corrections"] = [fresh(e) for e in out["corrections"]]
@@ -213,7 +236,7 @@ def merge(parts: list[dict[str, Any]], *, feed_window: int, index_window: int) -
     out = empty()
     for part in parts:
         out["incidents"].update(part["incidents"])
-        for name in ("months", "days", "correction_months", "recent", "corrections"):
+        for name in ("months", "days", "correction_months", "release_months", "recent", "corrections"):
             out[name] += part[name]
     return _copy(_normalise(out, feed_window, index_window))
 
@@ -233,6 +256,7 @@ def _add_unsorted_fast(out: dict[str, Any], records: list[dict[str, Any]]) -> No
     _upsert(out["incidents"], summarize(records))
     out["months"].append(month_of(records))
     out["days"].append(day_of(records))
+    out["release_months"].append(record["released_at"][:7])
     out["recent"].append(record)
     if record["stage"] == "corrected":
         out["correction_months"].append(record["released_at"][:7])

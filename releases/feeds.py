@@ -10,8 +10,8 @@ statement it corrects, and an id is never reused.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from feedgen.feed import FeedGenerator
@@ -115,16 +115,18 @@ def _render(records: list[dict[str, Any]], settings: Settings, **channel: str) -
     # Two generators because the one "self" link must name the RSS file in the RSS feed and
     # the Atom file in the Atom feed.
     # Each entry's content once for both feeds (rendering it is most of a feed's cost).
-    contents = [_content_html(record, settings) for record in entries]
-    rss = _generator(entries, contents, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
-    atom = _generator(
-        entries, contents, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel
-    )
+    texts = [
+        (_content_html(record, settings), render.feed_summary_html(record, settings)) for record in entries
+    ]
+    rss = _generator(entries, texts, settings, self_url=channel["rss_url"], self_type=RSS_TYPE, **channel)
+    atom = _generator(entries, texts, settings, self_url=channel["atom_url"], self_type=ATOM_TYPE, **channel)
     languages = [record.get("language") for record in entries]
-    return (
-        _with_languages(_rss_bytes(rss, settings), "channel/item", languages),
-        _with_languages(_atom_bytes(atom), f"{{{ATOM_NS}}}entry", languages),
+    return _rss_bytes(rss, entries, settings), _with_languages(
+        _atom_bytes(atom), f"{{{ATOM_NS}}}entry", languages
     )
+
+
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def _with_languages(data: bytes, path: str, languages: list[str | None]) -> bytes:
@@ -135,26 +137,55 @@ def _with_languages(data: bytes, path: str, languages: list[str | None]) -> byte
     root = etree.fromstring(data, _PARSER)
     for element, language in zip(root.iterfind(path), languages, strict=True):
         if language:
-            element.set("{http://www.w3.org/XML/1998/namespace}lang", language)
+            element.set(XML_LANG, language)
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
 
 
-def _rss_bytes(fg: FeedGenerator, settings: Settings) -> bytes:
-    """Serialize the RSS feed, with the WebSub hub link feedgen 1.0 leaves out of RSS.
+def _rss_bytes(fg: FeedGenerator, entries: list[dict[str, Any]], settings: Settings) -> bytes:
+    """Serialize the RSS feed, with the links feedgen 1.0 leaves out of RSS, and plain-text titles.
 
     feedgen writes only the "self" link into an RSS channel; a WebSub subscriber looks
-    for ``atom:link rel="hub"`` next to it, so it is added after the self link here.
+    for ``atom:link rel="hub"`` next to it, so it is added after the self link here. An RSS
+    item has one ``<link>`` (its own version); the version it follows is named as Atom does,
+    ``atom:link rel="related"``, which feedparser and other readers that know Atom read.
     """
-    data = fg.rss_str(pretty=True)
-    if not settings.websub_hub:
-        return data
-    root = etree.fromstring(data, _PARSER)
+    root = etree.fromstring(fg.rss_str(pretty=True), _PARSER)
     channel = root.find("channel")
-    self_link = next(el for el in channel.iterfind(f"{{{ATOM_NS}}}link") if el.get("rel") == "self")
-    hub = etree.Element(f"{{{ATOM_NS}}}link", href=settings.websub_hub, rel="hub")
-    hub.tail = self_link.tail  # same indentation as its neighbours
-    self_link.addnext(hub)
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    if settings.websub_hub:
+        self_link = next(el for el in channel.iterfind(f"{{{ATOM_NS}}}link") if el.get("rel") == "self")
+        hub = etree.Element(f"{{{ATOM_NS}}}link", href=settings.websub_hub, rel="hub")
+        hub.tail = self_link.tail  # same indentation as its neighbours
+        self_link.addnext(hub)
+    for item, record in zip(channel.iterfind("item"), entries, strict=True):
+        if record.get("language"):  # feedgen has no entry language
+            item.set(XML_LANG, record["language"])
+        if record["version"] > 1:
+            link = item.find("link")
+            previous = etree.Element(f"{{{ATOM_NS}}}link", **_previous_link(record, settings))
+            previous.tail = link.tail
+            link.addnext(previous)
+    data = etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return _TITLE.sub(_plain_title, data)
+
+
+# RSS titles are plain text (the RSS Board's profile), written with "&" and "<" as the character
+# references the profile asks for, so no reader can take an entity in a headline for markup.
+_TITLE = re.compile(rb"<title>([^<]*)</title>")
+
+
+def _plain_title(match: re.Match[bytes]) -> bytes:
+    return b"<title>" + match[1].replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;") + b"</title>"
+
+
+def _previous_link(record: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """The link from a version's entry to the version it follows (Atom's and RSS's)."""
+    version = record["version"]
+    return {
+        "href": version_url(settings, record["incident_id"], version - 1),
+        "rel": "related",
+        "type": "text/html",
+        "title": f"Version {version - 1}, which this version follows",
+    }
 
 
 def _atom_bytes(fg: FeedGenerator) -> bytes:
@@ -176,7 +207,7 @@ def _atom_bytes(fg: FeedGenerator) -> bytes:
 
 def _generator(
     entries: list[dict[str, Any]],
-    contents: list[str],
+    texts: list[tuple[str, str]],
     settings: Settings,
     *,
     title: str,
@@ -193,10 +224,9 @@ def _generator(
     fg.load_extension("dc", atom=False, rss=True)
     # A feed's id is its own address: it is what a subscriber subscribed to.
     fg.id(atom_url)
-    rss = self_type == RSS_TYPE
-    # As for entry titles: RSS readers decode these as HTML, Atom's are text.
-    fg.title(escape(title) if rss else title)
-    fg.subtitle(escape(description) if rss else description)  # also the RSS channel description
+    # Plain text, as every title (see _rss_bytes for RSS's character references).
+    fg.title(title)
+    fg.subtitle(description)  # also the RSS channel description
     fg.author({"name": author})
     # feedgen uses the last link as the RSS channel link, so the page goes last.
     fg.link(href=self_url, rel="self", type=self_type)
@@ -208,30 +238,26 @@ def _generator(
     newest = instant(entries[0]["released_at"]).astimezone(UTC) if entries else EPOCH
     fg.updated(newest)  # Atom updated and RSS lastBuildDate
     fg.pubDate(newest)
-    for record, content in zip(entries, contents, strict=True):
-        _add_entry(fg, record, content, settings, rss=rss)
+    for record, (content, summary) in zip(entries, texts, strict=True):
+        _add_entry(fg, record, content, summary, settings)
     return fg
 
 
 def _add_entry(
-    fg: FeedGenerator, record: dict[str, Any], content: str, settings: Settings, *, rss: bool
+    fg: FeedGenerator, record: dict[str, Any], content: str, summary: str, settings: Settings
 ) -> None:
     iid, version = record["incident_id"], record["version"]
     released = instant(record["released_at"]).astimezone(UTC)  # feeds state times in UTC
     # feedgen prepends by default; entries arrive newest first and must stay that way.
     fe = fg.add_entry(order="append")
     fe.id(entry_id(record, settings))  # RSS guid isPermaLink="false": a tag URI is not a page
-    # Atom titles are text by definition. RSS does not say, and most readers decode an RSS
-    # title as HTML, so there it is HTML-escaped too: a headline with markup shows as text.
-    fe.title(escape(render.entry_title(record)) if rss else render.entry_title(record))
+    # Plain text in both formats: Atom's titles are text by definition, and the RSS Board's profile
+    # says RSS titles are plain text. Escaping them as HTML as well made readers (newsboat, feedparser)
+    # show "O&#x27;Brien &amp;" for "O'Brien &".
+    fe.title(render.entry_title(record))
     fe.link(href=version_url(settings, iid, version), rel="alternate", type="text/html")
     if version > 1:
-        fe.link(
-            href=version_url(settings, iid, version - 1),
-            rel="related",
-            type="text/html",
-            title=f"Version {version - 1}, which this version follows",
-        )
+        fe.link(**_previous_link(record, settings))
     fe.published(released)
     # A version never changes after release (feedgen would say now()), except by a redaction: then the
     # entry says when, so readers that honour "updated" replace the copy they hold.
@@ -240,13 +266,15 @@ def _add_entry(
     fe.author({"name": record["agency"]})
     fe.dc.dc_creator(record["agency"])
     fe.category(term=record["stage"])
-    # Readers decode summary and content as HTML while feedgen only XML-escapes, so every
-    # piece of submitted text is HTML-escaped here; otherwise a headline could carry markup.
+    # Readers decode summary and content as HTML while feedgen only XML-escapes: both are rendered by
+    # the pages' templates, which HTML-escape every piece of submitted text.
     fe.content(content, type="html")
-    fe.summary(escape(record["summary"]), type="html")
+    fe.summary(summary, type="html")
 
 
 def _content_html(record: dict[str, Any], settings: Settings) -> str:
     # The same templates as the pages (jinja2, autoescaped): readers decode content as HTML while
     # feedgen only XML-escapes, so submitted text must arrive HTML-escaped, as the pages escape it.
-    return render.feed_entry_html(record, settings, incident_url(settings, record["incident_id"]))
+    iid, version = record["incident_id"], record["version"]
+    previous = version_url(settings, iid, version - 1) if version > 1 else None
+    return render.feed_entry_html(record, settings, incident_url(settings, iid), previous)

@@ -78,8 +78,8 @@ def site_views(
     catalog: dict, days: dict[str, dict], by_incident: dict[str, list[dict]], settings: Settings
 ) -> dict[str, bytes]:
     """Every site-wide view as the records produce it (the archive listings included)."""
-    rows = views.month_rows(views.correction_entries(by_incident.values()))
-    return views.all_views(catalog, days, rows, settings)
+    rows = views.month_rows(views.correction_entries(by_incident.values()), settings)
+    return views.all_views(catalog, days, rows, settings, views.release_rows(by_incident.values()))
 
 
 def http_fetcher(base_url: str) -> Fetch:
@@ -208,7 +208,12 @@ def last_renderers(by_incident: dict[str, list[dict[str, Any]]]) -> dict[str, di
         firsts = [r for r in by_day[day] if r["version"] == 1]
         out[f"archive/{month}.html"] = newest_first(firsts)[-1] if firsts else newest
     for record in newest_first(r for r in records if r["stage"] == "corrected"):
-        out.setdefault(f"corrections/{record['released_at'][:7]}.html", record)
+        month = record["released_at"][:7]
+        out.setdefault(f"corrections/{month}.html", record)
+        # Its rows keep the incidents' URLs of the day each correction was folded in (the site's address
+        # is a setting): the data files are as new as their oldest correction.
+        for ext in ("json", "csv", "excel.csv"):
+            out[f"corrections/{month}.{ext}"] = record
     return out
 
 

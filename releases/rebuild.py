@@ -48,6 +48,7 @@ class Part:
     catalog: dict[str, Any] = field(default_factory=catalog_mod.empty)
     days: dict[str, dict[str, Any]] = field(default_factory=dict)
     corrections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    releases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unlogged: list[dict[str, Any]] = field(default_factory=list)
     incidents: int = 0
 
@@ -114,6 +115,7 @@ def _chunk(
         by_incident, feed_window=settings.feed_window, index_window=settings.index_window
     )
     part.corrections = views.correction_entries(by_incident.values())
+    part.releases = views.release_rows(by_incident.values())
     return part
 
 
@@ -190,12 +192,18 @@ def rebuild(
     catalog = catalog_mod.merge([p.catalog for p in parts], **windows)
     days = catalog_mod.merge_days([p.days for p in parts])
     entries: dict[str, list[dict[str, Any]]] = {}
+    releases: dict[str, list[dict[str, Any]]] = {}
     for part in parts:
         for month, found in part.corrections.items():
             entries.setdefault(month, []).extend(found)
+        for month, rows in part.releases.items():
+            releases.setdefault(month, []).extend(rows)
+    from . import changelog
+
+    releases = {month: changelog.sort_releases(rows) for month, rows in sorted(releases.items())}
     catalog["rendering"] = views.rendering_digest(settings)  # what the views below are
     stored = {**store.etags("archive/"), **store.etags("corrections/")}
-    site = views.all_views(catalog, days, views.month_rows(entries), settings)
+    site = views.all_views(catalog, days, views.month_rows(entries, settings), settings, releases)
     site.update({catalog_mod.day_key(d): catalog_mod.listing_bytes(listing) for d, listing in days.items()})
     changed = {k: v for k, v in site.items() if k.startswith(("archive/", "corrections/"))}
     changed = {k: v for k, v in changed.items() if stored.get(k) != etag_of(v)}

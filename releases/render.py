@@ -22,8 +22,8 @@ from urllib.parse import urljoin
 import jinja2
 from markupsafe import Markup
 
-from . import checkpoint, privacy
-from .document import CORRECTION_NOTE, FIELDS
+from . import checkpoint, privacy, textdiff
+from .document import CORRECTION_NOTE, FIELDS, REMOVED
 from .order import by_activity, instant
 from .records import current_stage
 from .settings import Settings
@@ -70,6 +70,8 @@ RTL_LANGUAGES = frozenset(
 RTL_SCRIPTS = frozenset(
     "Arab Aran Hebr Thaa Syrc Syre Syrj Syrn Nkoo Adlm Rohg Mand Samr Mend Yezi Phnx".split()
 )
+# Long text (several sentences or paragraphs) is shown changed word by word; a short field as was -> now.
+LONG_TEXT = frozenset(f.name for f in FIELDS if f.multiline)
 # Month names spelled out here because strftime("%b") follows the machine's locale.
 _MONTH_NAMES = (
     "January",
@@ -165,6 +167,44 @@ def _plain_paragraphs(text: str) -> str:
     return "\n\n".join("\n".join(lines) for lines in _paragraphs(text))
 
 
+def word_diff(change: dict, only_changed: bool = False) -> list[list[list[textdiff.Segment]] | None] | None:
+    """A change of long text laid out word by word (paragraphs, lines, segments); None for a short field,
+    or where one side is not text to compare (a value hidden with ``private_fields``).
+
+    ``only_changed``: the paragraphs that changed, each run of unchanged ones left out as one None (a
+    banner or a feed entry quotes what changed; the history shows the whole text)."""
+    if change["field"] not in LONG_TEXT or REMOVED in (change["was"], change["now"]):
+        return None
+    paras: list[list[list[textdiff.Segment]] | None] = list(textdiff.paragraphs(change["was"], change["now"]))
+    if only_changed:
+        kept: list[list[list[textdiff.Segment]] | None] = []
+        for para in paras:
+            if any(op != textdiff.SAME for line in para for op, _ in line):
+                kept.append(para)
+            elif not kept or kept[-1] is not None:
+                kept.append(None)
+        paras = kept
+    return paras
+
+
+def summary_changes(record: dict) -> list[tuple[str, str, str]]:
+    """(field as the pages name it, was, now) for a feed summary: a short field whole, long text as each
+    changed passage with a few words around it (see :func:`textdiff.excerpts`)."""
+    out = []
+    for change in record.get("changes") or []:
+        label = field_label(change["field"])
+        if change["field"] in LONG_TEXT and REMOVED not in (change["was"], change["now"]):
+            out += [(label, was, now) for was, now in textdiff.excerpts(change["was"], change["now"])]
+        else:
+            out.append((label, change["was"], change["now"]))
+    return out
+
+
+def field_label(name: str) -> str:
+    """A field as the pages name it ("Statement" for ``body``)."""
+    return FIELD_TITLES.get(name, name)
+
+
 def _hours(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
@@ -229,6 +269,8 @@ def environment() -> jinja2.Environment:
         guard_categories=privacy.CATEGORIES,
         redacted_versions=_redacted_versions,
         text_attrs=_text_attrs,
+        word_diff=word_diff,
+        summary_changes=summary_changes,
     )
     return env
 
@@ -315,7 +357,9 @@ def _feeds(root: str, *, incident: bool = False, corrections: bool = False) -> l
     ]
 
 
-def feed_entry_html(record: dict, settings: Settings, history_url: str) -> str:
+def feed_entry_html(
+    record: dict, settings: Settings, history_url: str, previous_url: str | None = None
+) -> str:
     """The HTML content of a feed entry: the page's macros, labels, paragraph rule and time format."""
     return (
         _render(
@@ -324,15 +368,26 @@ def feed_entry_html(record: dict, settings: Settings, history_url: str) -> str:
             anchor=record.get("occurred_at"),
             record=record,
             history_url=history_url,
+            previous_url=previous_url,
         )
         .decode("utf-8")
         .strip()
     )
 
 
+def feed_summary_html(record: dict, settings: Settings) -> str:
+    """A feed entry's summary: what changed and why (an update or a correction), else the statement's summary."""
+    return _render("feed_summary.html.j2", settings, record=record).decode("utf-8").strip()
+
+
 def entry_title(record: dict) -> str:
-    """A feed entry's title: the wire label of its stage and the headline (plain text)."""
-    return f"{WIRE_LABELS[record['stage']]}: {record['headline']}"
+    """A feed entry's title (plain text): the wire label of its stage, the fields an update or a correction
+    changed as the pages name them, and the headline: ``CORRECTION (location): ...``."""
+    fields = [field_label(c["field"]).lower() for c in record.get("changes") or []]
+    label = WIRE_LABELS[record["stage"]]
+    if fields and record["stage"] in ("updated", "corrected"):
+        label += f" ({', '.join(fields)})"
+    return f"{label}: {record['headline']}"
 
 
 def _statement_description(record: dict, stage: str, correction: dict | None = None) -> str:
@@ -430,6 +485,7 @@ def site_index(catalog: dict, settings: Settings) -> bytes:
         heading=settings.site_title,
         incidents=by_activity(catalog["incidents"].values()),
         months=[{"key": m, "name": month_name(m)} for m in catalog["months"]],
+        release_months=[{"key": m, "name": month_name(m)} for m in catalog.get("release_months", [])],
         speed=_speed(catalog),
         root="",
         feeds=_feeds("", corrections=True),
@@ -452,6 +508,7 @@ def day_page(listing: dict, settings: Settings) -> bytes:
         heading=f"Incidents first released on {day_name(listing['day'])} (UTC)",
         incidents=by_activity(listing["incidents"]),
         months=[],
+        release_months=[],
         speed=None,
         root="../",
         feeds=_feeds("../", corrections=True),

@@ -85,12 +85,14 @@ def corrections_views(catalog: dict[str, Any], settings: Settings) -> dict[str, 
     from . import changelog  # pandas: imported only by a run that builds a table
 
     crss, catom = feeds.corrections_feeds(catalog, settings)
-    rows = changelog.rows_of(catalog["corrections"])
+    rows = changelog.rows_of(catalog["corrections"], settings.base_url)
+    table = changelog.to_csv(rows)
     return {
         "corrections.rss.xml": crss,
         "corrections.atom.xml": catom,
         "corrections/index.html": render.corrections_page(catalog, rows, settings),
-        "corrections/corrections.csv": changelog.to_csv(rows),
+        "corrections/corrections.csv": table,
+        changelog.excel_key("corrections/corrections.csv"): changelog.to_excel_csv(table),
         "corrections/corrections.json": changelog.to_json(rows),
     }
 
@@ -118,11 +120,21 @@ def month_views(listing: dict[str, Any], settings: Settings) -> dict[str, bytes]
 def changelog_month_views(month: str, rows: list[dict[str, Any]], settings: Settings) -> dict[str, bytes]:
     from . import changelog
 
+    table = changelog.to_csv(rows)
     return {
         changelog.month_key(month): changelog.to_json(rows),
-        f"corrections/{month}.csv": changelog.to_csv(rows),
+        f"corrections/{month}.csv": table,
+        changelog.excel_key(f"corrections/{month}.csv"): changelog.to_excel_csv(table),
         f"corrections/{month}.html": render.corrections_month_page(month, rows, settings),
     }
+
+
+def release_month_views(month: str, rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    """``archive/releases-<YYYY-MM>.json`` and ``.csv``: every version released that month (UTC)."""
+    from . import changelog
+
+    key = changelog.releases_key(month)
+    return {key: changelog.to_json(rows), key.removesuffix(".json") + ".csv": changelog.releases_csv(rows)}
 
 
 def _listing(head: dict[str, Any], summaries) -> bytes:
@@ -175,6 +187,7 @@ def fold(
     """
     if_changed = if_changed or replace
     _fold_day(store, records, settings, replace=replace, if_changed=if_changed)
+    _fold_releases(store, records, if_changed=if_changed)
     # A redaction rewrote every correction of the incident; a correction adds its own rows.
     for n in range(1, len(records) + 1) if replace else [len(records)]:
         if records[n - 1]["stage"] == "corrected":
@@ -218,6 +231,24 @@ def _fold_day(
     store.put_all(html, if_changed=if_changed)
 
 
+def _fold_releases(store: Store, records: list[dict[str, Any]], *, if_changed: bool) -> None:
+    """``records[-1]`` into its month's releases table (its row replaces any it had there). Rows hold no
+    submitted text, so a redaction, which rewrites earlier records, adds its own row and changes no other."""
+    from . import changelog
+
+    month = records[-1]["released_at"][:7]
+    _, rows = catalog_mod.swap(
+        store,
+        changelog.releases_key(month),
+        [],
+        lambda rows: changelog.with_releases(rows, records[-1:]),
+        encode=changelog.to_json,
+        public=True,
+    )
+    table = release_month_views(month, rows)
+    store.put_all({k: v for k, v in table.items() if k.endswith(".csv")}, if_changed=if_changed)
+
+
 def _fold_changelog(
     store: Store, records: list[dict[str, Any]], settings: Settings, *, if_changed: bool
 ) -> None:
@@ -230,7 +261,7 @@ def _fold_changelog(
         store,
         changelog.month_key(month),
         [],
-        lambda rows: changelog.with_rows(rows, [entry]),
+        lambda rows: changelog.with_rows(rows, [entry], settings.base_url),
         encode=changelog.to_json,
         public=True,
     )
@@ -294,10 +325,13 @@ def all_views(
     days: dict[str, dict[str, Any]],
     correction_rows: dict[str, list[dict[str, Any]]],
     settings: Settings,
+    release_rows: dict[str, list[dict[str, Any]]],
 ) -> dict[str, bytes]:
     """Every site-wide view (what a rebuild writes and verify compares), from the state :func:`fold`
-    keeps: the catalog, the day listings, each month's changelog rows."""
+    keeps: the catalog, the day listings, each month's changelog rows and releases table."""
     out = {**settings_views(settings), **site_views(catalog, settings)}
+    for month, rows in release_rows.items():
+        out.update(release_month_views(month, rows))
     for listing in days.values():
         out.update(day_views(listing, settings))
     for listing in catalog_mod.month_listings(catalog).values():
@@ -310,7 +344,8 @@ def all_views(
 def correction_entries(
     records_by_incident: Iterable[list[dict[str, Any]]],
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every correction (its record and the previous version's release time), by the month it was released."""
+    """Every correction (its record and when each value it corrects was first published), by the month it
+    was released."""
     entries: dict[str, list[dict[str, Any]]] = {}
     for records in records_by_incident:
         for n, record in enumerate(records, 1):
@@ -321,8 +356,23 @@ def correction_entries(
     return entries
 
 
-def month_rows(entries: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+def release_rows(records_by_incident: Iterable[list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Each month's releases table (one row per version released that month), from every record."""
+    from . import changelog
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for records in records_by_incident:
+        for record in records:
+            found.setdefault(record["released_at"][:7], []).append(changelog.release_row(record))
+    return {month: changelog.sort_releases(rows) for month, rows in sorted(found.items())}
+
+
+def month_rows(
+    entries: dict[str, list[dict[str, Any]]], settings: Settings
+) -> dict[str, list[dict[str, Any]]]:
     """Each month's changelog rows, from its corrections."""
     from . import changelog
 
-    return {month: changelog.with_rows([], found) for month, found in sorted(entries.items())}
+    return {
+        month: changelog.with_rows([], found, settings.base_url) for month, found in sorted(entries.items())
+    }

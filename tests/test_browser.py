@@ -246,8 +246,12 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
         expect(entry.locator("h3")).to_have_text(f"Version {n}: {stage}")
         assert f"Released {shown(v[n]['released_at'])} by {v[n]['released_by']}" in words(entry.inner_text())
     expect(entries.nth(0).locator("del")).to_have_text(PRELIMINARY["location"])
-    expect(entries.nth(1).locator("del")).to_have_text(PRELIMINARY["summary"])
-    expect(entries.nth(1).locator("ins")).to_have_text(UPDATE["summary"])
+    # The summary is long text: only the words that changed are struck and inserted, in its sentence.
+    expect(entries.nth(1).locator("del")).to_have_text("transported to")
+    expect(entries.nth(1).locator("ins")).to_have_text("in stable condition at")
+    expect(entries.nth(1).locator("div.diff")).to_have_text(
+        "One adult injured; transported toin stable condition at a hospital."
+    )
     assert render.PRELIMINARY_DISCLAIMER in entries.nth(2).inner_text()
     for feed in ("RSS feed", "Atom feed"):
         href = page.get_by_role("link", name=feed).get_attribute("href")
@@ -261,8 +265,8 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     meta = words(page.locator("main > p.meta").inner_text())
     assert meta == f"UPDATED Version 2, released {shown(v[2]['released_at'])} by {v[2]['released_by']}"
     assert "This page is permanent and never changes: it shows version 2" in page.locator("main").inner_text()
-    expect(page.locator("main del")).to_have_text(PRELIMINARY["summary"])
-    expect(page.locator("main ins")).to_have_text(UPDATE["summary"])
+    expect(page.locator("main del")).to_have_text("transported to")  # the summary, word by word
+    expect(page.locator("main ins")).to_have_text("in stable condition at")
     screenshot(browser, page.url, "version")
     page.get_by_role("link", name="the incident page").click()
     assert page.url == f"{base}/incidents/2026-0142/index.html"
@@ -296,11 +300,14 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     shown_hours = float(rows.first.locator("data").get_attribute("value"))
     page.locator("a[href='corrections.json']").click()
     download = json.loads(page.locator("body").inner_text())
+    # The download names the field as the page does, and says since when the value was wrong (v1).
     assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in download] == [
-        ("2026-0142", 3, "location", PRELIMINARY["location"], CORRECTION["location"])
+        ("2026-0142", 3, "Location", PRELIMINARY["location"], CORRECTION["location"])
     ]
-    assert shown_hours == download[0]["hours_since_previous"]
-    assert cells[7] == render.duration(shown_hours)
+    assert download[0]["wrong_since"] == v[1]["released_at"]
+    assert cells[7] == f"{shown(v[1]['released_at'])} (version 1)"
+    assert shown_hours == download[0]["hours_wrong"]
+    assert cells[8] == render.duration(shown_hours)
     page.go_back()
     screenshot(browser, page.url, "corrections")
 

@@ -218,7 +218,13 @@ def test_anything_accepted_renders_in_every_display_zone(records):
             assert record["headline"] in render.version_txt(record, cfg).decode()
         render.incident_page(records, cfg)
         feeds.incident_feeds(records, cfg)
-        site = views.all_views(catalog, days, views.month_rows(views.correction_entries([records])), cfg)
+        site = views.all_views(
+            catalog,
+            days,
+            views.month_rows(views.correction_entries([records]), cfg),
+            cfg,
+            views.release_rows([records]),
+        )
         cells = [
             c
             for row in csv.reader(io.StringIO(site["corrections/corrections.csv"].decode(), newline=""))

@@ -54,7 +54,7 @@ def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
 
     rows = json.loads(objects["corrections/corrections.json"])
     assert [(r["incident_id"], r["version"], r["field"], r["was"], r["now"]) for r in rows] == [
-        ("2026-0142", 3, "location", "5th St and Main St", "6th St and Main St")
+        ("2026-0142", 3, "Location", "5th St and Main St", "6th St and Main St")
     ]
     assert rows[0]["correction_note"] == CORRECTION["correction_note"]
     csv = objects["corrections/corrections.csv"].decode()
@@ -68,7 +68,7 @@ def test_three_stages_through_the_real_dag(release_dag, bucket, s3_endpoint):
         assert len(ids) == len(set(ids)) == 3
         assert all("2026-0142" in i for i in ids)
         assert [i.rsplit("/", 1)[-1] for i in ids] == ["v3", "v2", "v1"]
-        assert feed.entries[0].title.startswith("CORRECTION:")
+        assert feed.entries[0].title.startswith("CORRECTION (location): ")
         content = (
             feed.entries[0].content[0].value if "content" in feed.entries[0] else feed.entries[0].description
         )
@@ -102,6 +102,7 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
         "corrections.atom.xml": "application/atom+xml",
         "corrections/index.html": "text/html; charset=utf-8",
         "corrections/corrections.csv": "text/csv; charset=utf-8",
+        "corrections/corrections.excel.csv": "text/csv; charset=utf-8",
         "corrections/corrections.json": "application/json",
         "keys.json": "application/json",  # the sealing key's public half, for releases submit
         "log/head.json": "application/json",  # the signed log (releases witness)
@@ -110,6 +111,9 @@ def test_published_objects_are_public_with_content_types_and_nothing_else_is(
     for when in (first[:7], first[:10]):  # the month's page lists the days, the day's the incidents
         expected[f"archive/{when}.html"] = "text/html; charset=utf-8"
         expected[f"archive/{when}.json"] = "application/json"
+    # The month's releases table: one row per version.
+    expected[f"archive/releases-{first[:7]}.json"] = "application/json"
+    expected[f"archive/releases-{first[:7]}.csv"] = "text/csv; charset=utf-8"
     keys = set(bucket.list_keys(""))
     assert set(expected) <= keys
     for key, ctype in expected.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -127,9 +126,10 @@ def test_rss_guid_is_not_a_permalink():
 def test_stage_is_in_title_and_category_and_agency_is_author(fmt):
     entries = parse(incident()[fmt]).entries
     headline = sample.PRELIMINARY["headline"]
+    # An update's and a correction's title names the fields it changed, as the pages name them.
     assert [e.title for e in entries] == [
-        f"CORRECTION: {headline}",
-        f"UPDATE: {headline}",
+        f"CORRECTION (location): {headline}",
+        f"UPDATE (summary): {headline}",
         f"PRELIMINARY: {headline}",
     ]
     assert [[t.term for t in e.tags] for e in entries] == [["corrected"], ["updated"], ["preliminary"]]
@@ -194,15 +194,17 @@ def test_content_says_what_each_stage_means(fmt):
     )
     assert text[0].lstrip().startswith(f"Corrected on {corrected_at}: {note}")
     assert "Location: was “5th St and Main St”, now “6th St and Main St”" in text[0]
-    assert (
-        "Summary: was “One adult injured; transported to a hospital.”, "
-        "now “One adult injured; in stable condition at a hospital.”" in text[1]
-    )
+    # The summary is long text: the words that changed, struck and inserted, inside its sentence.
+    assert "Summary, word by word" in text[1]
+    assert "One adult injured; transported toin stable condition at a hospital." in text[1]
     assert "This information is preliminary and may change." in text[2]
     assert "preliminary and may change" not in text[0] + text[1]
-    assert [e.summary for e in (correction, update, preliminary)] == [
-        sample.UPDATE["summary"],
-        sample.UPDATE["summary"],
+    # The entry's summary (what list views and digests show) says what changed, and for a correction why.
+    summaries = [lxml.html.fromstring(e.summary).text_content() for e in (correction, update, preliminary)]
+    assert summaries == [
+        f"Corrected in version 3:\nLocation: “5th St and Main St” → “6th St and Main St”\nWhy: {note}\n",
+        "Updated in version 2:\nSummary: “One adult injured; transported to a hospital.” → "
+        "“One adult injured; in stable condition at a hospital.”\n",
         sample.PRELIMINARY["summary"],
     ]
 
@@ -232,6 +234,91 @@ def test_corrections_feed_is_limited_to_the_window():
     rss, atom = corrections_feeds(cat, Settings(feed_window=2))
     for data in (rss, atom):
         assert [e.link.rsplit("/", 1)[1] for e in parse(data).entries] == ["v5.html", "v4.html"]
+
+
+# -- names as submitted: plain-text titles (issue 15) --------------------------------------
+
+NAMES = 'Seán O\'Brien & "Nguyễn Văn An"'
+
+
+def named_history():
+    """A statement about two people whose names hold an apostrophe, an ampersand, quotes and accents;
+    the correction fixes the location, and the update changes one name in a two-paragraph statement."""
+    first = {
+        **sample.PRELIMINARY,
+        "headline": f"Statement on the arrest of {NAMES}",
+        "body": f"Officers arrested {NAMES} near 5th St.\n\nBoth were taken to the county jail.",
+    }
+    update = {
+        "incident_id": "2026-0142",
+        "stage": "updated",
+        "body": f"Officers arrested {NAMES.replace('Seán', 'Sean')} near 5th St.\n\nBoth were taken to the county jail.",
+    }
+    return sample.history((first, update, sample.CORRECTION))
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_a_title_is_exactly_the_submitted_text_in_feedparser(fmt):
+    data = incident_feeds(named_history(), SETTINGS)[fmt == "atom"]
+    parsed = parse(data)
+    headline = f"Statement on the arrest of {NAMES}"
+    assert [e.title for e in parsed.entries] == [
+        f"CORRECTION (location): {headline}",
+        f"UPDATE (statement): {headline}",
+        f"PRELIMINARY: {headline}",
+    ]
+    assert parsed.feed.title == f"Critical incident releases: 2026-0142 — {headline}"
+    # Escaped once, for XML, and nothing else: no HTML entity text is left for a reader to show.
+    titles = [t.text for t in etree.fromstring(data, STRICT).iter("title", f"{ATOM}title")]
+    assert not [t for t in titles if "&#x27;" in t or "&amp;" in t or "&quot;" in t]
+    if fmt == "rss":
+        # The RSS Board's profile: "&" and "<" in plain text as character references.
+        assert (
+            f"<title>PRELIMINARY: Statement on the arrest of {NAMES.replace('&', '&#x26;')}</title>".encode()
+            in data
+        )
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_a_correction_entry_summary_says_which_field_what_it_was_what_it_is_and_why(fmt):
+    parsed = parse(corrections_feeds(sample.catalog(), SETTINGS)[fmt == "atom"])
+    (entry,) = parsed.entries
+    assert entry.title == f"CORRECTION (location): {sample.PRELIMINARY['headline']}"
+    summary = lxml.html.fromstring(entry.summary).text_content()
+    assert "Location" in summary
+    assert "“5th St and Main St” → “6th St and Main St”" in summary
+    assert f"Why: {sample.CORRECTION['correction_note']}" in summary
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_an_update_of_long_text_is_summarised_by_the_passage_that_changed(fmt):
+    _, update, _ = parse(incident_feeds(named_history(), SETTINGS)[fmt == "atom"]).entries
+    summary = lxml.html.fromstring(update.summary).text_content()
+    assert summary == (
+        "Updated in version 2:\n"
+        "Statement: “Officers arrested Seán O'Brien & \"Nguyễn Văn…” → “Officers arrested Sean O'Brien & \"Nguyễn Văn…”\n"
+    )
+    # The entry's content shows the whole statement word by word, its two paragraphs kept.
+    content = lxml.html.fromstring(f"<div>{update.content[0].value}</div>")
+    (diff,) = content.xpath("//li[starts-with(., 'Statement, word by word')]//div[@class='diff']")
+    assert [(d.text, i.text) for d, i in zip(diff.iter("del"), diff.iter("ins"), strict=True)] == [
+        ("Seán", "Sean")
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["rss", "atom"])
+def test_every_later_entry_links_the_version_it_follows(fmt):
+    parsed = parse(incident()[fmt == "atom"])
+    related = [[link.href for link in e.links if link.rel == "related"] for e in parsed.entries]
+    assert related == [
+        [f"{BASE}/incidents/2026-0142/v2.html"],
+        [f"{BASE}/incidents/2026-0142/v1.html"],
+        [],
+    ]
+    # And in the entry's text, for readers that show no links but the content's.
+    content = lxml.html.fromstring(f"<div>{parsed.entries[0].content[0].value}</div>")
+    assert f"{BASE}/incidents/2026-0142/v2.html" in content.xpath("//a/@href")
+    assert [e.link for e in parsed.entries] == [f"{BASE}/incidents/2026-0142/v{n}.html" for n in (3, 2, 1)]
 
 
 @pytest.mark.parametrize("fmt", [0, 1])
@@ -279,29 +366,25 @@ def hostile_history():
     return sample.history(docs, sample.TIMES[:2])
 
 
-def shown(value: str, detail) -> str:
-    """What a reader displays: feedparser hands over RSS titles as HTML (text/html)."""
-    if detail.type != "text/html":
-        return value
-    fragment = lxml.html.fragment_fromstring(value or " ", create_parent="div")
-    assert [el.tag for el in fragment.iter()] == ["div"], f"markup in a title: {value!r}"
-    return fragment.text_content()
-
-
 @pytest.mark.parametrize("fmt", [0, 1])
 def test_hostile_text_stays_text(fmt):
     records = hostile_history()
     data = incident_feeds(records, SETTINGS)[fmt]
     parsed = parse(data)
+    root = etree.fromstring(data, STRICT)
+    # Titles are plain text in both formats: the XML carries the headline itself, escaped once (for XML).
+    assert [t.text for t in root.iter("title", f"{ATOM}title")] == [
+        f"Critical incident releases: 2026-0142 — {HOSTILE_HEADLINE}",
+        f"CORRECTION (location): {HOSTILE_HEADLINE}",
+        f"PRELIMINARY: {HOSTILE_HEADLINE}",
+    ]
     correction, preliminary = parsed.entries
-    assert shown(correction.title, correction.title_detail) == f"CORRECTION: {HOSTILE_HEADLINE}"
-    assert shown(preliminary.title, preliminary.title_detail) == f"PRELIMINARY: {HOSTILE_HEADLINE}"
-    assert shown(parsed.feed.title, parsed.feed.title_detail) == (
-        f"Critical incident releases: 2026-0142 — {HOSTILE_HEADLINE}"
+    assert (correction.title, preliminary.title) == (
+        f"CORRECTION (location): {HOSTILE_HEADLINE}",
+        f"PRELIMINARY: {HOSTILE_HEADLINE}",
     )
 
     # What a reader gets as the entry's HTML, before any sanitizing of its own.
-    root = etree.fromstring(data, STRICT)
     if fmt == 0:
         raw = [item.findtext(CONTENT_ENCODED) for item in root.iter("item")]
         summaries = [item.findtext("description") for item in root.iter("item")]
@@ -379,7 +462,7 @@ def hostile(tag: str) -> str:
 STAGE_OF = {"preliminary": "PRELIMINARY", "updated": "UPDATE", "corrected": "CORRECTION"}
 # Everything our content HTML is made of; anything else came from submitted text.
 # The elements the pages' macros write (feed entries are rendered by them too): nothing from the text.
-OUR_TAGS = {"div", "p", "strong", "ul", "li", "a", "br", "dl", "dt", "dd", "time", "span"}
+OUR_TAGS = {"div", "p", "strong", "ul", "li", "a", "br", "dl", "dt", "dd", "time", "span", "del", "ins"}
 
 
 def hostile_everywhere():
@@ -435,33 +518,55 @@ def test_hostile_text_in_every_field_keeps_every_feed_well_formed_and_stays_text
     expected = [r for r in reversed(records) if "corrections" not in key or r["stage"] == "corrected"]
     assert [by_version[e.link] for e in parsed.entries] == expected
     if key.startswith("incidents/"):
-        assert shown(parsed.feed.title, parsed.feed.title_detail) == (
-            f"Critical incident releases: 2026-0142 — {records[-1]['headline']}"
-        )
+        assert etree.fromstring(data, STRICT).findtext(
+            "channel/title" if "rss" in key else f"{ATOM}title"
+        ) == (f"Critical incident releases: 2026-0142 — {records[-1]['headline']}")
 
     for entry, raw, record in zip(parsed.entries, entry_parts(data, "atom" in key), expected, strict=True):
-        title = f"{STAGE_OF[record['stage']]}: {record['headline']}"
-        # Atom carries the text itself (only XML-escaped); RSS carries it HTML-escaped, because
-        # RSS readers decode titles as HTML. Either way a reader shows exactly the text.
-        assert (raw["title"] if "atom" in key else html.unescape(raw["title"])) == title
-        assert shown(entry.title, entry.title_detail) == title
+        fields = ", ".join(render.field_label(c["field"]).lower() for c in record["changes"])
+        title = f"{STAGE_OF[record['stage']]}{f' ({fields})' if fields else ''}: {record['headline']}"
+        # Plain text in both formats (RSS: the RSS Board's profile), only XML-escaped: never twice.
+        assert raw["title"] == title
+        if "atom" in key:  # feedparser runs its HTML sanitizer over an RSS title that holds markup
+            assert entry.title == title
         assert raw["author"] == record["agency"]
         assert entry.author == record["agency"]
 
         summary = lxml.html.fromstring(f"<div>{raw['summary']}</div>")
-        assert {el.tag for el in summary.iter()} == {"div"}
-        assert summary.text_content() == record["summary"]
+        assert {el.tag for el in summary.iter()} <= {"div", "p", "br"}
+        summary_text = summary.text_content()
+        if record["stage"] == "preliminary":
+            assert summary_text == record["summary"]
+        for label, was, now in render.summary_changes(record):
+            assert f"{label}: “{was}” → “{now}”" in summary_text, label
+        if record["stage"] == "corrected":
+            assert f"Why: {record['correction_note']}" in summary_text
 
         content = lxml.html.fromstring(f"<div>{raw['content']}</div>")
         assert {el.tag for el in content.iter()} <= OUR_TAGS
-        assert [a.get("href") for a in content.iter("a")] == [f"{BASE}/incidents/2026-0142/index.html"]
+        previous = (
+            [f"{BASE}/incidents/2026-0142/v{record['version'] - 1}.html"] if record["version"] > 1 else []
+        )
+        assert [a.get("href") for a in content.iter("a")] == [
+            *previous,
+            f"{BASE}/incidents/2026-0142/index.html",
+        ]
         text = content.text_content()
         for name in ("headline", "summary", "location", "agency", "contact"):
             assert record[name] in text, name
         for paragraph in record["body"].split("\n\n"):
             assert f"\n{paragraph}\n" in text
         for change in record["changes"]:
-            assert f"was “{change['was']}”, now “{change['now']}”" in text, change["field"]
+            if change["field"] in render.LONG_TEXT:
+                # Word by word: the old words struck (del), the new ones inserted (ins).
+                diff = content.xpath(
+                    f"//li[starts-with(., '{render.field_label(change['field'])}, word by word')]"
+                )
+                assert len(diff) == 1, change["field"]
+                kept = "".join(t for t in diff[0].xpath(".//div//text()[not(ancestor::del)]"))
+                assert "".join(kept.split()) == "".join(change["now"].split()), change["field"]
+            else:
+                assert f"was “{change['was']}”, now “{change['now']}”" in text, change["field"]
         if record["stage"] == "corrected":
             for paragraph in record["correction_note"].split("\n\n"):
                 assert paragraph in text

@@ -165,7 +165,7 @@ def test_a_new_release_changes_the_etags_of_changed_feeds_only(published):
     assert {k for k in keys if k not in before} == {
         *(f"incidents/2026-0142/v3.{ext}" for ext in ("json", "html", "txt")),
         # The site's first correction: the month's changelog page and its downloads.
-        *(f"corrections/2026-11.{ext}" for ext in ("json", "csv", "html")),
+        *(f"corrections/2026-11.{ext}" for ext in ("json", "csv", "excel.csv", "html")),
     }
 
 
@@ -178,6 +178,7 @@ def test_views_rendered_again_with_the_same_bytes_keep_their_etag(published):
         "corrections.atom.xml",
         "corrections.rss.xml",
         "corrections/corrections.csv",
+        "corrections/corrections.excel.csv",
         "corrections/corrections.json",
         "corrections/index.html",
     ]

@@ -88,6 +88,16 @@ def test_tampering_is_detected(published, key, change, expected, capsys):
     assert "FAILED" in capsys.readouterr().out
 
 
+def test_a_row_dropped_from_the_releases_table_is_detected(published):
+    store, settings, url = published
+    (key,) = [
+        k for k in store.list_keys("archive/") if k.startswith("archive/releases-") and k.endswith(".csv")
+    ]
+    tamper(store, key, lambda b: b"\n".join(b.splitlines()[:-1]) + b"\n")
+    problems = integrity.verify(integrity.http_fetcher(url), settings).problems
+    assert f"{key}: does not match what its records produce" in problems
+
+
 def test_deleted_version_is_detected(published):
     store, settings, url = published
     store.client.delete_object(Bucket=store.bucket, Key="incidents/2026-0142/v2.json")
@@ -103,6 +113,13 @@ def test_rebuild_reproduces_every_view_byte_for_byte(published, capsys):
     for key in before:
         if key not in records:
             store.client.delete_object(Bucket=store.bucket, Key=key)
+    # What the releases wrote one by one: the releases table of their month, the changelog's Excel copy.
+    tables = sorted(k for k in before if k.startswith("archive/releases-"))
+    assert [k.rsplit(".", 1)[1] for k in tables] == ["csv", "json"], tables
+    assert len(json.loads(before[tables[1]])) == 4  # one row per version
+    assert (
+        before["corrections/corrections.excel.csv"] == b"\xef\xbb\xbf" + before["corrections/corrections.csv"]
+    )
     assert cli.main(["rebuild"]) == 0
     after = all_objects(store)
     assert after == before

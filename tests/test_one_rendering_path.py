@@ -57,7 +57,8 @@ def test_page_feed_and_wire_text_show_the_same_paragraphs_time_and_labels(zone, 
     assert render.STAGE_LABELS[stage] in page
     assert wire.startswith(render.WIRE_LABELS[stage] + "\n")
     for entry in entries:
-        assert entry.title.startswith(render.WIRE_LABELS[stage] + ": ")
+        assert entry.title.startswith(render.WIRE_LABELS[stage])
+        assert entry.title == render.entry_title(record)
     if stage == "preliminary":
         for text in (page, wire, *(e.content[0].value if "content" in e else e.description for e in entries)):
             assert render.PRELIMINARY_DISCLAIMER in text

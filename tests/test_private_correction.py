@@ -54,6 +54,7 @@ WRITTEN_BY_EVERY_RELEASE = {
 WRITTEN_BY_A_CORRECTION = {
     "corrections/index.html",
     "corrections/corrections.csv",
+    "corrections/corrections.excel.csv",
     "corrections/corrections.json",
     "corrections.rss.xml",
     "corrections.atom.xml",
@@ -64,7 +65,9 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 def correction_views(public: dict[str, bytes]) -> set[str]:
     """What a correction writes: the changelog's head, its month's page and downloads, the feeds."""
     month = json.loads(public[f"incidents/{IID}/v2.json"])["released_at"][:7]
-    return WRITTEN_BY_A_CORRECTION | {f"corrections/{month}.{ext}" for ext in ("html", "csv", "json")}
+    return WRITTEN_BY_A_CORRECTION | {
+        f"corrections/{month}.{ext}" for ext in ("html", "csv", "excel.csv", "json")
+    }
 
 
 def anonymous_get(endpoint: str, bucket: str, key: str) -> bytes | None:
@@ -136,7 +139,7 @@ def test_a_private_correction_writes_the_removed_value_into_no_public_object(
     if second is CORRECTED:
         assert 'was <del dir="auto">[removed]</del>' in page  # the banner
         rows = json.loads(public["corrections/corrections.json"])
-        assert [(r["version"], r["field"], r["was"]) for r in rows] == [(2, "body", "[removed]")]
+        assert [(r["version"], r["field_key"], r["was"]) for r in rows] == [(2, "body", "[removed]")]
 
 
 def test_the_same_correction_not_marked_private_republishes_the_name_where_the_scan_looks(

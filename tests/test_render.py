@@ -288,7 +288,12 @@ def test_history_lists_every_version_newest_first_with_changes_and_links():
         "Version 2: Updated",
         "Version 1: Preliminary",
     ]
-    assert struck(entries[1]) == [(sample.PRELIMINARY["summary"], sample.UPDATE["summary"])]
+    # The summary is long text: only the words that changed are struck and inserted.
+    assert struck(entries[1]) == [("transported to", "in stable condition at")]
+    assert (
+        text(entries[1].find(".//td[@colspan='2']"))
+        == "One adult injured; transported toin stable condition at a hospital."
+    )
     assert NOTICE in text(entries[0])
     assert not entries[2].findall(".//table")
 
@@ -360,7 +365,7 @@ def test_changelog_page_rows_match_the_frame():
     histories = sample_histories()
     histories["2026-0666"] = hostile_history()
     catalog = catalog_mod.build(histories, feed_window=50, index_window=100)[0]
-    frame = changelog.rows_of(catalog["corrections"])
+    frame = changelog.rows_of(catalog["corrections"], SETTINGS.base_url)
     doc = parse(render.corrections_page(catalog, frame, SETTINGS))
     rows = doc.xpath("//table[caption[@id='changelog']]/tbody/tr")
     assert len(rows) == len(frame) == 2
@@ -372,12 +377,19 @@ def test_changelog_page_rows_match_the_frame():
         assert text(cells[2]) == str(row["version"])
         assert cells[4].find("del").text_content() == row["was"]
         assert cells[5].find("ins").text_content() == row["now"]
+        assert text(cells[3]) == row["field"]
         assert cells[6].text_content() == row["correction_note"]
-        assert float(cells[7].find("data").get("value")) == row["hours_since_previous"]
-        assert text(cells[7]) == render.duration(row["hours_since_previous"])
+        assert cells[7].find("time").get("datetime") == row["wrong_since"]
+        assert (
+            cells[7].find("a").get("href")
+            == f"../incidents/{row['incident_id']}/v{row['wrong_since_version']}.html"
+        )
+        assert float(cells[8].find("data").get("value")) == row["hours_wrong"]
+        assert text(cells[8]) == render.duration(row["hours_wrong"])
     hrefs = doc.xpath("//main//a/@href")
     assert {
         "corrections.csv",
+        "corrections.excel.csv",
         "corrections.json",
         "../corrections.rss.xml",
         "../corrections.atom.xml",
@@ -557,9 +569,75 @@ def test_front_page_without_releases_shows_no_speed_figures():
 
 def test_tables_stack_on_a_phone_with_a_label_for_every_cell():
     catalog = sample.catalog()
-    doc = parse(render.corrections_page(catalog, changelog.rows_of(catalog["corrections"]), SETTINGS))
+    doc = parse(
+        render.corrections_page(
+            catalog, changelog.rows_of(catalog["corrections"], SETTINGS.base_url), SETTINGS
+        )
+    )
     for table in doc.xpath("//table[contains(@class, 'stack')]"):
         headers = [text(th) for th in table.xpath("thead//th")]
         for tr in table.xpath("tbody/tr"):
             assert [cell.get("data-label") for cell in tr] == headers
     assert "@media (max-width: 40rem)" in text(doc.find(".//style"))
+
+
+# --- long text, word by word (issue 15) ---------------------------------------------------------
+
+FOUR_PARAGRAPHS = (
+    "At about 9:14 p.m. officers responded to a call near 5th St and Main St.\n\n"
+    "A witness, Jamie Doe, told officers the man had a weapon.\n\n"
+    "One adult was injured and taken to a hospital.\nNo officers were hurt.\n\n"
+    "The investigation continues; anyone with information may call the tip line."
+)
+
+
+def name_corrected():
+    """A four-paragraph statement; the correction changes one name in it."""
+    first = {**sample.PRELIMINARY, "body": FOUR_PARAGRAPHS}
+    fix = {
+        "incident_id": "2026-0142",
+        "stage": "corrected",
+        "body": FOUR_PARAGRAPHS.replace("Jamie Doe", "Alex Roe"),
+        "correction_note": "The witness was misnamed.",
+    }
+    return sample.history((first, fix), sample.TIMES[:2])
+
+
+def test_a_name_corrected_in_a_long_statement_is_struck_alone_with_its_paragraphs_kept():
+    doc = parse(render.incident_page(name_corrected(), SETTINGS))
+    banner = doc.xpath("//section[contains(@class, 'correction')]")[0]
+    # The banner quotes only the changed paragraph, the name struck and the new one inserted.
+    assert struck(banner) == [("Jamie Doe", "Alex Roe")]
+    (diff,) = banner.xpath(".//div[@class='diff']")
+    assert [text(p) for p in diff.findall("p")] == [
+        "…",
+        "A witness, Jamie DoeAlex Roe, told officers the man had a weapon.",
+        "…",
+    ]
+    # The history shows the whole statement word by word: four paragraphs, one line break kept,
+    # and nothing struck or inserted but the name.
+    (entry,) = doc.xpath("//li[@id='v2']")
+    assert struck(entry) == [("Jamie Doe", "Alex Roe")]
+    paragraphs = entry.xpath(".//td[@colspan='2']/div[@class='diff']/p")
+    assert len(paragraphs) == 4
+    assert (
+        paragraphs[2].text_content()
+        == "One adult was injured and taken to a hospital.\nNo officers were hurt."
+    )
+    assert text(paragraphs[0]) == FOUR_PARAGRAPHS.split("\n\n")[0]
+    # The version page renders its changes with the same macro.
+    v2 = parse(render.version_html(name_corrected()[1], SETTINGS))
+    assert struck(v2.find(".//main")) == [("Jamie Doe", "Alex Roe")]
+
+
+def test_the_changelog_page_shows_a_long_text_correction_word_by_word():
+    records = name_corrected()
+    catalog = catalog_mod.build({"2026-0142": records}, feed_window=50, index_window=100)[0]
+    rows = changelog.rows_of(catalog["corrections"], SETTINGS.base_url)
+    doc = parse(render.corrections_page(catalog, rows, SETTINGS))
+    (tr,) = doc.xpath("//table[caption[@id='changelog']]/tbody/tr")
+    (cell,) = tr.xpath("td[@colspan='2']")
+    assert struck(cell) == [("Jamie Doe", "Alex Roe")]
+    assert len(cell.xpath("div[@class='diff']/p")) == 4
+    # The downloads keep the exact texts.
+    assert (rows[0]["was"], rows[0]["now"]) == (records[0]["body"], records[1]["body"])
