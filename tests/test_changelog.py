@@ -21,6 +21,7 @@ SECOND_FIX = {
     "headline": "Death in custody at the county detention center",
     "location": "County detention center on Court St",
     "correction_note": "The facility was misnamed.",
+    "keep_unchanged": ["body"],  # the statement still names the first location: confirmed as it is
 }
 
 

@@ -19,7 +19,7 @@ def test_validate_accepts_a_good_document_and_names_the_field_of_a_bad_one(tmp_p
     bad.write_text(json.dumps({**PRELIMINARY, "occurred_at": "2026-11-20T21:14:00"}))
     assert cli.main(["validate", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(
-        "refused: occurred_at: must be an RFC 3339 time with a time zone"
+        "refused: occurred_at: give a date and time with its time zone as an offset from UTC, like "
     )
     (tmp_path / "notjson.json").write_text("{nope")
     assert cli.main(["validate", str(tmp_path / "notjson.json")]) == 2
