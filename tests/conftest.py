@@ -155,10 +155,14 @@ class ReleaseThenSite:
     def __init__(self, dag, site):
         self.dag, self.site = dag, site
 
-    def test(self, *args, **kwargs):
+    def test(self, *args, refused: bool = False, **kwargs):
+        """Run a release; a refusal (its run succeeds with the task skipped, nothing written) fails the
+        calling test unless it expects one (``refused=True``), so "success" still means published."""
         run = self.dag.test(*args, **kwargs)
-        # A refused release ends with its task skipped and emits no asset event: nothing to render.
-        if run.state == "success" and run.get_task_instance("release").state == "success":
+        skipped = run.state == "success" and run.get_task_instance("release").state == "skipped"
+        assert skipped == refused or run.state != "success", "the release was refused: see the task's log"
+        # A refused release emits no asset event: nothing to render.
+        if run.state == "success" and not skipped:
             assert self.site.test().state == "success"
         return run
 

@@ -174,7 +174,7 @@ def test_a_refusal_ends_the_run_refused_not_failed_names_the_field_and_writes_no
     for doc in before:
         assert run(release_dag, doc) == "success"
     snapshot = all_objects(bucket)
-    dag_run = release_dag.test(run_conf=conf)
+    dag_run = release_dag.test(run_conf=conf, refused=True)
     assert dag_run.state == "success"
     ti = dag_run.get_task_instance("release")
     assert (ti.state, ti.try_number) == ("skipped", 1)  # refused once, never retried
