@@ -114,6 +114,9 @@ def corrected(iid: str, n: int) -> dict[str, str]:
         "stage": "corrected",
         "location": f"{STREETS[n % len(STREETS)]} and Commerce Way",
         "correction_note": "The earlier statement gave the wrong cross street; video shows the correct one.",
+        # The headline and the statement still name the first street: confirmed (the consistency check),
+        # so the correction does the work it always measured.
+        "keep_unchanged": ["headline", "body"],
     }
 
 

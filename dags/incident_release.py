@@ -27,6 +27,9 @@ PARAMS = {name: Param(**schema) for name, schema in param_schemas().items()}
 PUBLISHED = Asset(name="incident_releases_published", uri="releases://published", group="releases")
 
 
+# The XCom key each task records its outcome under: published (or redacted), or refused.
+OUTCOME = "outcome"
+
 # Storage hiccups are retried quickly: a PIO is waiting for the statement to appear.
 RETRY = {"retries": 3, "retry_delay": timedelta(seconds=5), "retry_exponential_backoff": 2.0}
 
@@ -88,16 +91,23 @@ def document(dag_run, sealing_key: str | None) -> dict:
 
 
 @contextmanager
-def refusals_fail_fast():
-    """A refusal is final: retrying cannot make a wrong document right, so skip retries."""
-    from airflow.sdk.exceptions import AirflowFailException
+def refusals_are_outcomes(ti):
+    """A refused document is an outcome for the PIO, not a fault for the operator: the task ends *skipped*
+    (so the run succeeds, nothing is retried and no failure alert fires), with the refusal in the log and
+    in the XCom ``outcome`` (``{"outcome": "refused", "refusals": [...]}``, what ``releases submit`` and the
+    desk read). A fault (storage, a bug) still fails and is retried. See README, "When a release is refused".
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
 
+    from releases.checks import refused
     from releases.errors import ReleaseError
 
     try:
         yield
     except ReleaseError as err:
-        raise AirflowFailException(f"{type(err).__name__}: {err}") from err
+        outcome = refused(err)
+        ti.xcom_push(key=OUTCOME, value=outcome)
+        raise AirflowSkipException(outcome["summary"]) from None
 
 
 @dag(
@@ -114,7 +124,7 @@ def refusals_fail_fast():
 )
 def incident_release():
     @task(outlets=[PUBLISHED], **RETRY)
-    def release(dag_run=None):
+    def release(dag_run=None, ti=None):
         """Validate, publish, log, render the incident's page and feeds and fold the version into the archive,
         changelog and catalog, then tell the WebSub hub: one task, so a release pays for one task start. Every
         step is idempotent (a version is written once per run), so a retry or a cleared task redoes only what
@@ -123,7 +133,7 @@ def incident_release():
 
         cfg, store = open_store()
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)  # each connection looked up once
-        with refusals_fail_fast():  # validate refuses before anything is written
+        with refusals_are_outcomes(ti):  # validate refuses before anything is written
             published = pipeline.release(
                 document(dag_run, sealing_key),
                 store,
@@ -134,6 +144,7 @@ def incident_release():
                 site=False,
             )
         page = feeds.version_url(cfg, published["incident_id"], published["version"])
+        ti.xcom_push(key=OUTCOME, value={"outcome": "published", **published, "url": page})
         yield Metadata(PUBLISHED, extra={**published, "url": page})
         return {**published, "url": page}
 
@@ -236,12 +247,12 @@ REDACTION_PARAMS = {
 )
 def incident_redaction():
     @task(**RETRY)
-    def redact(dag_run=None) -> dict:
+    def redact(dag_run=None, ti=None) -> dict:
         """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
         from releases import pipeline
 
         cfg, store = open_store()
-        with refusals_fail_fast():
+        with refusals_are_outcomes(ti):
             return pipeline.redact(
                 document(dag_run, secret(sealing.CONNECTION)),
                 store,

@@ -504,6 +504,11 @@ DEMO_RUNS = (
     {
         "incident_id": DEMO_ID,
         "stage": "corrected",
+        # Every field that stated the wrong street, corrected with it (the consistency check refuses a
+        # correction that leaves the wrong value standing in the headline or the statement).
+        "headline": "Officer-involved shooting near 6th St and Main St",
+        "body": "At about 9:14 p.m. officers responded to a call near 6th St and Main St.\n\n"
+        "One adult was injured and taken to a hospital. No officers were hurt.",
         "location": "6th St and Main St",
         "correction_note": "The first statement gave the wrong cross street; it was 6th St, not 5th St.",
     },
@@ -547,6 +552,8 @@ def download_public(store: seaweed.SeaweedFS, bucket: str, target: Path) -> list
 
 
 def demo(target: Path) -> int:
+    from releases.storage import Store
+
     cfg = settings_mod.load()
     target = target.resolve()
     if not cfg.public_url:
@@ -562,9 +569,14 @@ def demo(target: Path) -> int:
             with open(log_path, "ab") as output:
                 log("preparing a throw-away Airflow home and object store")
                 migrate(env, output)
-                for conf in DEMO_RUNS:
+                records = Store(store.client("admin"), cfg.bucket)
+                for n, conf in enumerate(DEMO_RUNS, 1):
                     started = time.monotonic()
-                    ok = run_dag_test(env, conf, output)
+                    # A refused release ends its run successfully, with nothing written: look for the version.
+                    ok = (
+                        run_dag_test(env, conf, output)
+                        and records.get(f"incidents/{DEMO_ID}/v{n}.json") is not None
+                    )
                     log(
                         f"{conf['stage']:<12} {'ok' if ok else 'FAILED'} ({time.monotonic() - started:.1f} s)"
                     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import checks
 from . import settings as settings_mod
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import ReleaseError, StorageFault
@@ -20,6 +21,8 @@ from .progress import reporter
 
 DAG_ID = "incident_release"
 REDACTION_DAG_ID = "incident_redaction"
+# The one task of each DAG, which records the outcome.
+TASKS = {DAG_ID: "release", REDACTION_DAG_ID: "redact"}
 
 
 class CannotRead(Exception):
@@ -74,6 +77,17 @@ class Api:
             time.sleep(1)
         return "timeout"
 
+    def outcome(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any] | None:
+        """What the run's task recorded as its outcome (XCom ``outcome``: published or refused), if any."""
+        task = TASKS[dag_id]
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/outcome?deserialize=true"
+        try:
+            return self._request("GET", path).get("value")
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+
     def failure_reason(self, run_id: str, dag_id: str = DAG_ID) -> str:
         tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         for ti in tis:
@@ -98,8 +112,49 @@ def refusal_from_log(log: Any) -> str:
     return "see the task's log in Airflow"
 
 
+def check(doc: Any, cfg) -> list[checks.Refusal]:
+    """Every rule the release would refuse ``doc`` for (:func:`releases.checks.check`), with the incident's
+    history read from the public site, as anyone reads it. Prints what could not be checked, if anything."""
+    from .integrity import http_fetcher
+
+    read = checks.history_from_site(http_fetcher(cfg.base_url))
+
+    def history(incident_id: str):
+        try:
+            return read(incident_id)
+        except (OSError, ValueError) as err:  # unreachable, refused, not http(s), not a record
+            print(
+                f"note: cannot read the published history of incident {incident_id} from {cfg.base_url} "
+                f"({err}); checked without it: the stage rules and the consistency check were not run, "
+                "and the privacy guard knows only the contact this document gives. The release checks "
+                "them when it runs.",
+                file=sys.stderr,
+            )
+            return None
+
+    return checks.check(doc, history, cfg)
+
+
+def refused_by_run(api: Api, run_id: str, dag_id: str) -> list[checks.Refusal]:
+    """The refusals of a run that ended refused (a rule broken only by the time it ran: another release
+    came first); nothing was written. Empty for any other outcome."""
+    outcome = api.outcome(run_id, dag_id) or {}
+    if outcome.get("outcome") != "refused":
+        return []
+    return [checks.Refusal(r["field"], r["rule"], r["message"]) for r in outcome.get("refusals", [])]
+
+
+def refuse(refusals: list[checks.Refusal]) -> int:
+    for refusal in refusals:
+        print(f"refused: {refusal}", file=sys.stderr)
+    return 2
+
+
 def cmd_validate(args, cfg) -> int:
-    update = parse_update(read_document(args.file))
+    doc = read_document(args.file)
+    if refusals := check(doc, cfg):
+        return refuse(refusals)
+    update = parse_update(doc)
     print(f"ok: {update.stage} release for incident {update.incident_id}")
     return 0
 
@@ -111,6 +166,8 @@ def _run(api: Api, conf: dict[str, Any], dag_id: str, args, done: str) -> int:
         return 0
     state = api.wait(run_id, args.timeout, dag_id)
     if state == "success":
+        if refused := refused_by_run(api, run_id, dag_id):
+            return refuse(refused)
         print(done)
         return 0
     reason = api.failure_reason(run_id, dag_id) if state == "failed" else "no outcome yet"
@@ -123,8 +180,11 @@ def cmd_submit(args, cfg) -> int:
     from .document import seal_update
 
     doc = read_document(args.file)
-    # Refuse locally first: the PIO sees the field error at once. Airflow parses the JSON
-    # itself and would keep the last of duplicate keys; read_document refused them already.
+    # Every rule first, here: the PIO sees each refusal at once and no run is made for a document the
+    # release would refuse. Airflow parses the JSON itself and would keep the last of duplicate keys;
+    # read_document refused them already.
+    if refusals := check(doc, cfg):
+        return refuse(refusals)
     update = parse_update(doc)
     if doc.get("withheld"):
         # Airflow keeps the document where viewers read it: withheld text never goes there as text.
@@ -159,6 +219,8 @@ def cmd_redact(args, cfg) -> int:
         reason = api.failure_reason(run_id, REDACTION_DAG_ID) if state == "failed" else "no outcome yet"
         print(f"{state}: {reason}", file=sys.stderr)
         return 1
+    if refused := refused_by_run(api, run_id, REDACTION_DAG_ID):
+        return refuse(refused)
     print(f"redacted: {cfg.base_url}/incidents/{request.incident_id}/index.html (releases verify lists it)")
     path = f"/api/v2/dags/{REDACTION_DAG_ID}/dagRuns/{run_id}/taskInstances/redact/xcomEntries/return_value?deserialize=true"
     done = api._request("GET", path).get("value") or {}

@@ -7,6 +7,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from .errors import InvalidUpdate
 
 STAGES = ("preliminary", "updated", "corrected")
 INCIDENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
-# RFC 3339 date-time; the offset ("Z" or +hh:mm) is mandatory.
-_DATE_TIME_REST = r"-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})$"
+# A date and time with its offset from UTC ("Z" or +hh:mm, mandatory), as RFC 3339 writes it or as a
+# person types it: "2026-11-25T23:40:00-05:00", "2026-11-25 23:40 -05:00".
+_DATE_TIME_REST = r"-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)? ?([Zz]|[+-]\d{2}:\d{2})$"
 TIMESTAMP_PATTERN = r"^\d{4}" + _DATE_TIME_REST
 # The trigger form refuses a year outside 1900-2100 before a run exists; parse_timestamp
 # says why in words, and checks the exact bounds.
@@ -67,7 +69,8 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "occurred_at",
         "Occurred at",
-        "When the incident happened, with its time zone, e.g. 2026-11-20T21:14:00-05:00 (years 1900-2100).",
+        "When the incident happened, with its offset from UTC, e.g. 2026-11-20 21:14 -05:00 "
+        "(or 2026-11-20T21:14:00-05:00; years 1900-2100).",
         40,
         timestamp=True,
     ),
@@ -76,7 +79,7 @@ FIELDS: tuple[Field, ...] = (
     Field("contact", "Media contact", "Who newsrooms should contact.", 300),
 )
 STATEMENT_FIELDS = tuple(f.name for f in FIELDS)
-_BY_NAME = {f.name: f for f in FIELDS}
+ALL_STATEMENT = {f.name: f for f in FIELDS}
 CORRECTION_NOTE = Field(
     "correction_note",
     "Correction note",
@@ -102,6 +105,7 @@ ALL_FIELDS = (
     "withheld",
     "privacy_override",
     "private_fields",
+    "keep_unchanged",
     "language",
 )
 # Shown instead of the earlier value of a field listed under ``private_fields``.
@@ -125,8 +129,27 @@ class Update:
     # Statement fields whose earlier value must not be shown again (a name published by mistake):
     # the change is recorded with ``was`` = REMOVED, so the value never enters the new record.
     private_fields: tuple[str, ...] = ()
+    # Statement fields the PIO confirms are right as they are although they still contain a value this
+    # release changes (the consistency check, :mod:`releases.consistency`); recorded with the version.
+    keep_unchanged: tuple[str, ...] = ()
+    # The withheld items, to keep their text out of refusals that quote earlier, published values. Never
+    # recorded.
+    withheld: tuple[privacy.Withheld, ...] = dataclasses.field(default=(), repr=False)
     # BCP 47 tag of the statement's language (None: not given; carried over from the latest version).
     language: str | None = None
+
+
+_TYPE_NAMES = {
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "a group of fields",
+}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), "something else")
 
 
 def _check_text(spec: Field, value: Any) -> str | None:
@@ -134,40 +157,60 @@ def _check_text(spec: Field, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidUpdate(spec.name, f"must be text, not {type(value).__name__}")
+        raise InvalidUpdate(spec.name, f"must be text in quotes, not {_type_name(value)}", "text.not_text")
     # Browsers submit textareas with CRLF; the record stores LF only, and NFC (see text).
     value = text.normalize(value.replace("\r\n", "\n"))
     if (rule := text.problem(value, multiline=spec.multiline)) is not None:
-        raise InvalidUpdate(spec.name, rule)
+        code = "text.single_line" if rule == text.SINGLE_LINE else "text.characters"
+        raise InvalidUpdate(spec.name, rule, code)
     if not value.strip():
         return None
     if len(value) > spec.max_length:
-        raise InvalidUpdate(spec.name, f"must be at most {spec.max_length} characters (got {len(value)})")
+        raise InvalidUpdate(
+            spec.name,
+            f"must be at most {spec.max_length} characters (got {len(value)})",
+            "text.too_long",
+        )
     return value.strip() if not spec.multiline else value.strip("\n ")
+
+
+TIME_EXAMPLE = "2026-11-25 23:40 -05:00"
 
 
 def parse_timestamp(field: str, value: str) -> datetime:
     if not re.fullmatch(TIMESTAMP_PATTERN, value):
         raise InvalidUpdate(
-            field, "must be an RFC 3339 time with a time zone, e.g. 2026-11-20T21:14:00-05:00"
+            field,
+            f"give a date and time with its time zone as an offset from UTC, like {TIME_EXAMPLE} "
+            "(or Z for UTC itself)",
+            "time.format",
         )
+    # "2026-11-25 23:40 -05:00": the space before the offset is how people type it, not part of the time.
+    value = re.sub(r" (?=[Zz+-][0-9:]*$)", "", value)
     offset = re.search(r"([+-])(\d{2}):(\d{2})$", value)
     if offset and (int(offset[2]) > 23 or int(offset[3]) > 59):
         raise InvalidUpdate(
-            field, "has a time zone offset that does not exist; offsets run from -23:59 to +23:59"
+            field,
+            "has a time zone offset that does not exist; offsets run from -23:59 to +23:59",
+            "time.offset",
         )
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
-        raise InvalidUpdate(field, f"is not a valid date and time ({exc})") from None
+        raise InvalidUpdate(
+            field,
+            f"is not a date and time that exists ({exc}); check the day, month and hour",
+            "time.invalid",
+        ) from None
     if parsed.tzinfo is None:  # pragma: no cover - the pattern already requires an offset
-        raise InvalidUpdate(field, "must carry a time zone")
+        raise InvalidUpdate(field, "must carry a time zone", "time.format")
     # The year as written first: converting year 1 or 9999 to UTC may itself overflow.
     if not (EARLIEST.year <= parsed.year < LATEST.year and EARLIEST <= parsed < LATEST):
         raise InvalidUpdate(
             field,
             "must be between 1900-01-01 and 2100-12-31, both as written and in UTC; a time outside "
             "that range is a typo and cannot be shown in every time zone",
+            "time.range",
         )
     return parsed
 
@@ -185,13 +228,14 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 _label(key),
                 "is given twice in the document; give each field once (JSON readers would "
                 "silently keep only the last one)",
+                "document.duplicate_field",
             )
         obj[key] = value
     return obj
 
 
 def _no_constant(name: str) -> Any:
-    raise InvalidUpdate(None, f"the file is not valid JSON: {name} is not a JSON value")
+    raise InvalidUpdate(None, f"the file is not valid JSON: {name} is not a JSON value", "document.not_json")
 
 
 def loads(data: bytes) -> Any:
@@ -204,26 +248,36 @@ def loads(data: bytes) -> Any:
     JSON themselves before any code of ours sees it; see README.
     """
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise InvalidUpdate(
+            None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes", "document.too_large"
+        )
     if not data.strip():
-        raise InvalidUpdate(None, "the file is empty")
+        raise InvalidUpdate(None, "the file is empty", "document.empty")
     try:
         # A UTF-8 byte order mark (Windows Notepad writes one) is not part of the document.
         decoded = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidUpdate(
-            None, f"the file is not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8"
+            None,
+            f"the file is not UTF-8 text (byte {exc.start + 1} cannot be read); save it as UTF-8",
+            "document.not_utf8",
         ) from None
     try:
         return json.loads(decoded, object_pairs_hook=_object_without_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidUpdate(
-            None, f"the file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            None,
+            f"the file is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            "document.not_json",
         ) from None
     except RecursionError:
-        raise InvalidUpdate(None, f"the document is nested more than {MAX_NESTING} levels deep") from None
+        raise InvalidUpdate(
+            None, f"the document is nested more than {MAX_NESTING} levels deep", "document.too_deep"
+        ) from None
     except ValueError:  # the one other failure: an integer longer than Python's 4300-digit limit
-        raise InvalidUpdate(None, "the file is not valid JSON: a number in it is too long") from None
+        raise InvalidUpdate(
+            None, "the file is not valid JSON: a number in it is too long", "document.not_json"
+        ) from None
 
 
 def _nesting(doc: Any) -> int:
@@ -240,68 +294,113 @@ def _nesting(doc: Any) -> int:
 
 
 def parse_update(doc: Any) -> Update:
-    """Validate a submitted document. Raises :class:`InvalidUpdate` naming the field and rule."""
+    """Validate a submitted document. Raises :class:`InvalidUpdate` naming the field and rule: the first
+    of :func:`read_update`'s problems."""
+    update, problems = read_update(doc)
+    if problems:
+        raise problems[0]
+    assert update is not None  # noqa: S101 - read_update returns an update whenever it finds no problem
+    return update
+
+
+def _whole(doc: Any) -> InvalidUpdate | None:
+    """What makes the document as a whole unreadable: then no field is looked at."""
     if not isinstance(doc, dict):
-        raise InvalidUpdate(None, "the update must be a JSON object")
+        return InvalidUpdate(None, "the update must be a JSON object", "document.not_object")
     # Before anything recursive (json.dumps below) looks at it.
     if _nesting(doc) > MAX_NESTING:
-        raise InvalidUpdate(None, f"the document is nested more than {MAX_NESTING} levels deep")
+        return InvalidUpdate(
+            None, f"the document is nested more than {MAX_NESTING} levels deep", "document.too_deep"
+        )
     # Refuse oversized input before looking at any of it.
     try:
         size = len(json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     except (TypeError, ValueError):
-        raise InvalidUpdate(None, "the update must be plain JSON (text, lists, objects)") from None
+        return InvalidUpdate(
+            None, "the update must be plain JSON (text, lists, objects)", "document.not_plain_json"
+        )
     if size > MAX_DOCUMENT_BYTES:
-        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes ({size})")
-    unknown = sorted((k for k in doc if k not in ALL_FIELDS), key=str)
-    if unknown:
-        raise InvalidUpdate(
-            _label(unknown[0]),
-            f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})",
+        return InvalidUpdate(
+            None,
+            f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes ({size}); shorten it",
+            "document.too_large",
+        )
+    return None
+
+
+def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
+    """Every rule of the document alone, each field checked even when another is wrong: the update, or
+    None and every problem found (in the order a reader meets them), so a PIO can fix them all at once.
+
+    The rules that need the incident's history are :mod:`releases.stages`' (see :mod:`releases.checks`).
+    """
+    if (whole := _whole(doc)) is not None:
+        return None, [whole]
+    problems: list[InvalidUpdate] = []
+    failed: set[str] = set()
+
+    def attempt(name: str, check, *args):
+        try:
+            return check(*args)
+        except InvalidUpdate as err:
+            problems.append(err)
+            failed.add(name)
+            return None
+
+    for key in sorted((k for k in doc if k not in ALL_FIELDS), key=str):
+        problems.append(
+            InvalidUpdate(
+                _label(key),
+                f"is not a field of the update document (allowed: {', '.join(ALL_FIELDS)})",
+                "document.unknown_field",
+            )
         )
 
-    incident_id = doc.get("incident_id")
-    if incident_id is None or incident_id == "":
-        raise InvalidUpdate("incident_id", "is required")
-    if not isinstance(incident_id, str) or not re.fullmatch(INCIDENT_ID_PATTERN, incident_id):
-        raise InvalidUpdate(
-            "incident_id",
-            "must be 3 to 64 ASCII letters, digits or hyphens, starting with a letter or digit",
-        )
-    # Case-insensitive: 2026-abc and 2026-ABC are one incident, kept under its upper-case id.
-    incident_id = incident_id.upper()
-
-    stage = doc.get("stage")
-    if stage is None or stage == "":
-        raise InvalidUpdate("stage", "is required")
-    if stage not in STAGES:
-        raise InvalidUpdate("stage", f"must be one of {', '.join(STAGES)}")
+    incident_id = attempt("incident_id", _incident_id, doc.get("incident_id"))
+    stage = attempt("stage", _stage, doc.get("stage"))
 
     fields: dict[str, str] = {}
     for spec in FIELDS:
-        value = _check_text(spec, doc.get(spec.name))
-        if value is None:
-            continue
-        if spec.timestamp:
-            value = parse_timestamp(spec.name, value).isoformat()
-        fields[spec.name] = value
+        value = attempt(spec.name, _check_text, spec, doc.get(spec.name))
+        if value is not None and spec.timestamp:
+            parsed = attempt(spec.name, parse_timestamp, spec.name, value)
+            value = parsed.isoformat() if parsed is not None else None
+        if value is not None:
+            fields[spec.name] = value
 
     if stage == "preliminary":
         for spec in FIELDS:
-            if spec.name not in fields:
-                raise InvalidUpdate(spec.name, "is required for the first, preliminary release")
+            if spec.name not in fields and spec.name not in failed:
+                problems.append(
+                    InvalidUpdate(
+                        spec.name,
+                        "is required for the first, preliminary release",
+                        "preliminary.field_required",
+                    )
+                )
 
-    note = _check_text(CORRECTION_NOTE, doc.get("correction_note"))
-    if stage == "corrected" and note is None:
-        raise InvalidUpdate(
-            "correction_note", "is required when stage is corrected: say what was wrong and why"
-        )
-    if stage != "corrected" and note is not None:
-        raise InvalidUpdate("correction_note", "is only allowed when stage is corrected")
+    note = attempt("correction_note", _check_text, CORRECTION_NOTE, doc.get("correction_note"))
+    if "correction_note" not in failed:
+        if stage == "corrected" and note is None:
+            problems.append(
+                InvalidUpdate(
+                    "correction_note",
+                    "is required when stage is corrected: say what was wrong and why",
+                    "correction.note_required",
+                )
+            )
+        if stage in ("preliminary", "updated") and note is not None:
+            problems.append(
+                InvalidUpdate(
+                    "correction_note",
+                    "is only allowed when stage is corrected",
+                    "correction.note_not_allowed",
+                )
+            )
 
-    on_behalf_of = _check_text(RELEASED_BY, doc.get("released_by"))
-    withheld = privacy.parse_withheld(doc.get("withheld"))
-    overrides = privacy.parse_overrides(doc.get("privacy_override"))
+    on_behalf_of = attempt("released_by", _check_text, RELEASED_BY, doc.get("released_by"))
+    withheld = attempt("withheld", privacy.parse_withheld, doc.get("withheld"))
+    overrides = attempt("privacy_override", privacy.parse_overrides, doc.get("privacy_override")) or ()
     if withheld:
         fields = {name: privacy.redact(value, withheld) for name, value in fields.items()}
         note = privacy.redact(note, withheld) if note else note
@@ -311,9 +410,44 @@ def parse_update(doc: Any) -> Update:
             privacy.Override(o.category, o.value, privacy.redact(o.justification, withheld))
             for o in overrides
         )
-    private = _private_fields(doc.get("private_fields"), stage, fields)
-    language = parse_language(doc.get("language"))
-    return Update(incident_id, stage, fields, note, on_behalf_of, overrides, private, language=language)
+    private = attempt("private_fields", _private_fields, doc.get("private_fields"), stage, fields, failed)
+    keep = attempt("keep_unchanged", _keep_unchanged, doc.get("keep_unchanged"), stage)
+    language = attempt("language", parse_language, doc.get("language"))
+    if problems:
+        return None, problems
+    return Update(
+        incident_id,
+        stage,
+        fields,
+        note,
+        on_behalf_of,
+        overrides,
+        private,
+        keep,
+        withheld or (),
+        language=language,
+    ), []
+
+
+def _incident_id(value: Any) -> str:
+    if value is None or value == "":
+        raise InvalidUpdate("incident_id", "is required", "incident_id.required")
+    if not isinstance(value, str) or not re.fullmatch(INCIDENT_ID_PATTERN, value):
+        raise InvalidUpdate(
+            "incident_id",
+            "must be 3 to 64 ASCII letters, digits or hyphens, starting with a letter or digit",
+            "incident_id.format",
+        )
+    # Case-insensitive: 2026-abc and 2026-ABC are one incident, kept under its upper-case id.
+    return value.upper()
+
+
+def _stage(value: Any) -> str:
+    if value is None or value == "":
+        raise InvalidUpdate("stage", "is required", "stage.required")
+    if value not in STAGES:
+        raise InvalidUpdate("stage", f"must be one of {', '.join(STAGES)}", "stage.unknown")
+    return value
 
 
 def parse_language(value: Any) -> str | None:
@@ -326,6 +460,7 @@ def parse_language(value: Any) -> str | None:
             "language",
             f"must be a BCP 47 language tag such as en, es-MX, ar or zh-Hant (a 2- or 3-letter language "
             f"code, then optional script, region and variant subtags joined by hyphens), not {shown}",
+            "language.format",
         )
     subtags, out = value.split("-"), []
     for n, subtag in enumerate(subtags):
@@ -365,37 +500,63 @@ def seal_update(doc: dict[str, Any], public_key: str) -> dict[str, Any]:
     return sealing.seal_document(out, public_key)
 
 
-def _private_fields(value: Any, stage: str, fields: dict[str, str]) -> tuple[str, ...]:
+def _field_names(name: str, value: Any, example: str) -> list[str]:
+    """A list of statement field names (each once), or the refusal."""
+    if not isinstance(value, list):
+        raise InvalidUpdate(name, f"must be a list of field names, e.g. {example}", f"{name}.format")
+    names: list[str] = []
+    for item in value:
+        if item not in STATEMENT_FIELDS:
+            # Untrusted input going to logs: ascii() and a length cap, as _label.
+            raise InvalidUpdate(
+                name,
+                f"{ascii(item)[:60]} is not a statement field (allowed: {', '.join(STATEMENT_FIELDS)})",
+                f"{name}.format",
+            )
+        if item not in names:
+            names.append(item)
+    return names
+
+
+def _private_fields(
+    value: Any, stage: str | None, fields: dict[str, str], failed: set[str]
+) -> tuple[str, ...]:
     """The document's ``private_fields``: statement fields this release changes and whose old
     value must not be repeated. Whether each really changes is checked against the history
     (:func:`releases.stages.plan`)."""
     if value is None or value == []:
         return ()
-    if not isinstance(value, list):
-        raise InvalidUpdate("private_fields", 'must be a list of field names, e.g. ["body"]')
-    names: list[str] = []
-    for name in value:
-        if name not in STATEMENT_FIELDS:
-            # Untrusted input going to logs: ascii() and a length cap, as _label.
-            raise InvalidUpdate(
-                "private_fields",
-                f"{ascii(name)[:60]} is not a statement field (allowed: {', '.join(STATEMENT_FIELDS)})",
-            )
-        if name not in names:
-            names.append(name)
+    names = _field_names("private_fields", value, '["body"]')
     if stage == "preliminary":
         raise InvalidUpdate(
             "private_fields",
             "is only allowed when stage is updated or corrected: a first release has no earlier value to hide",
+            "private_fields.preliminary",
         )
     for name in names:
-        if name not in fields:
+        if name not in fields and name not in failed:
             raise InvalidUpdate(
                 "private_fields",
                 f"lists {name} but gives no new {name}: give the text that replaces the value to hide "
                 "(left empty, the field carries over and the old value stays published)",
+                "private_fields.not_given",
             )
     return tuple(names)
+
+
+def _keep_unchanged(value: Any, stage: str | None) -> tuple[str, ...]:
+    """The document's ``keep_unchanged``: statement fields the PIO confirms are right as they are although
+    they still contain a value this release changes (see :mod:`releases.consistency`)."""
+    if value is None or value == []:
+        return ()
+    names = _field_names("keep_unchanged", value, '["headline"]')
+    if stage == "preliminary":
+        raise InvalidUpdate(
+            "keep_unchanged",
+            "is only allowed when stage is updated or corrected: a first release changes no earlier value",
+            "keep_unchanged.preliminary",
+        )
+    return tuple(sorted(names, key=STATEMENT_FIELDS.index))
 
 
 def param_schemas() -> dict[str, dict[str, Any]]:
@@ -468,6 +629,16 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "description": 'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
         'not be shown again (a name published by mistake). The change is shown as "was [removed]" instead '
         "of repeating it. Earlier versions' own pages still show it until it is redacted.",
+    }
+    schemas["keep_unchanged"] = {
+        "default": None,
+        "type": ["null", "array"],
+        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
+        "uniqueItems": True,
+        "title": "Right as it is, though it names an earlier value",
+        "description": 'Only with updated or corrected, e.g. ["headline"]: a field that still contains a value this '
+        "release changes (the old location in the headline...) is refused until you change it too or list it "
+        "here to confirm it is right as it is. The confirmation is published with the version.",
     }
     schemas["language"] = {
         "default": None,

@@ -25,6 +25,7 @@ past the days it is kept. An idle inbox costs listings, never DAG runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import posixpath
@@ -34,7 +35,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import ledger, privacy, sealing
+from . import checks, ledger, privacy, sealing
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update, seal_update
 from .errors import InvalidUpdate, ReleaseError
 from .storage import Store
@@ -96,7 +97,9 @@ def read(store: Store, key: str) -> dict[str, Any] | None:
     size = _size(store, key)
     # Checked before reading: a file of any size may be dropped into the inbox.
     if size is not None and size > MAX_DOCUMENT_BYTES:
-        raise InvalidUpdate(None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes")
+        raise InvalidUpdate(
+            None, f"the update document is larger than {MAX_DOCUMENT_BYTES} bytes", "document.too_large"
+        )
     body = store.get(key) if size is not None else None
     return None if body is None else submission(key, body)
 
@@ -128,17 +131,27 @@ def collect(
             found = read(store, key)
             if found is not None:
                 # Every rule, the incident's history and the privacy guard included, before a run is
-                # triggered: a file that cannot be released is filed as rejected with its reason, never
-                # as processed (found by an attack from a fresh clone).
-                ledger.check(parse_update(found["conf"]), store, public=public)
+                # triggered (the one check every entry point makes): a file that cannot be released is
+                # filed as rejected with its reasons, never as processed (found by an attack from a fresh
+                # clone).
+                refusals = checks.check(found["conf"], functools.partial(ledger.history, store), public)
+                if refusals:
+                    _reject(store, key, refusals)
+                    continue
                 found["conf"] = _sealed(found["conf"], seal_with)
         except ReleaseError as err:
-            target = _move(store, key, REJECTED)
-            store.put_if_changed(target + ".error.txt", f"refused: {err}\n".encode(), public=False)
+            _reject(store, key, [checks.Refusal.from_error(err)])
             continue
         if found is not None:
             accepted.append(found)
     return accepted
+
+
+def _reject(store: Store, key: str, refusals: list[checks.Refusal]) -> None:
+    """File a refused file under ``inbox/rejected/`` with its reasons beside it, one line each."""
+    target = _move(store, key, REJECTED)
+    reasons = "".join(f"refused: {refusal}\n" for refusal in refusals)
+    store.put_if_changed(target + ".error.txt", reasons.encode(), public=False)
 
 
 def _sealed(doc: dict[str, Any], public_key: str | None) -> dict[str, Any]:
@@ -149,6 +162,7 @@ def _sealed(doc: dict[str, Any], public_key: str | None) -> dict[str, Any]:
             "withheld",
             f"this deployment has no sealing key (Airflow connection {sealing.CONNECTION}), so withheld "
             "text cannot be kept out of Airflow's records: see README",
+            "withheld.sealed",
         )
     return seal_update(doc, public_key)
 

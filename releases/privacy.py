@@ -263,26 +263,43 @@ def parse_withheld(value: object, field: str = "withheld") -> tuple[Withheld, ..
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > 50:
-        raise InvalidUpdate(field, 'must be a list of at most 50 {"category": ..., "text": ...} objects')
+        raise InvalidUpdate(
+            field,
+            "must be a list of at most 50 items, each a category (such as juvenile's name) and the text to "
+            "withhold",
+            "withheld.format",
+        )
     items = []
     for n, item in enumerate(value, 1):
         if not isinstance(item, dict) or set(item) != {"category", "text"}:
-            raise InvalidUpdate(field, f'item {n} must be an object with exactly "category" and "text"')
+            raise InvalidUpdate(
+                field,
+                f"item {n} must have exactly two parts: a category and the text to withhold",
+                "withheld.format",
+            )
         category, withheld = item["category"], item["text"]
         category = normalize(category) if isinstance(category, str) else category
         if not isinstance(category, str) or not re.fullmatch(r"[\w' -]{1,40}", category):
-            raise InvalidUpdate(field, f"item {n}: category must be 1-40 letters, digits, spaces or ' -")
+            raise InvalidUpdate(
+                field,
+                f"item {n}: the category must be 1 to 40 letters, digits, spaces, apostrophes or hyphens",
+                "withheld.format",
+            )
         if not isinstance(withheld, str) or not 2 <= len(withheld.strip()) <= 200 or "\n" in withheld:
-            raise InvalidUpdate(field, f"item {n}: text must be one line of 2-200 characters")
+            raise InvalidUpdate(
+                field, f"item {n}: the text must be one line of 2 to 200 characters", "withheld.format"
+            )
         withheld = normalize(withheld)
         if (rule := problem(withheld, multiline=False)) is not None:
-            raise InvalidUpdate(field, f"item {n}: text {rule}")
+            raise InvalidUpdate(field, f"item {n}: text {rule}", "text.characters")
         items.append(Withheld(category.strip(), withheld.strip()))
     # Longest first, so "Jamie Lee Doe" is withheld whole before "Jamie" could split it.
     return tuple(sorted(items, key=lambda w: (-len(w.text), w.text)))
 
 
-_OVERRIDE_SHAPE = '[{"category": ..., "value": "<the exact text flagged>", "justification": ...}]'
+_OVERRIDE_SHAPE = (
+    "each naming the category the guard gave, the exact text it flagged and why it must be published"
+)
 
 
 def parse_overrides(value: object) -> tuple[Override, ...]:
@@ -293,37 +310,48 @@ def parse_overrides(value: object) -> tuple[Override, ...]:
         # justified; it is refused rather than read, so no old document keeps that hole.
         raise InvalidUpdate(
             "privacy_override",
-            f"must be a list {_OVERRIDE_SHAPE}: an override names the exact value it allows, "
+            f"must be a list of overrides, {_OVERRIDE_SHAPE}: an override allows one exact value, "
             "not a whole category",
+            "privacy_override.format",
         )
     if not isinstance(value, list) or len(value) > MAX_OVERRIDES:
         raise InvalidUpdate(
-            "privacy_override", f"must be a list of at most {MAX_OVERRIDES} {_OVERRIDE_SHAPE}"
+            "privacy_override",
+            f"must be a list of at most {MAX_OVERRIDES} overrides, {_OVERRIDE_SHAPE}",
+            "privacy_override.format",
         )
     items = []
     for n, item in enumerate(value, 1):
         if not isinstance(item, dict) or set(item) != {"category", "value", "justification"}:
             raise InvalidUpdate(
                 "privacy_override",
-                f'item {n} must be an object with exactly "category", "value" and "justification"',
+                f"item {n} must have exactly three parts: the category, the exact value and the justification",
+                "privacy_override.format",
             )
         category, allowed, why = item["category"], item["value"], item["justification"]
         if category not in CATEGORIES:
             raise InvalidUpdate(
                 "privacy_override",
-                f"item {n}: {ascii(category)[:50]} is not a finding category ({', '.join(CATEGORIES)})",
+                f"item {n}: {ascii(category)[:50]} is not a category the privacy guard uses "
+                f"({', '.join(CATEGORIES)})",
+                "privacy_override.format",
             )
         if not isinstance(allowed, str) or not 2 <= len(allowed.strip()) <= 200 or "\n" in allowed:
-            raise InvalidUpdate("privacy_override", f"item {n}: value must be one line of 2-200 characters")
+            raise InvalidUpdate(
+                "privacy_override",
+                f"item {n}: the value must be one line of 2 to 200 characters",
+                "privacy_override.format",
+            )
         if not isinstance(why, str) or len(why.strip()) < MIN_JUSTIFICATION or len(why) > 1000:
             raise InvalidUpdate(
                 "privacy_override",
                 f"item {n}: needs a written justification of {MIN_JUSTIFICATION} to 1000 characters",
+                "privacy_override.justification",
             )
         # Value and justification are published with the version: the same rules as any text.
         for name, text in (("value", allowed), ("justification", why)):
             if (rule := problem(normalize(text), multiline=name == "justification")) is not None:
-                raise InvalidUpdate("privacy_override", f"item {n}: the {name} {rule}")
+                raise InvalidUpdate("privacy_override", f"item {n}: the {name} {rule}", "text.characters")
         items.append(Override(category, normalize(allowed).strip(), normalize(why).strip()))
     return tuple(sorted(items, key=lambda o: (o.category, o.value)))
 
@@ -400,7 +428,32 @@ def findings(text: str, public: Public = NOTHING_LISTED) -> list[tuple[str, int,
 def screen(
     fields: dict[str, str], contact: str, overrides: tuple[Override, ...], public: Public = NOTHING_LISTED
 ) -> list[dict[str, str]]:
-    """Refuse on the first finding not overridden; return the overrides that were used.
+    """Refuse on the first finding not overridden (see :func:`problems`); return the overrides that were used."""
+    used, refused = problems(fields, contact, overrides, public)
+    if refused:
+        raise refused[0]
+    return used
+
+
+# What a PIO is asked to do about a finding, in their words (README, "privacy guard", says how to write
+# an override).
+_FINDING_FIX = (
+    "remove it, list it as withheld text, or, if it must be published, add a privacy override with "
+    "category {category}, exactly this {what} and a written reason"
+)
+_WHAT = {
+    "ssn": "number",
+    "date_of_birth": "date",
+    "phone": "number",
+    "email": "address",
+    "home_address": "address",
+}
+
+
+def problems(
+    fields: dict[str, str], contact: str, overrides: tuple[Override, ...], public: Public = NOTHING_LISTED
+) -> tuple[list[dict[str, str]], list[InvalidUpdate]]:
+    """Every finding not overridden, one refusal each, and the overrides that were used.
 
     ``fields`` is every submitted text that is published (the statement fields given,
     ``correction_note``, ``released_by``); the override justifications are screened too.
@@ -410,20 +463,25 @@ def screen(
     """
     public = public.with_contact(contact)
     allowed = {(o.category, o.key): o for o in overrides}
-    texts = dict(fields)
-    for n, o in enumerate(overrides, 1):
-        texts[f"privacy_override item {n} justification"] = o.justification
+    # (field, how the message begins, text): an override's justification is published too.
+    texts = [(field, "", text) for field, text in fields.items()]
+    texts += [
+        ("privacy_override", f"item {n}: the justification ", o.justification)
+        for n, o in enumerate(overrides, 1)
+    ]
     used: dict[tuple[str, str], Override] = {}
-    for field, text in texts.items():
+    refused: list[InvalidUpdate] = []
+    for field, where, text in texts:
         for category, at, value in findings(text, public):
             if (category, value) in allowed:
                 used[(category, value)] = allowed[(category, value)]
                 continue
-            raise InvalidUpdate(
-                field,
-                f"contains what looks like {CATEGORIES[category]} (at character {at}); "
-                "remove it, list it under withheld, or add to privacy_override "
-                f'{{"category": "{category}", "value": "<the exact text>", "justification": "<why it must be '
-                'published>"}',
+            refused.append(
+                InvalidUpdate(
+                    field,
+                    f"{where}contains what looks like {CATEGORIES[category]} (at character {at}): "
+                    + _FINDING_FIX.format(category=category, what=_WHAT[category]),
+                    f"privacy.{category}",
+                )
             )
-    return [used[k].as_record() for k in sorted(used)]
+    return [used[k].as_record() for k in sorted(used)], refused

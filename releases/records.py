@@ -99,6 +99,9 @@ class Record(TypedDict, total=False):
     redactions: dict[str, dict[str, Any]]
     redaction: dict[str, Any]
     rendering: dict[str, str]
+    # Only when the PIO confirmed one: fields kept as they are although they still contain a value the
+    # version changes (``{"field", "changed"}``; see :mod:`releases.consistency`).
+    kept_unchanged: list[dict[str, str]]
     sha256: str
 
 

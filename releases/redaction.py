@@ -206,6 +206,7 @@ def redaction_record(
             "redactions",
             "redaction",
             "privacy_overrides",
+            "kept_unchanged",
         )
     }
     for pointer, value in text_values(statement):

@@ -152,17 +152,26 @@ def unseal_document(doc: Any, private_key: str | None) -> Any:
                     name,
                     f"item {n}: the text was sent unsealed, so Airflow has stored it; send it sealed "
                     "(releases submit seals it) and ask an administrator to delete this run",
+                    "withheld.sealed",
                 )
             if not isinstance(item, dict) or set(item) != {"category", "sealed"}:
-                raise InvalidUpdate(name, f'item {n} must be an object with exactly "category" and "sealed"')
+                raise InvalidUpdate(
+                    name,
+                    f"item {n} must have exactly two parts: a category and the sealed text",
+                    "withheld.sealed",
+                )
             if not private_key:
                 raise InvalidUpdate(
-                    name, f"this deployment has no sealing key (Airflow connection {CONNECTION}): see README"
+                    name,
+                    f"this deployment has no sealing key (Airflow connection {CONNECTION}): see README",
+                    "withheld.sealed",
                 )
             try:
                 text = unseal(private_key, item["sealed"])
             except ValueError as err:
-                raise InvalidUpdate(name, f"item {n}: cannot be opened ({err}); seal it again") from None
+                raise InvalidUpdate(
+                    name, f"item {n}: cannot be opened ({err}); seal it again", "withheld.sealed"
+                ) from None
             opened.append({"category": item["category"], "text": text})
         out[name] = opened
     return out
@@ -190,6 +199,7 @@ def fetch_public_key(base_url: str, pinned: str = "") -> str:
             "withheld",
             "keys.json names another sealing key than RELEASES_SEALING_PUBLIC_KEY: it may have been replaced "
             "to read what you seal; nothing was sent. Tell the operator.",
+            "withheld.sealed",
         )
     return found
 
@@ -206,4 +216,5 @@ def _fetch_public_key(base_url: str) -> str:
             "withheld",
             f"cannot seal the text: {url} gives no sealing key ({err}); "
             "the operator publishes it with releases setup-bucket",
+            "withheld.sealed",
         ) from None

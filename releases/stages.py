@@ -1,16 +1,17 @@
 """The stage rules: preliminary -> updated -> corrected.
 
 ``plan`` is pure: given a validated update and the incident's latest record (or
-``None``), it returns the content of the next version or refuses.
+``None``), it returns the content of the next version or refuses. ``problems`` gives every
+refusal at once (for :func:`releases.checks.check`); ``plan`` raises the first of them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import privacy
-from .document import REMOVED, STATEMENT_FIELDS, Update
-from .errors import NoChangeError, StageOrderError
+from . import consistency, privacy
+from .document import ALL_STATEMENT, REMOVED, STATEMENT_FIELDS, Update
+from .errors import InconsistentUpdate, NoChangeError, ReleaseError, StageOrderError
 
 
 def plan(
@@ -21,30 +22,62 @@ def plan(
     ``public``: the contacts and addresses the settings list as public (the guard does
     not flag them).
     """
+    content, refused = _plan(update, latest, public)
+    if refused:
+        raise refused[0]
+    assert content is not None  # noqa: S101 - _plan gives content whenever it refuses nothing
+    return content
+
+
+def problems(
+    update: Update, latest: dict[str, Any] | None, public: privacy.Public = privacy.NOTHING_LISTED
+) -> list[ReleaseError]:
+    """Every rule the update breaks on top of ``latest``, in the order :func:`plan` checks them."""
+    return _plan(update, latest, public)[1]
+
+
+def _title(name: str) -> str:
+    return ALL_STATEMENT[name].title.lower()
+
+
+def _plan(
+    update: Update, latest: dict[str, Any] | None, public: privacy.Public
+) -> tuple[dict[str, Any] | None, list[ReleaseError]]:
+    refused: list[ReleaseError] = []
+    kept: list[dict[str, str]] = []
     if latest is None:
         if update.stage != "preliminary":
-            raise StageOrderError(
-                "stage",
-                f"incident {update.incident_id} has no release yet; its first release must be preliminary",
-            )
+            return None, [
+                StageOrderError(
+                    "stage",
+                    f"incident {update.incident_id} has no release yet; its first release must be preliminary",
+                    "stage.first_not_preliminary",
+                )
+            ]
         statement = {name: update.fields[name] for name in STATEMENT_FIELDS}
         changes: list[dict[str, str]] = []
         version = 1
         language = update.language
     else:
         if update.stage == "preliminary":
-            raise StageOrderError(
-                "stage",
-                f"incident {update.incident_id} already has a preliminary release "
-                f"(version {latest['version']} is the latest); use updated or corrected",
-            )
+            return None, [
+                StageOrderError(
+                    "stage",
+                    f"incident {update.incident_id} already has a preliminary release "
+                    f"(version {latest['version']} is the latest); use updated or corrected",
+                    "stage.second_preliminary",
+                )
+            ]
         statement = {name: update.fields.get(name, latest[name]) for name in STATEMENT_FIELDS}
         for name in update.private_fields:
             if statement[name] == latest[name]:
-                raise NoChangeError(
-                    "private_fields",
-                    f"lists {name}, but the {name} given is the same as in version {latest['version']}: "
-                    "give the text that replaces the value to hide",
+                refused.append(
+                    NoChangeError(
+                        "private_fields",
+                        f"lists {name}, but the {name} given is the same as in version {latest['version']}: "
+                        "give the text that replaces the value to hide",
+                        "private_fields.unchanged",
+                    )
                 )
         # A private field's old value is never copied: not into the record, so into no view either.
         changes = [
@@ -62,19 +95,50 @@ def plan(
         if language != latest.get("language"):
             changes.append({"field": "language", "was": latest.get("language") or "", "now": language})
         if not changes:
-            raise NoChangeError(
-                None,
-                f"no field differs from version {latest['version']} of incident {update.incident_id}; "
-                f"a release at stage {update.stage} must change at least one field",
+            refused.append(
+                NoChangeError(
+                    None,
+                    f"no field differs from version {latest['version']} of incident {update.incident_id}; "
+                    f"a release at stage {update.stage} must change at least one field",
+                    "change.none",
+                )
             )
+        for found in consistency.stale(latest, statement, STATEMENT_FIELDS):
+            if found.changed in update.private_fields:
+                refused.append(
+                    InconsistentUpdate(
+                        found.field,
+                        f"still contains the earlier {_title(found.changed)}, which this release hides: change "
+                        f"the {_title(found.field)} too (kept as it is, it would publish the hidden text again)",
+                        "consistency.hidden_value",
+                    )
+                )
+            elif found.field in update.keep_unchanged:
+                kept.append(found.as_record())
+            else:
+                was = consistency.quote(privacy.redact(found.was, update.withheld))
+                refused.append(
+                    InconsistentUpdate(
+                        found.field,
+                        f"still contains {was}, the {_title(found.changed)} this release changes to "
+                        f"{consistency.quote(found.now)}: change the {_title(found.field)} too, or, if it is "
+                        f"right as it is, confirm it by listing {found.field} under keep_unchanged",
+                        "consistency.old_value",
+                    )
+                )
         version = latest["version"] + 1
     submitted = dict(update.fields)
     if update.correction_note:
         submitted["correction_note"] = update.correction_note
     if update.on_behalf_of:
         submitted["released_by"] = update.on_behalf_of
-    overrides_used = privacy.screen(submitted, statement["contact"], update.privacy_overrides, public)
-    return {
+    overrides_used, flagged = privacy.problems(
+        submitted, statement["contact"], update.privacy_overrides, public
+    )
+    refused += flagged
+    if refused:
+        return None, refused
+    content = {
         "incident_id": update.incident_id,
         "version": version,
         "stage": update.stage,
@@ -85,3 +149,7 @@ def plan(
         "correction_note": update.correction_note,
         "privacy_overrides": overrides_used,
     }
+    if kept:
+        # Only when there is one: every record without a confirmation keeps the bytes it always had.
+        content["kept_unchanged"] = kept
+    return content, []

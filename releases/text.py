@@ -51,6 +51,9 @@ JOINING_SCRIPTS = frozenset(
 )
 
 
+SINGLE_LINE = "must be a single line"
+
+
 def _variation_selector(code: int) -> bool:
     return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
 
@@ -95,7 +98,7 @@ def problem(value: str, *, multiline: bool) -> str | None:
         if ch == "\t" or (ch == "\n" and multiline):
             continue
         if ch == "\n":
-            return "must be a single line"
+            return SINGLE_LINE
         code, cat = ord(ch), unicodedata.category(ch)
         at = f"at character {n + 1}"
         if cat in ("Cc", "Cs"):

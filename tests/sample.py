@@ -31,6 +31,9 @@ CORRECTION = {
     "stage": "corrected",
     "location": "6th St and Main St",
     "correction_note": "The first statement gave the wrong cross street; body-camera video shows 6th St.",
+    # The headline and the statement still name 5th St: confirmed as they are (the consistency check), so the
+    # correction changes one field, as the views' tests expect. tests/test_consistency.py checks the check.
+    "keep_unchanged": ["headline", "body"],
 }
 TIMES = ["2026-11-21T03:00:00Z", "2026-11-21T09:30:00Z", "2026-11-22T15:45:00Z"]
 

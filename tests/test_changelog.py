@@ -21,6 +21,7 @@ SECOND_FIX = {
     "headline": "Death in custody at the county detention center",
     "location": "County detention center on Court St",
     "correction_note": "The facility was misnamed.",
+    "keep_unchanged": ["body"],  # the statement still names the first location: confirmed as it is
 }
 
 
@@ -87,7 +88,13 @@ def test_wrong_since_is_the_version_that_introduced_the_wrong_value():
     """v1 says 5th St, v2 updates it to 7th St (wrong), v3 carries it over, v4 corrects it: wrong since v2."""
     docs = (
         sample.PRELIMINARY,
-        {"incident_id": "2026-0142", "stage": "updated", "location": "7th St and Main St"},
+        # (The headline and statement keep naming 5th St: confirmed, as the consistency check asks.)
+        {
+            "incident_id": "2026-0142",
+            "stage": "updated",
+            "location": "7th St and Main St",
+            "keep_unchanged": ["headline", "summary", "body"],
+        },
         sample.UPDATE,
         sample.CORRECTION,
     )

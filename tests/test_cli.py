@@ -19,7 +19,7 @@ def test_validate_accepts_a_good_document_and_names_the_field_of_a_bad_one(tmp_p
     bad.write_text(json.dumps({**PRELIMINARY, "occurred_at": "2026-11-20T21:14:00"}))
     assert cli.main(["validate", str(bad)]) == 2
     assert capsys.readouterr().err.startswith(
-        "refused: occurred_at: must be an RFC 3339 time with a time zone"
+        "refused: occurred_at: give a date and time with its time zone as an offset from UTC, like "
     )
     (tmp_path / "notjson.json").write_text("{nope")
     assert cli.main(["validate", str(tmp_path / "notjson.json")]) == 2
@@ -168,3 +168,73 @@ def test_keygen_writes_a_key_file_only_its_owner_reads_and_never_overwrites_it(t
         assert cli.main(["keygen", "--out", str(path), *flags]) == 2
         assert "exists; a key file is never overwritten" in capsys.readouterr().err
         assert path.read_bytes() == before
+
+
+class FakeApi:
+    """Airflow's REST API as ``releases submit`` sees it: records what is triggered; each run ends as told."""
+
+    triggered: list = []
+    outcome_of_run: dict | None = None
+
+    def __init__(self, *args):
+        pass
+
+    def trigger(self, conf, dag_id=cli.DAG_ID):
+        FakeApi.triggered.append(conf)
+        return "manual__1"
+
+    def wait(self, run_id, timeout, dag_id=cli.DAG_ID):
+        return "success"
+
+    def outcome(self, run_id, dag_id=cli.DAG_ID):
+        return FakeApi.outcome_of_run
+
+
+def test_submit_checks_every_rule_first_and_triggers_nothing_it_would_refuse(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "Api", FakeApi)
+    monkeypatch.setenv("RELEASES_PUBLIC_URL", "http://127.0.0.1:9/x")  # no history: said, and still checked
+    FakeApi.triggered = []
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps({**PRELIMINARY, "summary": "Born on March 3, 2011.", "headline": "a\nb"}))
+    assert cli.main(["submit", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "refused: headline: must be a single line",
+    ]
+    path.write_text(json.dumps({**PRELIMINARY, "summary": "Born on March 3, 2011."}))
+    assert cli.main(["submit", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("note: cannot read the published history of incident 2026-0142")
+    assert err[1].startswith("refused: summary: contains what looks like a date of birth")
+    assert FakeApi.triggered == []
+
+
+def test_submit_reports_a_run_that_ended_refused(tmp_path, capsys, monkeypatch):
+    """Another release came first: the run's task refused the document (skipped, outcome in XCom)."""
+    monkeypatch.setattr(cli, "Api", FakeApi)
+    monkeypatch.setenv("RELEASES_PUBLIC_URL", "http://127.0.0.1:9/x")
+    FakeApi.triggered = []
+    FakeApi.outcome_of_run = {
+        "outcome": "refused",
+        "summary": "refused: stage: ...",
+        "refusals": [
+            {
+                "field": "stage",
+                "title": "Stage",
+                "rule": "stage.second_preliminary",
+                "message": "incident 2026-0142 already has a preliminary release (version 1 is the latest); "
+                "use updated or corrected",
+            }
+        ],
+    }
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(PRELIMINARY))
+    assert cli.main(["submit", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "triggered incident_release run manual__1" in captured.out and "published" not in captured.out
+    assert captured.err.endswith(
+        "refused: stage: incident 2026-0142 already has a preliminary release (version 1 is the latest); "
+        "use updated or corrected\n"
+    )
+    FakeApi.outcome_of_run = {"outcome": "published", "incident_id": "2026-0142", "version": 1}
+    assert cli.main(["submit", str(path)]) == 0
+    assert "published: " in capsys.readouterr().out

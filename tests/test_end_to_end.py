@@ -157,17 +157,78 @@ REFUSALS = [
 ]
 
 
+def outcome(dag_run, task_id: str = "release"):
+    """The outcome the run's task recorded (XCom ``outcome``), as the REST API gives it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="outcome")
+        ).first()
+        return XComModel.deserialize_value(found) if found is not None else None
+
+
 @pytest.mark.parametrize(("before", "conf", "message"), REFUSALS)
-def test_refusals_fail_the_run_name_the_field_and_write_nothing(
+def test_a_refusal_ends_the_run_refused_not_failed_names_the_field_and_writes_nothing(
     release_dag, bucket, before, conf, message, capfd
 ):
+    """A refused document is not an operator-facing failure: the run succeeds with its one task skipped
+    (no retry, no failure alert), the refusal in the task's log and in its XCom ``outcome``."""
     for doc in before:
         assert run(release_dag, doc) == "success"
     snapshot = all_objects(bucket)
-    assert run(release_dag, conf) == "failed"
+    dag_run = release_dag.test(run_conf=conf, refused=True)
+    assert dag_run.state == "success"
+    ti = dag_run.get_task_instance("release")
+    assert (ti.state, ti.try_number) == ("skipped", 1)  # refused once, never retried
+    refused = outcome(dag_run)
+    assert refused["outcome"] == "refused"
+    assert refused["summary"].startswith("refused: ") and message in refused["summary"]
+    assert [r["message"] in refused["summary"] for r in refused["refusals"]] == [True]
     assert all_objects(bucket) == snapshot
-    # The refusal is what the PIO reads in the failed task's log.
-    assert message in capfd.readouterr().out
+    # The refusal is what the PIO reads in the task's log, in words, with no traceback.
+    log = capfd.readouterr().out
+    assert message in log and "Traceback" not in log
+
+
+def test_a_refusal_is_skipped_with_its_outcome_and_a_fault_still_fails():
+    """What the release task does with what the core raises: a refusal ends the task skipped, its outcome
+    pushed first; anything else (a storage fault) propagates, so Airflow fails and retries the task."""
+    import importlib.util
+
+    from airflow.sdk.exceptions import AirflowSkipException
+    from conftest import ROOT
+
+    from releases.errors import InvalidUpdate, StorageFault
+
+    spec = importlib.util.spec_from_file_location(
+        "incident_release_dag", ROOT / "dags" / "incident_release.py"
+    )
+    dag_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_module)
+    OUTCOME, refusals_are_outcomes = dag_module.OUTCOME, dag_module.refusals_are_outcomes
+
+    pushed = {}
+
+    class TaskInstance:
+        def xcom_push(self, key, value):
+            pushed[key] = value
+
+    with pytest.raises(AirflowSkipException) as skipped, refusals_are_outcomes(TaskInstance()):
+        raise InvalidUpdate("stage", "is required", "stage.required")
+    assert str(skipped.value) == "refused: stage: is required"
+    assert pushed[OUTCOME] == {
+        "outcome": "refused",
+        "summary": "refused: stage: is required",
+        "refusals": [
+            {"field": "stage", "title": "Stage", "rule": "stage.required", "message": "is required"}
+        ],
+    }
+    pushed.clear()
+    with pytest.raises(StorageFault), refusals_are_outcomes(TaskInstance()):
+        raise StorageFault("the store answered 503")
+    assert pushed == {}
 
 
 @pytest.mark.parametrize(

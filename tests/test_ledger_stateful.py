@@ -119,7 +119,9 @@ def make_doc(iid: str, stage: str, changes: dict[str, str], note: bool, signer: 
     if stage == "preliminary":
         doc = {**PRELIMINARY, "incident_id": iid, "stage": stage, "headline": headline, **changes}
     else:
-        doc = {"incident_id": iid, "stage": stage, **changes}
+        # Whatever still holds an earlier value is confirmed as it is: the consistency check has tests of its
+        # own (test_consistency.py, test_checks.py); this machine is about the ledger.
+        doc = {"incident_id": iid, "stage": stage, **changes, "keep_unchanged": list(STATEMENT_FIELDS)}
     if note:
         doc["correction_note"] = "The earlier statement was wrong; this is what is right and why."
     if signer:

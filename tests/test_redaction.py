@@ -36,7 +36,13 @@ V2 = {
     "summary": V1["summary"].replace("15,", "16,"),
     "correction_note": f"{NAME} is 16, not 15.",
 }
-V3 = {"incident_id": IID, "stage": "updated", "location": "6th St and Main St"}
+# The headline and the statement still name 5th St: confirmed (the consistency check).
+V3 = {
+    "incident_id": IID,
+    "stage": "updated",
+    "location": "6th St and Main St",
+    "keep_unchanged": ["headline", "body"],
+}
 REQUEST = {
     "incident_id": IID,
     "remove": [{"category": "name", "text": "Doe, Jamie"}],

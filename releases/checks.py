@@ -1,0 +1,175 @@
+"""One check before a run exists: every rule a release would be refused for, all at once.
+
+The release desk (a Python call), the REST validation endpoint (``plugins/release_desk``),
+``releases validate`` and ``releases submit``, and the inbox all call :func:`check`, so they cannot
+disagree. It runs, in this order:
+
+1. the document's own rules (:func:`releases.document.read_update`): each field's type, length,
+   characters and format, the fields a stage needs, ``withheld``, ``privacy_override``,
+   ``private_fields``, ``keep_unchanged``; every field is checked even when another is wrong;
+2. with the incident's history (when the caller could read it): the stage rules (a first release that
+   is not preliminary, a second preliminary, nothing changed...), the consistency check
+   (:mod:`releases.consistency`) and the privacy guard with the agency contact in force;
+   without it, the privacy guard with the contact the document gives.
+
+The release itself checks the same rules again when it runs (a document can race another release); each
+refusal there is the same sentence, raised as a :class:`releases.errors.ReleaseError`, and the run ends as
+*refused*, not failed (see README, "When a release is refused").
+
+A refusal is a field (a key of the update document, or None for the document as a whole), a stable rule
+id from :data:`RULES` and a message in a PIO's words that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import privacy, stages
+from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update
+from .errors import ReleaseError
+
+# Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
+# exists" lists the same ids (a test keeps them in step).
+RULES: dict[str, str] = {
+    "document.not_object": "the document is not a JSON object",
+    "document.not_plain_json": "the document holds something other than text, numbers, lists and objects",
+    "document.too_large": "the document is larger than 64 KiB",
+    "document.too_deep": "the document is nested more than 8 levels deep",
+    "document.empty": "the file is empty",
+    "document.not_utf8": "the file is not UTF-8 text",
+    "document.not_json": "the file is not JSON",
+    "document.duplicate_field": "a field is given twice",
+    "document.unknown_field": "a field the update document does not have",
+    "incident_id.required": "no incident number",
+    "incident_id.format": "an incident number that is not 3-64 letters, digits or hyphens",
+    "stage.required": "no stage",
+    "stage.unknown": "a stage other than preliminary, updated or corrected",
+    "text.not_text": "a value that is not text",
+    "text.too_long": "text longer than the field's maximum",
+    "text.single_line": "a line break in a one-line field",
+    "text.characters": "a control, invisible or direction character, or a noncharacter",
+    "time.format": "a time without a date, a time of day or an offset from UTC",
+    "time.offset": "an offset from UTC that does not exist",
+    "time.invalid": "a date or time that does not exist (month 13, hour 25...)",
+    "time.range": "a time before 1900 or after 2100",
+    "preliminary.field_required": "a statement field missing from the first, preliminary release",
+    "correction.note_required": "a correction without a correction note",
+    "correction.note_not_allowed": "a correction note on a release that is not a correction",
+    "withheld.format": "a withheld list that is not a list of category and text",
+    "withheld.sealed": "a sealed withheld item that cannot be opened",
+    "privacy_override.format": "a privacy override that does not name a category and an exact value",
+    "privacy_override.justification": "a privacy override without a justification of 20-1000 characters",
+    "private_fields.format": "private_fields that are not statement field names",
+    "private_fields.preliminary": "private_fields on a first release",
+    "private_fields.not_given": "a field listed in private_fields without its new text",
+    "private_fields.unchanged": "a field listed in private_fields whose new text is the same",
+    "keep_unchanged.format": "keep_unchanged that are not statement field names",
+    "keep_unchanged.preliminary": "keep_unchanged on a first release",
+    "language.format": "a language that is not a language tag such as en, es-MX or ar",
+    "stage.first_not_preliminary": "an update or correction of an incident that has no release",
+    "stage.second_preliminary": "a second preliminary release of an incident",
+    "change.none": "an update or correction that changes nothing",
+    "consistency.old_value": "a field that still contains a value the release changes, not confirmed",
+    "consistency.hidden_value": "a field that still contains a value the release hides (private_fields)",
+    **{
+        f"privacy.{category}": f"the privacy guard found {what}"
+        for category, what in privacy.CATEGORIES.items()
+    },
+}
+
+_TITLES = {
+    "incident_id": "Incident ID",
+    "stage": "Stage",
+    **{name: spec.title for name, spec in ALL_STATEMENT.items()},
+    CORRECTION_NOTE.name: CORRECTION_NOTE.title,
+    RELEASED_BY.name: RELEASED_BY.title,
+    "withheld": "Withheld",
+    "privacy_override": "Privacy override",
+    "private_fields": "Hide the old value of",
+    "keep_unchanged": "Right as it is",
+    "language": "Language",
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One rule a document breaks: where, which rule, and what to do, in a PIO's words."""
+
+    field: str | None
+    rule: str
+    message: str
+
+    @property
+    def title(self) -> str | None:
+        """The field's label on the trigger form and the desk ("Occurred at")."""
+        return _TITLES.get(self.field, self.field) if self.field else None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"field": self.field, "title": self.title, "rule": self.rule, "message": self.message}
+
+    @classmethod
+    def from_error(cls, err: ReleaseError) -> Refusal:
+        return cls(err.field, err.code, err.rule)
+
+
+def refused(err: ReleaseError) -> dict[str, Any]:
+    """The outcome a run records when the release refuses its document (Airflow's XCom ``outcome``)."""
+    refusal = Refusal.from_error(err)
+    return {"outcome": "refused", "summary": f"refused: {refusal}", "refusals": [refusal.as_dict()]}
+
+
+History = Sequence[dict[str, Any]] | Callable[[str], Sequence[dict[str, Any]]] | None
+
+
+def check(doc: Any, history: History = None, settings: Any = None) -> list[Refusal]:
+    """Every rule ``doc`` breaks, in the order a reader meets them; empty when it would be released.
+
+    ``history``: the incident's records, oldest first (empty: it has none yet), or a function that reads
+    them given the incident id (called only for a document whose own rules pass); None when they cannot
+    be read: then the rules that need them are not checked (the caller says so). ``settings``: the
+    deployment's :class:`releases.settings.Settings` (or only its ``public``: the contacts and addresses
+    the privacy guard never flags); None: nothing listed.
+    """
+    update, problems = read_update(doc)
+    if update is None:
+        return [Refusal.from_error(err) for err in problems]
+    public = settings if isinstance(settings, privacy.Public) else getattr(settings, "public", None)
+    public = public or privacy.NOTHING_LISTED
+    records = history(update.incident_id) if callable(history) else history
+    if records is None:
+        if update.stage == "preliminary":
+            return _refusals(stages.problems(update, None, public))
+        # The contact in force is the latest version's unless the document gives one: unknown here.
+        submitted = {**update.fields}
+        if update.correction_note:
+            submitted["correction_note"] = update.correction_note
+        if update.on_behalf_of:
+            submitted["released_by"] = update.on_behalf_of
+        contact = update.fields.get("contact", "")
+        return _refusals(privacy.problems(submitted, contact, update.privacy_overrides, public)[1])
+    return _refusals(stages.problems(update, records[-1] if records else None, public))
+
+
+def _refusals(errors: list[ReleaseError]) -> list[Refusal]:
+    return [Refusal.from_error(err) for err in errors]
+
+
+def history_from_site(fetch: Callable[[str], bytes | None]) -> Callable[[str], list[dict[str, Any]]]:
+    """The incident's records read as anyone reads them (``v1.json``, ``v2.json``... until one is missing):
+    ``fetch`` is :func:`releases.integrity.http_fetcher` of the public site, or a store's ``get``."""
+    import json
+
+    from .ledger import record_key
+
+    def read(incident_id: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        while (raw := fetch(record_key(incident_id, len(records) + 1))) is not None:
+            records.append(json.loads(raw))
+        return records
+
+    return read
