@@ -562,6 +562,10 @@ def test_a_long_text_correction_on_the_incident_page(long_site, browser, page):
     expect(removed).to_have_count(1)
     expect(added).to_have_count(1)
     assert "line-through" in removed.evaluate("e => getComputedStyle(e).textDecorationLine")
+    # Word by word: only the name is struck and inserted, not the paragraphs around it.
+    expect(banner.locator("del")).to_have_text(["Ruiz"])
+    expect(banner.locator("ins")).to_have_text(["Ortiz"])
+    expect(banner.locator("del").filter(has_text="Mercy Hospital")).to_have_count(0)
     # The current statement reads right.
     expect(page.locator("main > p[dir='auto']").filter(has_text="Sergeant Ana")).to_contain_text(
         "Sergeant Ana Ortiz and two officers"
