@@ -641,3 +641,34 @@ def test_the_changelog_page_shows_a_long_text_correction_word_by_word():
     assert len(cell.xpath("div[@class='diff']/p")) == 4
     # The downloads keep the exact texts.
     assert (rows[0]["was"], rows[0]["now"]) == (records[0]["body"], records[1]["body"])
+
+
+def test_a_correction_note_of_several_paragraphs_keeps_them_in_the_banner_and_the_feed_summary():
+    note = "The witness was misnamed.\n\nHer family asked us to correct it;\nwe apologise."
+    records = name_corrected()
+    records[1] = sample.history(
+        (
+            {**sample.PRELIMINARY, "body": FOUR_PARAGRAPHS},
+            {
+                "incident_id": "2026-0142",
+                "stage": "corrected",
+                "body": FOUR_PARAGRAPHS.replace("Jamie Doe", "Alex Roe"),
+                "correction_note": note,
+            },
+        ),
+        sample.TIMES[:2],
+    )[1]
+    banner = parse(render.incident_page(records, SETTINGS)).xpath(
+        "//section[contains(@class, 'correction')]"
+    )[0]
+    notes = [p for p in banner.findall("p") if "misnamed" in p.text_content() or "family" in p.text_content()]
+    assert notes[0].find("strong").text_content().startswith("Corrected on")
+    assert [notes[0].find("span").text_content(), notes[1].text_content()] == [
+        "The witness was misnamed.",
+        "Her family asked us to correct it;\nwe apologise.",
+    ]
+    summary = render.feed_summary_html(records[1], SETTINGS)
+    assert (
+        "Why: The witness was misnamed.<br>\n<br>\nHer family asked us to correct it;<br>\nwe apologise."
+        in summary
+    )
