@@ -163,10 +163,9 @@ def failure_email(release: Release, why: str, tries: int | None = None) -> Email
     if release.log_url:
         lines.append(("Log", release.log_url))
     closing = (
-        "Nothing of this release is public unless its version record is: a release writes its version once, "
-        "and clearing the task (or triggering the same document again) finishes what is missing. "
-        "The PIO's document was not refused by the rules: this is a fault of the system (storage, "
-        "credentials, a component), to be fixed by an operator."
+        "This is a fault of the system (storage, credentials, a component), not a refusal by the rules: the "
+        "PIO's document may be fine. Fix the fault, then clear the task in Airflow: the release finishes "
+        "where it stopped (every step is idempotent; its version is written once)."
     )
     return Email(_subject(subject), _body(lines, closing))
 

@@ -101,6 +101,20 @@ class Api:
         logs = ", ".join(str(self.dist.log_of(n)) for n in ("scheduler", *distributed.WORKERS))
         raise AssertionError(f"runs not finished within {timeout:.0f} s: {states}; read {logs}")
 
+    def wait_idle(self, timeout: float = RELEASE_TIMEOUT) -> None:
+        """Until no run of any DAG is queued or running (site_views follows every release)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.call("GET", "/api/v2/dags/~/dagRuns?state=queued&state=running&limit=20")
+            assert status == 200, body
+            if body["total_entries"] == 0:
+                return
+            time.sleep(2)
+        busy = [(r["dag_id"], r["dag_run_id"], r["state"]) for r in body["dag_runs"]]
+        raise AssertionError(
+            f"Airflow still busy after {timeout:.0f} s: {busy}; read {self.dist.log_of('scheduler')}"
+        )
+
     def task_instances(self, run_id: str) -> list[dict]:
         status, body = self.call(
             "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
@@ -262,6 +276,8 @@ def test_an_incident_through_all_three_stages_via_the_rest_api(dist):
 
 def test_two_incidents_at_once_are_released_by_both_workers_against_postgresql(dist):
     api = Api(dist)
+    # Both workers free (each takes one task at a time): the two releases queued at once must go to both.
+    api.wait_idle()
     ids = ["2026-DIST-B", "2026-DIST-C"]
     barrier = threading.Barrier(len(ids))
     run_ids: dict[str, str] = {}
