@@ -301,14 +301,21 @@ def test_two_incidents_at_once_are_released_by_both_workers_against_postgresql(d
     for row in rows:
         say("two at once: " + " | ".join(str(v) for v in row))
     assert {(r[2], r[4]) for r in rows} == {("release", "success")}, rows
-    # The scheduler handed them to the CeleryExecutor (a task instance names an executor only when its
-    # task asks for one).
-    scheduler = dist.log_of("scheduler").read_text(errors="replace")
+
+    # The scheduler handed them to the CeleryExecutor (a task instance names an executor only when its task
+    # asks for one). It logs so when Celery's result comes back, which may be after the run is done.
+    def finished(run_id: str) -> list[str]:
+        lines = dist.log_of("scheduler").read_text(errors="replace").splitlines()
+        return [line for line in lines if "TaskInstance Finished" in line and run_id in line]
+
     for run_id in run_ids.values():
-        finished = [
-            line for line in scheduler.splitlines() if "TaskInstance Finished" in line and run_id in line
-        ]
-        assert finished and all("executor=CeleryExecutor(" in line for line in finished), finished
+        deadline = time.monotonic() + 300
+        while not finished(run_id) and time.monotonic() < deadline:
+            time.sleep(2)
+        assert finished(run_id), (
+            f"the scheduler never logged {run_id} finished; read {dist.log_of('scheduler')}"
+        )
+        assert all("executor=CeleryExecutor(" in line for line in finished(run_id)), finished(run_id)
     hosts = {r[5] for r in rows if r[4] == "success"}
     assert hosts == set(distributed.WORKERS), (
         f"the two releases ran on {hosts}, not on both workers; read {[str(dist.log_of(w)) for w in distributed.WORKERS]}"
