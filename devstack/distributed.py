@@ -202,6 +202,9 @@ def airflow_env(
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(scheduler_health_port),
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # A loaded 2-core machine: the API server took over 5 s (the default) to answer a worker's first
+            # calls after start, five times in a row, and the task's first try was lost.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "RELEASES_BUCKET": dist.bucket,
             "RELEASES_S3_ENDPOINT": dist.store.endpoint,
             "RELEASES_PUBLIC_URL": f"{dist.store.endpoint}/{dist.bucket}",
