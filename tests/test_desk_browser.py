@@ -17,12 +17,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from check_corpus import INCIDENT, NEW, seed
+from check_corpus import HISTORY, INCIDENT, NEW, seed
 from conftest import ROOT
 from test_release_desk import call, token
 from test_stack import BUCKET, running_up
 
 from devstack import seaweed, stack
+from releases import catalog
 from releases.storage import Store
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -48,6 +49,8 @@ def desk():
         )
         up.store = Store(client, BUCKET)
         seed(up.store)
+        # The incident picker lists the catalog, as a release leaves it (built here from the same records).
+        catalog.save(up.store, *catalog.build({INCIDENT: HISTORY}, feed_window=50, index_window=50))
         up.passwords = json.loads(stack.password_file(up.home).read_text())
         yield up
 
@@ -113,7 +116,8 @@ def pick(page, incident_id: str, stage: str) -> None:
 
 
 # (id, how the PIO fills the form, field whose message must appear, rule id). Every rule the form can
-# produce; the document rules about raw JSON (not JSON, duplicate keys, nesting...) cannot be typed here.
+# produce; the document rules about raw JSON (not JSON, duplicate keys, nesting...) cannot be typed here,
+# nor a line break in a one-line field (a text box drops it).
 CASES = [
     (
         "no incident number",
@@ -132,12 +136,6 @@ CASES = [
         lambda p: (fill_preliminary(p, NEW), p.fill("#field-headline", "x" * 201)),
         "headline",
         "text.too_long",
-    ),
-    (
-        "line break in the location",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-location", "5th St\nMain")),
-        "location",
-        "text.single_line",
     ),
     (
         "control character",
@@ -219,34 +217,43 @@ CASES = [
 ]
 
 
+ENTERED = """() => Object.fromEntries([...document.querySelectorAll(
+  '#desk input[type=text], #desk textarea, #desk select, #desk input[type=datetime-local], .check')]
+  .map((e, i) => [e.id || `${e.className}-${i}`, e.type === 'checkbox' ? e.checked : e.value]))"""
+
+
 def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run(desk, chromium):
+    from playwright.sync_api import TimeoutError as Timeout
+
     page = signed_in(desk, chromium, "pio")
     before = run_count(desk)
+    wrong = []
     for name, fill, field, rule in CASES:
         open_desk(page, desk)
         fill(page)
         if rule != "checklist.unconfirmed":
             confirm_checklist(page)
-        entered = page.evaluate(
-            "() => Object.fromEntries([...document.querySelectorAll('#desk input[type=text],"
-            " #desk textarea, #desk select, #desk input[type=datetime-local]')].map(e => [e.id || e.className, e.value]))"
-        )
+        entered = page.evaluate(ENTERED)
         page.click("#submit")
-        box = f"#error-{field or 'document'}"
         # Within 2 s of pressing Release: the message, next to its field.
-        message = page.locator(f"{box} [data-rule='{rule}']")
-        message.wait_for(timeout=2_000)
+        message = page.locator(f"#error-{field or 'document'} [data-rule='{rule}']")
+        try:
+            message.wait_for(timeout=2_000)
+        except Timeout:
+            shown = page.inner_text("#desk")
+            wrong.append((name, f"no {rule} message next to {field} in 2 s", shown[-600:]))
+            continue
         text = message.inner_text()
-        assert text and not JARGON.search(text), (name, text)
+        if not text or JARGON.search(text):
+            wrong.append((name, "jargon", text))
         if field and field not in ("withheld", "checklist", "stage"):
-            assert page.get_attribute(f"#field-{field}", "aria-invalid") == "true", name
-        kept = page.evaluate(
-            "() => Object.fromEntries([...document.querySelectorAll('#desk input[type=text],"
-            " #desk textarea, #desk select, #desk input[type=datetime-local]')].map(e => [e.id || e.className, e.value]))"
-        )
-        assert kept == entered, name
+            if page.get_attribute(f"#field-{field}", "aria-invalid") != "true":
+                wrong.append((name, "field not marked", field))
+        if page.evaluate(ENTERED) != entered:
+            wrong.append((name, "values not kept", entered))
         if rule == "consistency.old_value":
             page.screenshot(path=str(SHOTS / "desk-refusal.png"), full_page=False)
+    assert wrong == []
     assert run_count(desk) == before
 
 
