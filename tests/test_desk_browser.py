@@ -287,7 +287,10 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
 
     # The update: the form prefilled with version 1; only the summary changed and sent.
     open_desk(page, desk)
-    pick(page, iid, "updated")
+    page.select_option("#field-stage", "updated")
+    page.fill("#field-incident_id", iid)
+    page.press("#field-incident_id", "Tab")  # typed: the catalog may not list it yet
+    page.wait_for_selector(f"body[data-prefilled='{iid}']")
     assert page.input_value("#field-headline") == v1["headline"]
     assert page.input_value("#field-occurred_at") == "2026-11-20T21:14" or v1["occurred_at"].endswith("Z")
     page.fill("#field-summary", "One adult injured; in stable condition.")
