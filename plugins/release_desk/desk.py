@@ -287,7 +287,10 @@ async def run(run_id: str, request: Request) -> JSONResponse:
             out["link"] = f"{cfg.base_url}/incidents/{iid}/index.html"
             out["version_link"] = f"{cfg.base_url}/incidents/{iid}/v{version}.html"
             out["record"] = json.loads(published)
-        elif dag_run["state"] == "success" and states.get("release") == "skipped":
+        elif dag_run["state"] == "success" and states.get("approve") == "success":
+            # The approver chose Reject: the release was skipped, nothing written.
+            out["outcome"] = "rejected"
+        elif dag_run["state"] == "success" and "skipped" in (states.get("plan"), states.get("release")):
             out["outcome"] = "refused"
         elif dag_run["state"] == "failed":
             out["outcome"] = "failed"
