@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -246,9 +246,9 @@ async def submit(request: Request) -> JSONResponse:
                 {"detail": "withheld items cannot be sealed: no sealing key"}, status_code=503
             )
         doc = seal_update(doc, sealing.public_of(key))
-    run_id = (
-        f"{answer['incident_id']}-v{answer['next_version']}-{answer['stage']}-{datetime.now():%Y%m%dT%H%M%S}"
-    )
+    # As releases submit names it (releases.runs on flow16): <incident>-v<next version>-<stage>-<UTC time>.
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{answer['incident_id']}-v{answer['next_version']}-{answer['stage']}-{when}"
     note = "Checklist confirmed by the submitter:\n" + "\n".join(f"- {i}" for i in items)
     async with httpx.AsyncClient(timeout=60) as client:
         resp = await client.post(
@@ -277,7 +277,7 @@ async def run(run_id: str, request: Request) -> JSONResponse:
     out: dict[str, Any] = {"run_id": run_id, "state": dag_run["state"], "tasks": states}
     if any(s == "awaiting_input" for s in states.values()):
         out["outcome"] = "awaiting approval"
-    m = re.fullmatch(r"(.+)-v(\d+)-\w+-\d{8}T\d{6}", run_id)
+    m = re.fullmatch(r"(.+)-v(\d+)-\w+-\d{8}T\d{6}Z?", run_id)
     if m:
         cfg = settings.load()
         iid, version = m.group(1), int(m.group(2))
