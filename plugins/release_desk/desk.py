@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from releases import ledger, settings
-from releases.document import CORRECTION_NOTE, FIELDS, RELEASED_BY
+from releases.document import CORRECTION_NOTE, FIELDS, INCIDENT_ID_PATTERN, RELEASED_BY
 
 from .security import RELEASE_DAG, may_release
 from .store import open_store, sealing_key
@@ -102,7 +102,9 @@ def incidents() -> list[dict[str, Any]]:
 def incident(incident_id: str) -> JSONResponse:
     """The incident's current statement, to prefill an update or a correction."""
     cfg = settings.load()
-    records = ledger.history(open_store(cfg), incident_id)
+    # Only an incident number the rules allow is looked up (it becomes part of a key in the store).
+    valid = re.fullmatch(INCIDENT_ID_PATTERN, incident_id)
+    records = ledger.history(open_store(cfg), incident_id.upper()) if valid else []
     if not records:
         return JSONResponse({"detail": f"incident {incident_id} has no release"}, status_code=404)
     latest = records[-1]
