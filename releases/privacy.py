@@ -329,7 +329,7 @@ def parse_overrides(value: object) -> tuple[Override, ...]:
                 "privacy_override.format",
             )
         category, allowed, why = item["category"], item["value"], item["justification"]
-        if category not in CATEGORIES:
+        if not isinstance(category, str) or category not in CATEGORIES:
             raise InvalidUpdate(
                 "privacy_override",
                 f"item {n}: {ascii(category)[:50]} is not a category the privacy guard uses "

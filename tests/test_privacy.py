@@ -250,3 +250,20 @@ def test_listed_public_contacts_and_addresses_are_not_flagged(bucket):
     with pytest.raises(InvalidUpdate) as err:
         plan(parse_update({**doc, "contact": "PIO, 555-0199"}), None, settings.public)
     assert str(err.value).startswith("contact: contains what looks like a phone number")
+
+
+@pytest.mark.parametrize("category", [{"x": "phone"}, ["phone"], 7, None])
+def test_override_category_of_another_type_is_a_refusal_not_a_fault(category):
+    """An attack from a fresh clone: a category sent as an object made the release task fail with
+    ``TypeError: unhashable type`` (retried, and the operators paged), the desk's validate answer 500."""
+    from releases.checks import check
+
+    doc = {
+        **PRELIMINARY,
+        "privacy_override": [{"category": category, "value": "x1", "justification": "y" * 30}],
+    }
+    with pytest.raises(InvalidUpdate) as err:
+        parse_update(doc)
+    assert str(err.value).startswith("privacy_override: item 1: ")
+    assert "is not a category the privacy guard uses" in str(err.value)
+    assert [(r.field, r.rule) for r in check(doc)] == [("privacy_override", "privacy_override.format")]
