@@ -93,6 +93,19 @@ def test_a_deployment_that_requires_it_refuses_a_document_without_it_on_every_pa
         settings_mod.load({"RELEASES_REQUIRE_CHECKLIST": "sometimes"})
 
 
+def test_the_inbox_checks_the_checklist_against_the_deployment_s_settings(bucket):
+    from releases import inbox
+
+    required = settings_mod.load({"RELEASES_REQUIRE_CHECKLIST": "true"})
+    bucket.put_if_changed("inbox/without.json", json.dumps(PRELIMINARY).encode(), public=False)
+    with_it = {**PRELIMINARY, "incident_id": "2026-0143", "checklist": ALL}
+    bucket.put_if_changed("inbox/with.json", json.dumps(with_it).encode(), public=False)
+    accepted = inbox.collect(bucket, required)
+    assert [a["conf"]["incident_id"] for a in accepted] == ["2026-0143"]
+    (reason,) = [k for k in bucket.list_keys("inbox/rejected/") if k.endswith(".error.txt")]
+    assert bucket.get(reason).decode().startswith("refused: checklist: is required by this deployment")
+
+
 def write_checklist(path, items) -> str:
     path.write_text(json.dumps({"items": [{"id": i, "text": t} for i, t in items]}), encoding="utf-8")
     return str(path)
