@@ -246,3 +246,26 @@ def test_the_release_itself_refuses_an_incomplete_or_required_checklist_and_writ
         release(PRELIMINARY, 2)
     assert (err.value.field, err.value.code) == ("checklist", "checklist.required")
     assert store.list_keys("incidents/") == []
+
+
+def test_a_redaction_does_not_carry_the_checklist_over_and_the_history_still_verifies(site, seaweed):
+    """A redaction record is the redactor's act, not a release: it claims no confirmation of its own."""
+    from releases import redaction
+
+    store, release, fetch = site
+    release({**PRELIMINARY, "checklist": ALL}, 1)
+    cfg = settings_mod.load()
+    request = redaction.parse_request(
+        {
+            "incident_id": "2026-0142",
+            "remove": [{"category": "place", "text": "5th St and Main St"}],
+            "reason": "The address was published before the family was told.",
+        }
+    )
+    signer = tlog.Signer(seaweed.signing_key(), tlog.origin(cfg))
+    redaction.apply(request, store, cfg, key="incident_redaction/r1", released_by="sup", signer=signer)
+    v1, v2 = ledger.history(store, "2026-0142")
+    assert v2["stage"] == "redaction" and "checklist" not in v2
+    assert [i["id"] for i in v1["checklist"]] == ALL
+    assert integrity.verify(fetch, cfg).problems == []
+    assert witness(fetch, None).ok
