@@ -146,9 +146,13 @@ def schema(checklist: Checklist | None) -> dict[str, Any]:
     """The Airflow trigger form's ``checklist`` Param (the ids to choose from, when the file reads)."""
     items: dict[str, Any] = {"type": "string"}
     listed = ""
+    shown: dict[str, Any] = {}
     if checklist is not None:
         items["enum"] = list(checklist.ids)
         listed = " Items: " + "; ".join(f"{i.id}: {i.text}" for i in checklist.items) + "."
+        # Airflow's form shows an array Param with ``examples`` as a multi-select, each option labelled by
+        # ``values_display`` (its example_params_ui_tutorial): the PIO picks the items' words, the ids are sent.
+        shown = {"examples": list(checklist.ids), "values_display": {i.id: i.text for i in checklist.items}}
     return {
         "default": None,
         "type": ["null", "array"],
@@ -158,4 +162,5 @@ def schema(checklist: Checklist | None) -> dict[str, Any]:
         "description": "The pre-release checklist you confirm, by item id: all of them or none (left empty, "
         "nothing is recorded; a deployment may require it). The confirmed items are published with the "
         "version, with you as the releaser who confirmed them." + listed,
+        **shown,
     }

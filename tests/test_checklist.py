@@ -145,6 +145,9 @@ def test_a_checklist_file_that_is_not_one_is_refused_at_start_naming_the_setting
 def test_the_trigger_form_offers_the_checklist_s_ids_and_refuses_others():
     schema = param_schemas()["checklist"]
     assert schema["items"]["enum"] == ALL
+    # A multi-select in Airflow's form, each item shown in its words.
+    assert schema["examples"] == ALL
+    assert schema["values_display"] == {i.id: i.text for i in PACKAGED.items}
     param = Param(**schema)
     assert param.resolve(value=ALL) == ALL
     assert param.resolve(value=None) is None
