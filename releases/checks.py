@@ -7,9 +7,8 @@ disagree. It runs, in this order:
 1. the document's own rules (:func:`releases.document.read_update`): each field's type, length,
    characters and format, the fields a stage needs, ``withheld``, ``privacy_override``,
    ``private_fields``, ``keep_unchanged``, ``checklist``; every field is checked even when another is
-   wrong;
-   and the pre-release checklist against the deployment's (:mod:`releases.checklist`): no unknown item,
-   every item when one is given, and the checklist itself when the deployment requires it;
+   wrong; then the document's ``checklist`` against the deployment's (:mod:`releases.checklist`): no
+   unknown item, every item when one is given, and one at all when the deployment requires it;
 2. with the incident's history (when the caller could read it): the stage rules (a first release that
    is not preliminary, a second preliminary, nothing changed...), the consistency check
    (:mod:`releases.consistency`) and the privacy guard with the agency contact in force;
