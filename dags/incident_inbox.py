@@ -76,7 +76,7 @@ def incident_inbox():
         text is sealed before a document is returned: what a task returns is kept by Airflow (XCom)."""
         from releases import inbox, settings
 
-        return inbox.collect(_store(), settings.load().public, seal_with=_sealing_public_key())
+        return inbox.collect(_store(), settings.load(), seal_with=_sealing_public_key())
 
     # Not all_done: as the one leaf, a success here would mark a run whose collect failed as successful.
     # A skipped trigger (the run exists already) still counts as handled. A run that failed leaves its

@@ -6,7 +6,9 @@ disagree. It runs, in this order:
 
 1. the document's own rules (:func:`releases.document.read_update`): each field's type, length,
    characters and format, the fields a stage needs, ``withheld``, ``privacy_override``,
-   ``private_fields``, ``keep_unchanged``; every field is checked even when another is wrong;
+   ``private_fields``, ``keep_unchanged``, ``checklist``; every field is checked even when another is
+   wrong; then the document's ``checklist`` against the deployment's (:mod:`releases.checklist`): no
+   unknown item, every item when one is given, and one at all when the deployment requires it;
 2. with the incident's history (when the caller could read it): the stage rules (a first release that
    is not preliminary, a second preliminary, nothing changed...), the consistency check
    (:mod:`releases.consistency`) and the privacy guard with the agency contact in force;
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import privacy, stages
+from . import checklist, privacy, stages
 from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update
 from .errors import ReleaseError
 
@@ -68,6 +70,10 @@ RULES: dict[str, str] = {
     "keep_unchanged.format": "keep_unchanged that are not statement field names",
     "keep_unchanged.preliminary": "keep_unchanged on a first release",
     "language.format": "a language that is not a language tag such as en, es-MX or ar",
+    "checklist.format": "a checklist that is not a list of item ids, each once",
+    "checklist.unknown": "a checklist naming an item the deployment's checklist does not have",
+    "checklist.incomplete": "a checklist that leaves out some of its items",
+    "checklist.required": "no checklist, where the deployment requires one",
     "stage.first_not_preliminary": "an update or correction of an incident that has no release",
     "stage.second_preliminary": "a second preliminary release of an incident",
     "change.none": "an update or correction that changes nothing",
@@ -90,6 +96,7 @@ _TITLES = {
     "private_fields": "Hide the old value of",
     "keep_unchanged": "Right as it is",
     "language": "Language",
+    "checklist": "Before release",
 }
 
 
@@ -133,17 +140,23 @@ def check(doc: Any, history: History = None, settings: Any = None) -> list[Refus
     them given the incident id (called only for a document whose own rules pass); None when they cannot
     be read: then the rules that need them are not checked (the caller says so). ``settings``: the
     deployment's :class:`releases.settings.Settings` (or only its ``public``: the contacts and addresses
-    the privacy guard never flags); None: nothing listed.
+    the privacy guard never flags; then the packaged checklist, not required); None: nothing listed.
     """
+    items = settings.checklist() if hasattr(settings, "checklist") else checklist.read()
     update, problems = read_update(doc)
     if update is None:
+        # The checklist's own rules too, so a PIO fixes everything at once; not when the document as a
+        # whole could not be read (no field of it was looked at) or its checklist is malformed.
+        if isinstance(doc, dict) and all(p.field not in (None, "checklist") for p in problems):
+            problems += items.problems(checklist.parse(doc.get("checklist")))
         return [Refusal.from_error(err) for err in problems]
+    confirmed = _refusals(items.problems(update.checklist))
     public = settings if isinstance(settings, privacy.Public) else getattr(settings, "public", None)
     public = public or privacy.NOTHING_LISTED
     records = history(update.incident_id) if callable(history) else history
     if records is None:
         if update.stage == "preliminary":
-            return _refusals(stages.problems(update, None, public))
+            return _refusals(stages.problems(update, None, public)) + confirmed
         # The contact in force is the latest version's unless the document gives one: unknown here.
         submitted = {**update.fields}
         if update.correction_note:
@@ -151,8 +164,9 @@ def check(doc: Any, history: History = None, settings: Any = None) -> list[Refus
         if update.on_behalf_of:
             submitted["released_by"] = update.on_behalf_of
         contact = update.fields.get("contact", "")
-        return _refusals(privacy.problems(submitted, contact, update.privacy_overrides, public)[1])
-    return _refusals(stages.problems(update, records[-1] if records else None, public))
+        flagged = privacy.problems(submitted, contact, update.privacy_overrides, public)[1]
+        return _refusals(flagged) + confirmed
+    return _refusals(stages.problems(update, records[-1] if records else None, public)) + confirmed
 
 
 def _refusals(errors: list[ReleaseError]) -> list[Refusal]:

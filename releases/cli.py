@@ -282,6 +282,7 @@ def cmd_preview(args, cfg) -> int:
         released_by="preview",
         key="preview",
         public=cfg.public,
+        checklist=cfg.checklist(),
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

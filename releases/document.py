@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import privacy, sealing, text
+from . import checklist, privacy, sealing, text
 from .errors import InvalidUpdate
 
 STAGES = ("preliminary", "updated", "corrected")
@@ -107,6 +107,7 @@ ALL_FIELDS = (
     "private_fields",
     "keep_unchanged",
     "language",
+    "checklist",
 )
 # Shown instead of the earlier value of a field listed under ``private_fields``.
 REMOVED = "[removed]"
@@ -137,6 +138,9 @@ class Update:
     withheld: tuple[privacy.Withheld, ...] = dataclasses.field(default=(), repr=False)
     # BCP 47 tag of the statement's language (None: not given; carried over from the latest version).
     language: str | None = None
+    # The ids of the pre-release checklist's items the submitter confirms (None: not given); checked
+    # against the deployment's checklist (:mod:`releases.checklist`) and recorded with their text.
+    checklist: tuple[str, ...] | None = None
 
 
 _TYPE_NAMES = {
@@ -413,6 +417,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
     private = attempt("private_fields", _private_fields, doc.get("private_fields"), stage, fields, failed)
     keep = attempt("keep_unchanged", _keep_unchanged, doc.get("keep_unchanged"), stage)
     language = attempt("language", parse_language, doc.get("language"))
+    confirmed = attempt("checklist", checklist.parse, doc.get("checklist"))
     if problems:
         return None, problems
     return Update(
@@ -426,6 +431,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
         keep,
         withheld or (),
         language=language,
+        checklist=confirmed,
     ), []
 
 
@@ -571,12 +577,21 @@ def _field_list_param(title: str, description: str) -> dict[str, Any]:
     }
 
 
-def param_schemas() -> dict[str, dict[str, Any]]:
+def param_schemas(items: checklist.Checklist | None = None) -> dict[str, dict[str, Any]]:
     """JSON-schema keyword arguments for one Airflow ``Param`` per field (trigger form).
 
     The form can only check each field alone; cross-field rules (a correction needs a
     note, a preliminary needs every statement field) are checked by the first task.
+    ``items``: the checklist whose ids the form offers (None: the file ``RELEASES_CHECKLIST`` names, read
+    now; a file that cannot be read leaves the ids free here, and the release refuses unknown ones).
     """
+    if items is None:
+        import os
+
+        try:
+            items = checklist.read(os.environ.get("RELEASES_CHECKLIST") or None)
+        except ValueError:
+            items = None
     schemas: dict[str, dict[str, Any]] = {
         "incident_id": {
             "default": None,
@@ -654,4 +669,5 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "maxLength": LANGUAGE_MAX,
         "pattern": LANGUAGE_PATTERN,
     }
+    schemas["checklist"] = checklist.schema(items)
     return schemas

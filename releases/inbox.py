@@ -113,9 +113,12 @@ def _move(store: Store, key: str, folder: str) -> str:
 
 
 def collect(
-    store: Store, public: privacy.Public = privacy.NOTHING_LISTED, *, seal_with: str | None = None
+    store: Store, public: privacy.Public | Any = privacy.NOTHING_LISTED, *, seal_with: str | None = None
 ) -> list[dict[str, Any]]:
     """Check every waiting file: good ones are returned, bad ones are filed as rejected.
+
+    ``public``: the deployment's :class:`releases.settings.Settings` (its public contacts and addresses,
+    its checklist), or only what the privacy guard knows to be public (then the packaged checklist).
 
     What is returned goes to Airflow (XCom, then the triggered run's ``conf``), so withheld text in
     it is sealed with ``seal_with``, the deployment's public sealing key; a file with withheld text

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import privacy
+from .checklist import Checklist
 from .document import Update
 from .errors import StorageFault
 from .records import canonical, new_salt, next_record
@@ -91,6 +92,7 @@ def append(
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
     records: list[dict[str, Any]] | None = None,
+    checklist: Checklist | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Append the update as the next version, exactly once per ``key``; returns it, the incident's
     history up to it (``records``: the history as already read, if it was) and whether this call
@@ -116,6 +118,7 @@ def append(
             public=public,
             salt=salt,
             rendering=rendering,
+            checklist=checklist,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record, [*records, record], True

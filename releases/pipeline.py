@@ -60,6 +60,7 @@ def publish(
         clock=clock,
         public=settings.public,
         rendering=views.stamp(settings),
+        checklist=settings.checklist(),
         **kw,
     )
     views.publish_renderings(store, record, settings)
@@ -167,6 +168,7 @@ def release(
         released_by=released_by,
         public=settings.public,
         rendering=views.stamp(settings),
+        checklist=settings.checklist(),
         **kw,
     )
     views.publish_renderings(store, record, settings)

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 from . import privacy
+from .checklist import Checklist
+from .checklist import read as read_checklist
 from .document import Update
 from .stages import plan
 
@@ -102,6 +104,9 @@ class Record(TypedDict, total=False):
     # Only when the PIO confirmed one: fields kept as they are although they still contain a value the
     # version changes (``{"field", "changed"}``; see :mod:`releases.consistency`).
     kept_unchanged: list[dict[str, str]]
+    # Only when the releaser confirmed the pre-release checklist: each item's id and its text as it read
+    # then (``{"id", "text"}``, the checklist's order); who confirmed it is ``released_by``.
+    checklist: list[dict[str, str]]
     sha256: str
 
 
@@ -228,11 +233,19 @@ def next_record(
     public: privacy.Public = privacy.NOTHING_LISTED,
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
+    checklist: Checklist | None = None,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
-    field carry-over (:func:`releases.stages.plan`), then sealed into the hash chain. The one way a
-    record is made: by the ledger, ``releases preview``, the tests and the bench."""
+    field carry-over (:func:`releases.stages.plan`), the confirmed checklist (``checklist``: the
+    deployment's, :meth:`releases.settings.Settings.checklist`; None: the packaged one, not required),
+    then sealed into the hash chain. The one way a record is made: by the ledger, ``releases preview``,
+    the tests and the bench."""
     content = plan(update, prev, public)
+    confirmed = (checklist or read_checklist()).confirmed(update.checklist)
+    if confirmed:
+        # Only when confirmed: every record without it keeps the bytes it always had. Ids and the agency's
+        # own words, not a PIO's text: committed as they are (not redactable), like ``changes[].field``.
+        content["checklist"] = confirmed
     if rendering is not None:
         # What its pages were rendered with: a later change of templates or settings is then told
         # apart from tampering (releases verify).

@@ -207,6 +207,7 @@ def redaction_record(
             "redaction",
             "privacy_overrides",
             "kept_unchanged",
+            "checklist",
         )
     }
     for pointer, value in text_values(statement):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import checklist as checklists
 from . import privacy
 
 
@@ -56,6 +57,14 @@ class Settings:
     public_contacts: tuple[str, ...] = ()
     # Public buildings' street addresses (courthouse, jail, headquarters) the guard never flags.
     public_addresses: tuple[str, ...] = ()
+    # The pre-release checklist (``RELEASES_CHECKLIST``, a JSON file; empty: the one packaged with
+    # ``releases``, see :mod:`releases.checklist`).
+    checklist_path: str = ""
+    # Whether every document must confirm the checklist (``RELEASES_REQUIRE_CHECKLIST``). Off by default:
+    # turned on, every path that sends documents (CLI files, the inbox, REST callers, the trigger form) must
+    # send ``checklist`` too, and documents written before it existed are refused; an agency turns it on
+    # once its PIOs send it everywhere. The release desk always sends it, all items ticked.
+    require_checklist: bool = False
 
     @property
     def base_url(self) -> str:
@@ -65,6 +74,10 @@ class Settings:
     def public(self) -> privacy.Public:
         """What the privacy guard knows to be public, from these settings."""
         return privacy.Public.listed(self.public_contacts, self.public_addresses)
+
+    def checklist(self) -> checklists.Checklist:
+        """The checklist as its file reads now (the desk reads it each time its form opens)."""
+        return checklists.read(self.checklist_path or None, required=self.require_checklist)
 
     @property
     def tz(self) -> ZoneInfo | None:
@@ -127,6 +140,8 @@ ENV = {
     "api_user": "RELEASES_API_USER",
     "public_contacts": "RELEASES_PUBLIC_CONTACTS",
     "public_addresses": "RELEASES_PUBLIC_ADDRESSES",
+    "checklist_path": "RELEASES_CHECKLIST",
+    "require_checklist": "RELEASES_REQUIRE_CHECKLIST",
 }
 # Lists: contacts are separated by commas; addresses, which contain commas, by semicolons.
 _SEPARATORS = {"public_contacts": ",", "public_addresses": ";"}
@@ -143,6 +158,11 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         if env.get(var):
             if attr in _SEPARATORS:
                 values[attr] = tuple(v.strip() for v in env[var].split(_SEPARATORS[attr]) if v.strip())
+            elif attr == "require_checklist":
+                flag = env[var].strip().lower()
+                if flag not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(f"{var}: must be true or false, not {ascii(env[var])[:40]}")
+                values[attr] = flag in ("true", "1", "yes")
             elif attr.endswith(("_window", "_attempts", "_days")):
                 if not env[var].strip().isdigit():
                     raise ValueError(f"{var}: must be a whole number, not {ascii(env[var])[:40]}")
@@ -154,4 +174,5 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.
         raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")
     settings.tz  # noqa: B018 - fail at start-up on an unknown zone, not mid-release
+    settings.checklist()  # and on a checklist file that cannot be read
     return settings

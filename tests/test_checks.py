@@ -15,7 +15,7 @@ from conftest import ROOT
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
 import releases.errors
-from releases import checks, cli, inbox, sealing, stages
+from releases import checklist, checks, cli, inbox, sealing, stages
 from releases.document import loads, parse_update
 from releases.errors import ReleaseError
 from releases.settings import load
@@ -155,6 +155,7 @@ def _unsealed(doc):
 
 
 NEW = {**PRELIMINARY, "incident_id": "2026-0300"}
+ALL_ITEMS = list(checklist.read().ids)
 FIX = {"incident_id": INCIDENT, "stage": "corrected", "correction_note": CORRECTION["correction_note"]}
 EXAMPLES = {
     "document.not_object": _doc(["not", "an", "object"]),
@@ -198,6 +199,10 @@ EXAMPLES = {
     "keep_unchanged.format": _doc({**FIX, "location": "6th St", "keep_unchanged": ["title"]}),
     "keep_unchanged.preliminary": _doc({**NEW, "keep_unchanged": ["headline"]}),
     "language.format": _doc({**NEW, "language": "english!!"}),
+    "checklist.format": _doc({**NEW, "checklist": "next-of-kin"}),
+    "checklist.unknown": _doc({**NEW, "checklist": [*ALL_ITEMS, "victim-named"]}),
+    "checklist.incomplete": _doc({**NEW, "checklist": ["next-of-kin"]}),
+    "checklist.required": lambda: checks.check(NEW, [], load({"RELEASES_REQUIRE_CHECKLIST": "true"})),
     "stage.first_not_preliminary": _doc(UPDATE, []),
     "stage.second_preliminary": _doc(PRELIMINARY, HISTORY),
     "change.none": _doc({**FIX, "location": PRELIMINARY["location"]}, HISTORY),

@@ -23,7 +23,7 @@ from test_release_desk import call, token
 from test_stack import BUCKET, running_up
 
 from devstack import seaweed, stack
-from releases import catalog
+from releases import catalog, checklist
 from releases.storage import Store
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
@@ -213,7 +213,7 @@ CASES = [
         "summary",
         "privacy.date_of_birth",
     ),
-    ("checklist not confirmed", lambda p: fill_preliminary(p, NEW), "checklist", "checklist.unconfirmed"),
+    ("checklist not confirmed", lambda p: fill_preliminary(p, NEW), "checklist", "checklist.incomplete"),
 ]
 
 
@@ -231,7 +231,7 @@ def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run
     for name, fill, field, rule in CASES:
         open_desk(page, desk)
         fill(page)
-        if rule != "checklist.unconfirmed":
+        if rule != "checklist.incomplete":
             confirm_checklist(page)
         entered = page.evaluate(ENTERED)
         page.click("#submit")
@@ -284,6 +284,10 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
     page.screenshot(path=str(SHOTS / "desk-published.png"), full_page=False)
     v1 = json.loads(desk.store.get(f"incidents/{iid}/v1.json"))
     assert v1["stage"] == "preliminary" and v1["occurred_at"].startswith("2026-11-20T21:14")
+    # The ticked checklist is part of the version, under the releaser's name (issue 16).
+    assert [i["id"] for i in v1["checklist"]] == list(checklist.read().ids)
+    with urllib.request.urlopen(link.replace("index.html", "v1.html"), timeout=60) as resp:
+        assert "Checked before release by" in resp.read().decode()
 
     # The update: the form prefilled with version 1; only the summary changed and sent.
     open_desk(page, desk)

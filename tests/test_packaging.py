@@ -136,7 +136,17 @@ def test_the_light_install_verifies_a_site_and_previews_without_airflow(wheel, s
     # A PIO: the next version rendered locally against the published history; nothing written.
     writer = server.credentials("writer")
     before = sorted(server.client("admin").list_objects_v2(Bucket=bucket)["Contents"], key=str)
-    (tmp_path / "next.json").write_text(json.dumps({**UPDATE, "summary": "Released from the hospital."}))
+    # Its pre-release checklist read from the file the wheel carries (RELEASES_CHECKLIST unset).
+    confirmed = [
+        "no-juvenile-names",
+        "no-victim-names",
+        "next-of-kin",
+        "investigation",
+        "supervisor-informed",
+    ]
+    (tmp_path / "next.json").write_text(
+        json.dumps({**UPDATE, "summary": "Released from the hospital.", "checklist": confirmed})
+    )
     preview = subprocess.run(
         [str(bin_dir / "releases"), "preview", "next.json", "--out", "out"],
         capture_output=True,
@@ -154,6 +164,7 @@ def test_the_light_install_verifies_a_site_and_previews_without_airflow(wheel, s
     assert "preview of version 4 (updated)" in preview.stdout
     page = (tmp_path / "out" / "v4.html").read_text()
     assert page.startswith("<!doctype html>") and "Released from the hospital." in page
+    assert "<li>Next of kin have been notified</li>" in page
     assert (tmp_path / "out" / "v4.txt").read_text().startswith("UPDATE")
     after = sorted(server.client("admin").list_objects_v2(Bucket=bucket)["Contents"], key=str)
     assert after == before

@@ -239,3 +239,57 @@ def test_a_page_on_another_origin_cannot_use_the_pio_s_session(desk, tmp_path):
     posts = [status for method, url, status in attack if method == "POST" and url == target]
     # Only the requests that need no preflight reach the endpoint, and both are refused unread.
     assert posts and set(posts) == {415}, attack
+
+
+def test_the_desk_records_the_ticked_checklist_in_the_document_and_refuses_until_every_item_is_ticked(desk):
+    """Issue 16: the desk's form lists the checklist from its one file; submit puts the ticked ids into the
+    document's ``checklist`` and refuses, next to the checklist, naming what is not ticked (or an item
+    that is not on it), with no run made; all ticked, the run's document carries them for the version."""
+    from releases import checklist
+
+    pio = token(desk, "pio")
+    auth = {"Authorization": f"Bearer {pio}"}
+    status, body = call(f"{desk.api}/release-desk/api/form", None, auth, method="GET")
+    assert status == 200, body
+    items = [(i.id, i.text) for i in checklist.read().items]
+    assert [(i["id"], i["text"]) for i in json.loads(body)["checklist"]] == items
+    ids = [i for i, _ in items]
+
+    def runs() -> int:
+        admin = {"Authorization": f"Bearer {token(desk, 'admin')}"}
+        url = f"{desk.api}/api/v2/dags/incident_release/dagRuns?limit=1"
+        status, body = call(url, None, admin, method="GET")
+        assert status == 200, body
+        return json.loads(body)["total_entries"]
+
+    def submit(ticked):
+        doc = {**DOCUMENTS[0][1], "incident_id": "2026-0616"}
+        body = json.dumps({"document": doc, "checklist": ticked}).encode()
+        status, answer = call(
+            f"{desk.api}/release-desk/api/submit", body, {"Content-Type": "application/json", **auth}
+        )
+        assert status == 200, answer
+        return json.loads(answer)
+
+    before = runs()
+    refused = submit(ids[:2])
+    assert refused["ok"] is False
+    assert [(r["field"], r["title"], r["rule"], r["message"]) for r in refused["refusals"]] == [
+        (
+            "checklist",
+            "Before release",
+            "checklist.incomplete",
+            f"must confirm every item of the checklist; not confirmed: {', '.join(ids[2:])}",
+        )
+    ]
+    assert [r["rule"] for r in submit([*ids, "victims-named"])["refusals"]] == ["checklist.unknown"]
+    assert [r["rule"] for r in submit(None)["refusals"]] == ["checklist.incomplete"]
+    assert runs() == before
+
+    accepted = submit(ids)
+    assert accepted["ok"] is True, accepted
+    status, body = call(
+        f"{desk.api}/api/v2/dags/incident_release/dagRuns/{accepted['run_id']}", None, auth, method="GET"
+    )
+    assert status == 200, body
+    assert json.loads(body)["conf"]["checklist"] == ids

@@ -1,15 +1,19 @@
 """The release desk's page and the calls it makes: a PIO's form (``GET /release-desk/``), the incidents
-and their current statements, the starting templates and the checklist (``desk_templates/``), a preview
+and their current statements, the starting templates (``desk_templates/``) and the pre-release checklist
+(``RELEASES_CHECKLIST``, :mod:`releases.checklist`), a preview
 and a submit that runs the one check first (:func:`validation.verdict`) and triggers ``incident_release``
 only when nothing is refused.
 
 The page sends ``{"document": {...}, "local_times": {"occurred_at": "2026-11-25T23:40"}}``: a time picked
 in the agency's zone (``RELEASES_TIMEZONE``; UTC when unset) is turned into the document's RFC 3339 time
 here, so the PIO never types an offset. Withheld text is sealed here, before Airflow keeps anything.
+The request's ``checklist`` (the ids of the ticked items) becomes the document's ``checklist``: the one
+check refuses a submit until every item is ticked, and the version records them (issue 16).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -54,11 +58,9 @@ def form() -> dict[str, Any]:
     cfg = settings.load()
     templates = []
     for path in sorted(TEMPLATES.glob("*.json")):
-        if path.name == "checklist.json":
-            continue
         spec = json.loads(path.read_text(encoding="utf-8"))
         templates.append({"id": path.stem, **spec})
-    checklist = json.loads((TEMPLATES / "checklist.json").read_text(encoding="utf-8"))["items"]
+    checklist = [{"id": i.id, "text": i.text} for i in cfg.checklist().items]
     fields = [
         {
             "name": f.name,
@@ -160,11 +162,28 @@ async def preview(request: Request) -> JSONResponse:
     body = await _json(request)
     if body is None:
         return _unsupported()
-    doc, _ = _document(body)
+    doc, raw = _document(body)
+    # The checklist is confirmed at submit; a preview shows it only once every item is ticked.
+    ticked = _ticked(raw)
+    if isinstance(doc, dict):
+        doc.pop("checklist", None)
+    if (
+        isinstance(doc, dict)
+        and isinstance(ticked, list)
+        and sorted(map(str, ticked)) == sorted(settings.load().checklist().ids)
+    ):
+        doc["checklist"] = ticked
     answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    answer["refusals"] = [r for r in answer["refusals"] if r["field"] != "checklist"]
+    answer["ok"] = not answer["refusals"]
     if answer["ok"]:
         answer["preview"] = await run_in_threadpool(_render_preview, doc)
     return JSONResponse(answer)
+
+
+def _ticked(raw: Any) -> Any:
+    """The ids of the checklist items the PIO ticked (the request's ``checklist``), as sent."""
+    return raw.get("checklist") if isinstance(raw, dict) else None
 
 
 def _render_preview(doc: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +204,8 @@ def _render_preview(doc: dict[str, Any]) -> dict[str, Any]:
         released_by="PREVIEW",
         key="preview",
         public=cfg.public,
+        # Shown when all are ticked; not yet required: they are confirmed at submit.
+        checklist=dataclasses.replace(cfg.checklist(), required=False),
     )
     history = f"{cfg.base_url}/incidents/{record['incident_id']}/index.html"
     return {
@@ -217,8 +238,9 @@ def _origin(request: Request) -> str:
 @router.post("/api/submit", dependencies=[may_release])
 async def submit(request: Request) -> JSONResponse:
     """Check, seal, trigger: a run exists only for a document the check accepts, with every checklist item
-    confirmed. The run is triggered through Airflow's own REST API as the PIO (their token), so Airflow
-    records who released it and applies its own permissions."""
+    confirmed (the ticked ids go into the document's ``checklist``: the check refuses any left unticked,
+    and the version records them). The run is triggered through Airflow's own REST API as the PIO (their
+    token), so Airflow records who released it and applies its own permissions."""
     from releases import sealing
     from releases.document import seal_update
 
@@ -226,19 +248,12 @@ async def submit(request: Request) -> JSONResponse:
     if body is None:
         return _unsupported()
     doc, raw = _document(body)
+    # Only what was ticked, and always a list: nothing ticked is refused as "not confirmed: ...", even
+    # where the deployment does not require a checklist of every document.
+    ticked = _ticked(raw)
+    if isinstance(doc, dict):
+        doc["checklist"] = ticked if ticked is not None else []
     answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
-    confirmed = raw.get("checklist") if isinstance(raw, dict) else None
-    items = json.loads((TEMPLATES / "checklist.json").read_text(encoding="utf-8"))["items"]
-    if not isinstance(confirmed, list) or sorted(map(str, confirmed)) != sorted(items):
-        answer["ok"] = False
-        answer["refusals"].append(
-            {
-                "field": "checklist",
-                "title": "Before release",
-                "rule": "checklist.unconfirmed",
-                "message": "confirm every item of the checklist before releasing",
-            }
-        )
     if not answer["ok"]:
         return JSONResponse(answer)
     key = sealing_key()
@@ -251,7 +266,8 @@ async def submit(request: Request) -> JSONResponse:
     # As releases submit names it (releases.runs on flow16): <incident>-v<next version>-<stage>-<UTC time>.
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{answer['incident_id']}-v{answer['next_version']}-{answer['stage']}-{when}"
-    note = "Checklist confirmed by the submitter:\n" + "\n".join(f"- {i}" for i in items)
+    items = settings.load().checklist().items
+    note = "Checklist confirmed by the submitter:\n" + "\n".join(f"- {i.text}" for i in items)
     async with httpx.AsyncClient(timeout=60) as client:
         resp = await client.post(
             f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns",
