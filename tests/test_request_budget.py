@@ -7,12 +7,18 @@ the tables as it reads them, so the last page written is never an older release'
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sample import CORRECTION, PRELIMINARY, UPDATE
 
 from releases import integrity, pipeline, views
 from releases.settings import load
 
+ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 20  # S3 requests per release (issue 14, must-show 2)
 
 
@@ -76,3 +82,24 @@ def test_a_site_pass_by_hand_renders_every_table_the_catalog_names(bucket):
         _release(bucket, settings, conf, f"run-{n}")
     views.write_site(bucket, settings, if_changed=True, tables=None)
     assert integrity.rebuild(bucket, settings).written == []
+
+
+def test_a_release_task_does_not_import_pandas(bucket):
+    """pandas costs seconds of CPU to import; only the site-wide writer builds tables (CSVs) with it."""
+    settings = load()
+    _release(bucket, settings, PRELIMINARY, "run-1")
+    code = (
+        "import sys\n"
+        "from sample import CORRECTION, UPDATE\n"
+        "from releases import pipeline\n"
+        "from releases.settings import load\n"
+        "from releases.storage import Store, client_from_settings\n"
+        "s = load(); store = Store(client_from_settings(s), s.bucket)\n"
+        "for n, conf in enumerate([UPDATE, CORRECTION]):\n"
+        "    pipeline.release(conf, store, s, key=f'run-sub-{n}', released_by='pio', site=False)\n"
+        "sys.exit(1 if 'pandas' in sys.modules else 0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, "the release task imported pandas" + result.stderr[-2000:]
+    assert bucket.head_etag("incidents/2026-0142/v3.json") is not None
