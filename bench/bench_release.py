@@ -914,6 +914,20 @@ def interpret(results: list[SizeResult]) -> str:
         + f" at N={sizes}. 'S3 wait' includes SeaweedFS's own time (a separate process on the same "
         "cores); see the per-operation table."
     )
+    worst = {r.n: max(s.total_requests for s in r.samples) for r in results}
+    site = {r.n: [s.site for s in r.samples if s.site] for r in results}
+    lines.append(
+        "- **The release task and the site pass.** Most requests of any one release task: "
+        + " / ".join(f"{worst[n]}" for n in worst)
+        + f" at N={sizes}. The site-wide writer's pass (once per batch; here each release is a batch of "
+        "one) made "
+        + " / ".join(f"{med(x.total_requests for x in site[n]):g}" for n in site)
+        + " requests (median), wall/floor "
+        + " / ".join(f"{med(x.over_floor for x in site[n]):.1f}" for n in site)
+        + ", bytes read "
+        + " / ".join(fmt_bytes(med(x.bytes_read for x in site[n])) for n in site)
+        + ": a batch of B releases shares one pass."
+    )
     return "\n".join(lines)
 
 
