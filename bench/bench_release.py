@@ -628,6 +628,10 @@ def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
         "(`weed mini`, a separate process on loopback, started by `devstack.seaweed`)"
     )
     w(f"- code: {meta['git']}")
+    w(
+        f"- load average (1 min) at the start and the end: {meta.get('load', '?')}; other processes share "
+        "the cores (times are noisy; request counts and bytes are not)"
+    )
     w(f"- K={args.k} measured releases per size, sizes {', '.join(str(r.n) for r in results)} incidents")
     w(f"- settings: feed_window={meta['feed_window']}, index_window={meta['index_window']}")
     w(f"- store log: {meta.get('store_log', '?')}\n")
@@ -1013,6 +1017,7 @@ def log_summary(path: Path, shown: int = 3) -> str:
 
 def run(server: seaweed.SeaweedFS, sizes: list[int], args) -> tuple[list[SizeResult], dict[str, str]]:
     meta = machine()
+    meta["load"] = f"{os.getloadavg()[0]:.1f}"
     settings0 = Settings(bucket="unused", s3_endpoint=server.endpoint)
     meta["feed_window"], meta["index_window"] = str(settings0.feed_window), str(settings0.index_window)
     pool = max(10, args.workers)
@@ -1055,6 +1060,7 @@ def run(server: seaweed.SeaweedFS, sizes: list[int], args) -> tuple[list[SizeRes
             ),
             flush=True,
         )
+    meta["load"] += f" / {os.getloadavg()[0]:.1f}"
     if not args.no_profile:
         for result, (b, histories, _) in zip(results, buckets, strict=True):
             single = sorted(i for i, h in histories.items() if len(h) == 1)
