@@ -193,6 +193,7 @@ class Sample:
     calls: list[str] = field(default_factory=list)  # "Op generic-key" of every request, in order
     puts: list[dict[str, Any]] = field(default_factory=list)  # acknowledged PutObject parameters
     floor_seconds: float = 0.0
+    site: Sample | None = None  # the site-wide writer's pass for this release (a batch of one)
 
     @property
     def written(self) -> int:
@@ -411,18 +412,46 @@ def plan_releases(histories: dict[str, list[dict[str, Any]]], k: int, run: str) 
     return out
 
 
-def measure(b: Bucket, meter: Meter, kind: str, doc: dict, key: str) -> Sample:
-    sample = Sample(kind)
+def _metered(b: Bucket, meter: Meter, sample: Sample, work) -> Any:
     meter.sample = sample
     t0 = time.perf_counter()
     try:
-        pipeline.release(doc, b.store, b.settings, key=key, released_by="pio", signer=b.signer)
+        return work()
     finally:
         sample.seconds = time.perf_counter() - t0
         meter.sample = None
-    # The floor of this release, at once, so the machine's load is the same for both.
-    sample.floor_seconds = floor(b.store.client, b.scratch, sample.puts)
-    sample.puts = [{"Key": put["Key"]} for put in sample.puts]  # the bodies are not needed any more
+        # The floor at once, so the machine's load is the same for both.
+        sample.floor_seconds = floor(b.store.client, b.scratch, sample.puts)
+        sample.puts = [{"Key": put["Key"]} for put in sample.puts]  # the bodies are not needed any more
+
+
+def measure(b: Bucket, meter: Meter, kind: str, doc: dict, key: str) -> Sample:
+    """The release as Airflow runs it: ``incident_release``'s task (``site=False``), then the site-wide
+    writer's pass for it (``site_views``' ``views.write_site`` with the cues of the release's asset
+    event), each measured on its own. ``site_views`` runs once per batch of releases; here every
+    release is a batch of one, the most it can cost."""
+    sample = Sample(kind)
+    out = _metered(
+        b,
+        meter,
+        sample,
+        lambda: pipeline.release(
+            doc, b.store, b.settings, key=key, released_by="pio", signer=b.signer, site=False
+        ),
+    )
+    sample.site = Sample(kind)
+    _metered(
+        b,
+        meter,
+        sample.site,
+        lambda: views.write_site(
+            b.store,
+            b.settings,
+            corrections=out["corrections"] or not out["created"],
+            if_changed=not out["created"],
+            tables=out["tables"],
+        ),
+    )
     return sample
 
 
@@ -496,7 +525,7 @@ def group(samples: list[Sample], kind: str) -> list[Sample]:
 
 
 def ops_seen(results: list[SizeResult]) -> list[str]:
-    seen = {op for r in results for s in r.samples for op in s.requests}
+    seen = {op for r in results for s in r.samples for part in (s, s.site) if part for op in part.requests}
     return [op for op in KNOWN_OPS if op in seen] + sorted(seen - set(KNOWN_OPS))
 
 
@@ -530,8 +559,11 @@ def method_text(args, meta: dict[str, str]) -> str:
         "and archive pages of the seeded history; the bucket holds fewer objects than a real one "
         "would, and a release that checks a view before writing it finds it missing rather than "
         "holding other bytes (the non-2xx answers below show those checks).\n\n"
-        "**Measured releases.** K releases per size run through `pipeline.release(conf, store, "
-        "settings, key=..., released_by=..., signer=...)` in this process, with the store's writer "
+        "**Measured releases.** K releases per size run as Airflow runs them, in this process: the "
+        "release task, `pipeline.release(conf, store, settings, key=..., released_by=..., signer=..., "
+        "site=False)`, then, measured on its own, the pass of the site-wide writer (`site_views`, which "
+        "runs once per batch of releases) for it alone, `views.write_site` with the cues the release's "
+        "asset event carries (`corrections`, `tables`), with the store's writer "
         "identity (the pipeline's in `make up`) and the store's signing key (as `make up` gives "
         "Airflow: every release appends its record to the log and signs a checkpoint). They come in "
         "a cycle of four: a new incident's preliminary, an update of an existing single-version "
@@ -539,8 +571,8 @@ def method_text(args, meta: dict[str, str]) -> str:
         "at N=0 the one just released), so the incident's own history is the same size at every N. "
         "One unmeasured warm-up release (and its floor) in a scratch bucket loads templates and "
         "libraries first. Sizes are interleaved (release j runs at every size before release j+1), "
-        "so load from other processes falls on all sizes alike. Per release: wall time "
-        "(`perf_counter` around `pipeline.release`); S3 requests by operation, whatever the "
+        "so load from other processes falls on all sizes alike. Per release task and per site pass: wall "
+        "time (`perf_counter` around the call); S3 requests by operation, whatever the "
         "operation (botocore `before-send.s3.*`); non-2xx answers (`response-received`); bytes read "
         "(GetObject `ContentLength`) and written (PutObject `Content-Length`, failed PUTs included); "
         "and the time spent waiting on S3 (from `before-send` to `response-received`; the SeaweedFS "
@@ -559,6 +591,31 @@ def method_text(args, meta: dict[str, str]) -> str:
     )
 
 
+def per_release_table(w, results: list[SizeResult], ops: list[str], part) -> None:
+    w(
+        "| N | kind | releases | wall ms | floor ms | wall/floor | S3 wait ms | other ms | requests | "
+        + " | ".join(short(op) for op in ops)
+        + " | non-2xx | floor PUTs | read | written |"
+    )
+    w("|---:|---|---:|" + "---:|" * (10 + len(ops)))
+    for r in results:
+        for kind in GROUPS:
+            ss = [part(x) for x in group(r.samples, kind) if part(x) is not None]
+            if not ss:
+                continue
+            w(
+                f"| {r.n:,} | {kind} | {len(ss)} | {med(s.seconds for s in ss) * 1e3:.0f} | "
+                f"{med(s.floor_seconds for s in ss) * 1e3:.0f} | {med(s.over_floor for s in ss):.1f} | "
+                f"{med(s.s3_seconds for s in ss) * 1e3:.0f} | "
+                f"{med(s.seconds - s.s3_seconds for s in ss) * 1e3:.0f} | "
+                f"{med(s.total_requests for s in ss):g} | "
+                + " | ".join(f"{med(s.requests[op] for s in ss):g}" for op in ops)
+                + f" | {med(sum(s.statuses.values()) for s in ss):g} | {med(s.floor_puts for s in ss):g}"
+                + f" | {fmt_bytes(med(s.bytes_read for s in ss))} | {fmt_bytes(med(s.written for s in ss))} |"
+            )
+    w("")
+
+
 def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
     out: list[str] = []
     w = out.append
@@ -571,6 +628,10 @@ def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
         "(`weed mini`, a separate process on loopback, started by `devstack.seaweed`)"
     )
     w(f"- code: {meta['git']}")
+    w(
+        f"- load average (1 min) at the start and the end: {meta.get('load', '?')}; other processes share "
+        "the cores (times are noisy; request counts and bytes are not)"
+    )
     w(f"- K={args.k} measured releases per size, sizes {', '.join(str(r.n) for r in results)} incidents")
     w(f"- settings: feed_window={meta['feed_window']}, index_window={meta['index_window']}")
     w(f"- store log: {meta.get('store_log', '?')}\n")
@@ -594,35 +655,45 @@ def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
 
     w("## Per release, side by side with the floor (medians)\n")
     w(
-        "`wall/floor` is the median of each release's own ratio. `floor PUTs` are the PUTs the store "
+        "The release task (`incident_release`, `pipeline.release(..., site=False)`). `wall/floor` is the "
+        "median of each release's own ratio. `floor PUTs` are the PUTs the store "
         "acknowledged, written again bare; `Put` counts every PutObject sent, refused ones (412) too.\n"
     )
+    per_release_table(w, results, ops, lambda s: s)
+    w("## The site-wide writer's pass, once per batch (medians; here each release is a batch of one)\n")
     w(
-        "| N | kind | releases | wall ms | floor ms | wall/floor | S3 wait ms | other ms | requests | "
-        + " | ".join(short(op) for op in ops)
-        + " | non-2xx | floor PUTs | read | written |"
+        "`site_views`' `views.write_site` with the release's cues (`corrections`, `tables`): the front page, "
+        "index.json, the site feeds, after a correction the changelog head and the corrections feeds, and "
+        "the pages of the tables the release changed (its day's archive page, its month's releases CSV, "
+        "after a correction its month's changelog page and CSVs), each rendered from the table as read "
+        "after the catalog swap. A burst shares one pass among the releases of a batch.\n"
     )
-    w("|---:|---|---:|" + "---:|" * (10 + len(ops)))
-    for r in results:
-        for kind in GROUPS:
-            ss = group(r.samples, kind)
-            if not ss:
+    per_release_table(w, results, ops, lambda s: s.site)
+    w("## Requests by object, one release of each kind at the largest size\n")
+    w(
+        "Every request of the last measured release of each kind at "
+        f"N={results[-1].n:,}, keys made generic, in the order sent (x2: sent twice).\n"
+    )
+    for kind in KINDS_ORDER:
+        ss = group(results[-1].samples, kind)
+        if not ss:
+            continue
+        for label, sample in (("release task", ss[-1]), ("site pass", ss[-1].site)):
+            if sample is None:
                 continue
+            counted = Counter(sample.calls)
             w(
-                f"| {r.n:,} | {kind} | {len(ss)} | {med(s.seconds for s in ss) * 1e3:.0f} | "
-                f"{med(s.floor_seconds for s in ss) * 1e3:.0f} | {med(s.over_floor for s in ss):.1f} | "
-                f"{med(s.s3_seconds for s in ss) * 1e3:.0f} | "
-                f"{med(s.seconds - s.s3_seconds for s in ss) * 1e3:.0f} | "
-                f"{med(s.total_requests for s in ss):g} | "
-                + " | ".join(f"{med(s.requests[op] for s in ss):g}" for op in ops)
-                + f" | {med(sum(s.statuses.values()) for s in ss):g} | {med(s.floor_puts for s in ss):g}"
-                + f" | {fmt_bytes(med(s.bytes_read for s in ss))} | {fmt_bytes(med(s.written for s in ss))} |"
+                f"- **{kind}, {label}** ({sample.total_requests} requests): "
+                + ", ".join(
+                    f"`{call}`" + (f" x{counted[call]}" if counted[call] > 1 else "") for call in counted
+                )
             )
     w("")
     statuses = Counter()
     for r in results:
         for s in r.samples:
             statuses.update(s.statuses)
+            statuses.update(s.site.statuses if s.site else {})
     w(
         "Non-2xx answers, all releases of all sizes: "
         + (", ".join(f"{k} x{v}" for k, v in sorted(statuses.items())) or "none")
@@ -699,10 +770,18 @@ def report(results: list[SizeResult], args, meta: dict[str, str]) -> str:
     w("")
 
     w("## Requests and floor PUTs per release (every release, in order)\n")
+    w("The release task's requests / its floor PUTs, + the site pass's requests.\n")
     w("| N | " + " | ".join(f"{j}:{s.kind[:4]}" for j, s in enumerate(results[0].samples)) + " |")
     w("|---:|" + "---:|" * len(results[0].samples))
     for r in results:
-        w(f"| {r.n:,} | " + " | ".join(f"{s.total_requests} / {s.floor_puts}" for s in r.samples) + " |")
+        w(
+            f"| {r.n:,} | "
+            + " | ".join(
+                f"{s.total_requests} / {s.floor_puts}" + (f" + {s.site.total_requests}" if s.site else "")
+                for s in r.samples
+            )
+            + " |"
+        )
     w("")
 
     w("## Interpretation\n")
@@ -839,6 +918,20 @@ def interpret(results: list[SizeResult]) -> str:
         + f" at N={sizes}. 'S3 wait' includes SeaweedFS's own time (a separate process on the same "
         "cores); see the per-operation table."
     )
+    worst = {r.n: max(s.total_requests for s in r.samples) for r in results}
+    site = {r.n: [s.site for s in r.samples if s.site] for r in results}
+    lines.append(
+        "- **The release task and the site pass.** Most requests of any one release task: "
+        + " / ".join(f"{worst[n]}" for n in worst)
+        + f" at N={sizes}. The site-wide writer's pass (once per batch; here each release is a batch of "
+        "one) made "
+        + " / ".join(f"{med(x.total_requests for x in site[n]):g}" for n in site)
+        + " requests (median), wall/floor "
+        + " / ".join(f"{med(x.over_floor for x in site[n]):.1f}" for n in site)
+        + ", bytes read "
+        + " / ".join(fmt_bytes(med(x.bytes_read for x in site[n])) for n in site)
+        + ": a batch of B releases shares one pass."
+    )
     return "\n".join(lines)
 
 
@@ -924,6 +1017,7 @@ def log_summary(path: Path, shown: int = 3) -> str:
 
 def run(server: seaweed.SeaweedFS, sizes: list[int], args) -> tuple[list[SizeResult], dict[str, str]]:
     meta = machine()
+    meta["load"] = f"{os.getloadavg()[0]:.1f}"
     settings0 = Settings(bucket="unused", s3_endpoint=server.endpoint)
     meta["feed_window"], meta["index_window"] = str(settings0.feed_window), str(settings0.index_window)
     pool = max(10, args.workers)
@@ -966,6 +1060,7 @@ def run(server: seaweed.SeaweedFS, sizes: list[int], args) -> tuple[list[SizeRes
             ),
             flush=True,
         )
+    meta["load"] += f" / {os.getloadavg()[0]:.1f}"
     if not args.no_profile:
         for result, (b, histories, _) in zip(results, buckets, strict=True):
             single = sorted(i for i, h in histories.items() if len(h) == 1)

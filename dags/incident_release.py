@@ -192,8 +192,10 @@ def site_views():
         # Only re-runs (a cleared release) or a run by hand: write only views whose bytes differ, so a
         # re-run changes no object; new versions change these views, so they are written without asking.
         if_changed = not any(x.get("created") for x in extras)
+        # The pages of the tables the releases changed; a run by hand (no events) renders every table's.
+        tables = sorted({t for x in extras for t in x.get("tables") or []}) if events else None
         cfg, store = open_store()
-        written = views.write_site(store, cfg, corrections=corrections, if_changed=if_changed)
+        written = views.write_site(store, cfg, corrections=corrections, if_changed=if_changed, tables=tables)
         # keys.json from the keys the tasks hold: one replaced in the bucket is put right.
         written += pipeline.publish_keys(store, secret(sealing.CONNECTION), signer(cfg))
         return {"releases": len(events), "corrections": corrections, "written": written}

@@ -17,11 +17,21 @@ from __future__ import annotations
 import csv
 import json
 import math
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .order import instant, newest_first
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _pandas():
+    """pandas, imported by the functions that build a table: it costs seconds of CPU, and a release only
+    updates the JSON tables (their CSVs are rendered by the site-wide writer)."""
+    import pandas
+
+    return pandas
+
 
 # The columns of the changelog, in every download and on the page (same names, same order of meaning).
 COLUMNS = (
@@ -116,7 +126,7 @@ def with_rows(
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     # Explicit dtypes so an empty changelog has the same columns and types as a full one.
-    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
+    return _pandas().DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
 
 
 # OWASP, CSV Injection: a cell starting with one of these is read as a formula by Excel,
@@ -201,7 +211,7 @@ def speed_frame(catalog: dict[str, Any]) -> pd.DataFrame:
         }
         for r in catalog.get("corrections", [])
     ]
-    df = pd.DataFrame(firsts + corrections, columns=list(SPEED_COLUMNS[:-1]))
+    df = _pandas().DataFrame(firsts + corrections, columns=list(SPEED_COLUMNS[:-1]))
     df["hours_after_incident"] = [
         _hours_between(o, r) for o, r in zip(df["occurred_at"], df["released_at"], strict=True)
     ]
@@ -304,8 +314,10 @@ def sort_releases(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def releases_csv(rows: list[dict[str, Any]]) -> bytes:
     """The releases table for spreadsheets (its cells are ids, times and field names, never free text;
     still neutralised and quoted as the changelog's are)."""
-    df = pd.DataFrame(rows, columns=list(RELEASE_COLUMNS)).astype(
-        {name: "str" for name in RELEASE_COLUMNS} | {"version": "int64"}
+    df = (
+        _pandas()
+        .DataFrame(rows, columns=list(RELEASE_COLUMNS))
+        .astype({name: "str" for name in RELEASE_COLUMNS} | {"version": "int64"})
     )
     text_columns = [name for name in RELEASE_COLUMNS if name != "version"]
     safe = df.assign(**{name: df[name].map(neutralise, na_action="ignore") for name in text_columns})

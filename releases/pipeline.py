@@ -105,10 +105,11 @@ def _after_publish(
     signer: tlog.Signer | None,
     site: bool,
     if_changed: bool,
-) -> tuple[list[str], bool]:
+) -> tuple[list[str], bool, list[str]]:
     """Everything after the record exists: log it, write its incident's views, fold it into the
     archive, changelog and catalog, and (``site``) write the site-wide views. Returns the keys
-    written and whether the corrections views changed (the site-wide writer's cue).
+    written, whether the corrections views changed and the tables whose pages are due (the site-wide
+    writer's cues).
 
     ``if_changed``: a re-run (Airflow's retry, a cleared task): views are written only where their
     bytes differ, so a re-run of a finished release changes no object; a first run writes without
@@ -117,14 +118,16 @@ def _after_publish(
         # This run's own record, never another's; a first run has just created it, so it is not logged yet.
         tlog.append(store, [record], settings, signer, fresh=not if_changed)
     written = views.write_incident(store, records, settings, if_changed=if_changed)
-    catalog, corrections = views.fold(store, records[: record["version"]], settings, if_changed=if_changed)
+    catalog, corrections, tables = views.fold(
+        store, records[: record["version"]], settings, if_changed=if_changed
+    )
     # A re-run cannot tell whether the run before it got as far as the corrections views: it compares them.
     corrections = corrections or if_changed
     if site:
         written += views.write_site(
-            store, settings, catalog=catalog, corrections=corrections, if_changed=if_changed
+            store, settings, catalog=catalog, corrections=corrections, if_changed=if_changed, tables=tables
         )
-    return written, corrections
+    return written, corrections, tables
 
 
 def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> dict[str, Any] | None:
@@ -159,7 +162,7 @@ def release(
     """Every step in one process, the incident's history read once: the DAG's one task, the tests,
     the benchmarks. ``site=False``: the site-wide views are left to their own writer (the
     ``site_views`` DAG), which the result's ``corrections`` tells whether to render the
-    corrections views too. A failing WebSub hub only warns (see ``notify``)."""
+    corrections views too, and ``tables`` which tables' pages to render. A failing WebSub hub only warns (see ``notify``)."""
     update = parse_update(conf)
     record, records, created = ledger.append(
         update,
@@ -172,7 +175,7 @@ def release(
         **kw,
     )
     views.publish_renderings(store, record, settings)
-    _written, corrections = _after_publish(
+    _written, corrections, tables = _after_publish(
         store, settings, records, record, signer=signer, site=site, if_changed=not created
     )
     _notify(record, settings)
@@ -183,6 +186,7 @@ def release(
         "stage": record["stage"],
         "corrections": corrections,
         "created": created,
+        "tables": tables,
     }
 
 

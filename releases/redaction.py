@@ -334,8 +334,8 @@ def _rewrite_records(request: Request, store: Store, settings: Settings, act: di
 def _render(store: Store, settings: Settings, incident_id: str) -> None:
     records = ledger.history(store, incident_id)
     views.write_incident(store, records, settings, if_changed=True)
-    catalog, _ = views.fold(store, records, settings, replace=True)
-    views.write_site(store, settings, catalog=catalog, if_changed=True)
+    catalog, _, tables = views.fold(store, records, settings, replace=True)
+    views.write_site(store, settings, catalog=catalog, if_changed=True, tables=tables)
 
 
 def _prefixes(incident_id: str) -> list[tuple[str, str | None]]:

@@ -252,6 +252,9 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process, like templates_digest (which every version records): no
+        # stat of the template file at every render (a rebuild renders tens of thousands of pages).
+        auto_reload=False,
     )
     env.filters.update(
         when=_when,

@@ -4,10 +4,12 @@ A release writes, without reading any of them first:
 
 - its version's pages once (``publish_renderings``: create-once, never replaced);
 - its incident's page and feeds (``write_incident``), which change with every version;
-- its incident's day in the archive, and for a correction the month's changelog
-  (``fold``: compare-and-swap on small objects bounded by what one day or month brings);
+- its incident's day in the archive, its month's releases table, and for a correction the month's
+  changelog (``fold``: compare-and-swap on the JSON tables, small objects bounded by what one day or
+  month brings); the pages rendered from those tables (``TABLE_PAGES``) are left to the site-wide writer;
 - the site-wide views (``write_site``: front page, site feeds, and when corrections changed
-  the head of the changelog and the corrections feeds), from the catalog, bounded by its windows.
+  the head of the changelog and the corrections feeds), from the catalog, bounded by its windows,
+  and the pages of the tables the releases it writes for changed (``tables``).
 
 In Airflow the site-wide views are written by one DAG (``site_views``) that runs once per batch
 of releases; tools and tests call :func:`write_site` in the releasing process.
@@ -137,6 +139,34 @@ def release_month_views(month: str, rows: list[dict[str, Any]]) -> dict[str, byt
     return {key: changelog.to_json(rows), key.removesuffix(".json") + ".csv": changelog.releases_csv(rows)}
 
 
+def _table_kind(key: str) -> str:
+    from . import changelog
+
+    name = key.rsplit("/", 1)[-1].removesuffix(".json")
+    if key.startswith("archive/releases-") and key == changelog.releases_key(name.removeprefix("releases-")):
+        return "releases"
+    if key.startswith("archive/") and len(name) == 10 and key == catalog_mod.day_key(name):
+        return "day"
+    if key.startswith("corrections/") and len(name) == 7 and key == changelog.month_key(name):
+        return "changelog"
+    raise ValueError(f"{key}: not a table whose pages the site-wide writer renders")
+
+
+def table_pages(key: str, body: bytes, settings: Settings) -> dict[str, bytes]:
+    """The pages rendered from one of the JSON tables :func:`fold` keeps (``key``, holding ``body``):
+    a day's archive page, a month's releases CSV, a month's changelog page and CSVs. The same bytes as
+    :func:`all_views` renders for it (a rebuild)."""
+    kind, state = _table_kind(key), json.loads(body)
+    name = key.rsplit("/", 1)[-1].removesuffix(".json")
+    if kind == "day":
+        pages = day_views(state, settings)
+    elif kind == "releases":
+        pages = release_month_views(name.removeprefix("releases-"), state)
+    else:
+        pages = changelog_month_views(name, state, settings)
+    return {k: v for k, v in pages.items() if k != key}
+
+
 def _listing(head: dict[str, Any], summaries) -> bytes:
     """Machine-readable incident lists: where ``releases verify`` starts."""
     keep = ("incident_id", "latest_version", "latest_sha256", "stage", "headline", "latest_released_at")
@@ -178,20 +208,20 @@ def fold(
     *,
     replace: bool = False,
     if_changed: bool = False,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[dict[str, Any], bool, list[str]]:
     """Fold ``records[-1]`` (with its history before it) into the archive, the changelog and the
-    catalog. Returns (the catalog as now stored, whether the corrections views must be rendered).
+    catalog. Returns (the catalog as now stored, whether the corrections views must be rendered,
+    the JSON tables changed, whose pages :func:`write_site` renders: ``tables``).
 
     ``replace``: a redaction rewrote the incident's records; every copy is replaced too.
     ``if_changed`` (and ``replace``): pages are written only where their bytes differ (a re-run).
     """
     if_changed = if_changed or replace
-    _fold_day(store, records, settings, replace=replace, if_changed=if_changed)
-    _fold_releases(store, records, if_changed=if_changed)
+    tables = [_fold_day(store, records, replace=replace), _fold_releases(store, records)]
     # A redaction rewrote every correction of the incident; a correction adds its own rows.
     for n in range(1, len(records) + 1) if replace else [len(records)]:
         if records[n - 1]["stage"] == "corrected":
-            _fold_changelog(store, records[:n], settings, if_changed=if_changed)
+            tables.append(_fold_changelog(store, records[:n], settings))
     change = catalog_mod.replace_incident if replace else catalog_mod.add
     # What the site-wide views were last rendered with: new templates or settings render the
     # corrections views again too, as new corrections do.
@@ -212,14 +242,19 @@ def fold(
     old, new = catalog_mod.swap(store, catalog_mod.KEY, catalog_mod.empty(), updated, before=before)
     rerender = old.get("rendering") != look
     corrected = records[-1]["stage"] == "corrected"
-    return new, replace or corrected or rerender or old["corrections"] != new["corrections"]
+    changed = replace or corrected or rerender or old["corrections"] != new["corrections"]
+    return new, changed, sorted(set(tables))
 
 
-def _fold_day(
-    store: Store, records: list[dict[str, Any]], settings: Settings, *, replace: bool, if_changed: bool
-) -> None:
+# The JSON tables are what releases change (compare-and-swap); the pages rendered from them are written by
+# the site-wide writer, which renders each from the table as it reads it after the catalog swap and renders
+# again if the catalog changed meanwhile. Each release writing its own rendering raced: an older release's
+# page could land after a newer one's and stay stale.
+
+
+def _fold_day(store: Store, records: list[dict[str, Any]], *, replace: bool) -> str:
     day = catalog_mod.day_of(records)
-    _, listing = catalog_mod.swap(
+    catalog_mod.swap(
         store,
         catalog_mod.day_key(day),
         catalog_mod.empty_day(day),
@@ -227,17 +262,16 @@ def _fold_day(
         encode=catalog_mod.listing_bytes,
         public=True,
     )
-    html = {k: v for k, v in day_views(listing, settings).items() if not k.endswith(".json")}
-    store.put_all(html, if_changed=if_changed)
+    return catalog_mod.day_key(day)
 
 
-def _fold_releases(store: Store, records: list[dict[str, Any]], *, if_changed: bool) -> None:
+def _fold_releases(store: Store, records: list[dict[str, Any]]) -> str:
     """``records[-1]`` into its month's releases table (its row replaces any it had there). Rows hold no
     submitted text, so a redaction, which rewrites earlier records, adds its own row and changes no other."""
     from . import changelog
 
     month = records[-1]["released_at"][:7]
-    _, rows = catalog_mod.swap(
+    catalog_mod.swap(
         store,
         changelog.releases_key(month),
         [],
@@ -245,19 +279,16 @@ def _fold_releases(store: Store, records: list[dict[str, Any]], *, if_changed: b
         encode=changelog.to_json,
         public=True,
     )
-    table = release_month_views(month, rows)
-    store.put_all({k: v for k, v in table.items() if k.endswith(".csv")}, if_changed=if_changed)
+    return changelog.releases_key(month)
 
 
-def _fold_changelog(
-    store: Store, records: list[dict[str, Any]], settings: Settings, *, if_changed: bool
-) -> None:
+def _fold_changelog(store: Store, records: list[dict[str, Any]], settings: Settings) -> str:
     """``records[-1]``, a correction, into its month's changelog (its rows replace any it had there)."""
     from . import changelog
 
     month = records[-1]["released_at"][:7]
     entry = catalog_mod._correction_entry(records)
-    _, rows = catalog_mod.swap(
+    catalog_mod.swap(
         store,
         changelog.month_key(month),
         [],
@@ -265,8 +296,7 @@ def _fold_changelog(
         encode=changelog.to_json,
         public=True,
     )
-    pages = changelog_month_views(month, rows, settings)
-    store.put_all({k: v for k, v in pages.items() if k.endswith((".csv", ".html"))}, if_changed=if_changed)
+    return changelog.month_key(month)
 
 
 def write_site(
@@ -276,11 +306,14 @@ def write_site(
     catalog: dict[str, Any] | None = None,
     corrections: bool = True,
     if_changed: bool = False,
+    tables: Iterable[str] | None = (),
 ) -> list[str]:
     """Render the front page, the site feeds and (``corrections``) the changelog head and the
     corrections feeds from the catalog (``catalog``: as just stored by :func:`fold`, else read);
     ``site.json`` where it differs (one replaced in the bucket is put right) when the rendering may have
     changed: ``corrections`` (which :func:`fold` asks for when templates or settings changed) or a re-run.
+    ``tables``: the JSON tables the releases changed (:func:`fold`'s), whose pages are rendered from
+    them as read here; None: every table the catalog names (a run by hand).
 
     If another release changed the catalog meanwhile, renders again (a bounded number of
     times), so the last write reflects the newest state. ``if_changed``: write only views whose
@@ -289,6 +322,7 @@ def write_site(
     etag = None
     if catalog is None:
         catalog, etag = catalog_mod.load(store)
+    keys = sorted(set(every_table(catalog) if tables is None else tables))
     written: list[str] = []
     for attempt in range(MAX_RENDERS):
         if attempt:
@@ -297,6 +331,12 @@ def write_site(
         out = front_views(catalog, settings)
         if corrections:
             out.update(corrections_views(catalog, settings))
+        # Read after this catalog was stored: every release folded into it has changed its tables by then.
+        for key in keys:
+            body = store.get(key)
+            if body is None:
+                raise StorageFault(f"{key}: a release folded into it, yet it is missing; a rebuild writes it")
+            out.update(table_pages(key, body, settings))
         written += store.put_all(out, if_changed=if_changed)
         if store.head_etag(catalog_mod.KEY) == (etag or etag_of(canonical(catalog))):
             if not (corrections or if_changed):
@@ -308,6 +348,17 @@ def write_site(
     raise StorageFault(
         f"{catalog_mod.KEY}: changed by other releases during each of {MAX_RENDERS} renders of the "
         "site views; the task's retry renders them again"
+    )
+
+
+def every_table(catalog: dict[str, Any]) -> list[str]:
+    """Every JSON table whose pages the site-wide writer renders, as the catalog names them."""
+    from . import changelog
+
+    return (
+        [catalog_mod.day_key(day) for day in catalog["days"]]
+        + [changelog.releases_key(month) for month in catalog.get("release_months", [])]
+        + [changelog.month_key(month) for month in catalog["correction_months"]]
     )
 
 
