@@ -167,13 +167,17 @@ def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path
     assert {k: bucket.get(k) for k in bucket.list_keys("")} == before
 
 
-def test_without_store_credentials_a_command_says_what_to_do_not_try_again(bucket, tmp_path, capsys, monkeypatch):
+def test_without_store_credentials_a_command_says_what_to_do_not_try_again(
+    bucket, tmp_path, capsys, monkeypatch
+):
     from sample import UPDATE
 
     no_store_credentials(monkeypatch, tmp_path)
     assert cli.main(["verify", bucket.bucket]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: no credentials for the store: this command reads or writes the bucket itself.")
+    assert err.startswith(
+        "error: no credentials for the store: this command reads or writes the bucket itself."
+    )
     assert "give its public URL (http:// or https://) instead of a bucket name" in err
     assert "try again" not in err
     # A preview whose site cannot be read says which setting to give.
@@ -234,7 +238,10 @@ def test_the_signing_key_is_named_for_the_sites_authority_everywhere(tmp_path, c
     out, err = capsys.readouterr()
     wrong = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Verifier key: "))
     assert wrong.startswith("incident-releases.invalid/incident-releases+")
-    assert "WARNING: the key is named for the placeholder log 'incident-releases.invalid/incident-releases'" in err
+    assert (
+        "WARNING: the key is named for the placeholder log 'incident-releases.invalid/incident-releases'"
+        in err
+    )
     with pytest.raises(ValueError) as refused:
         load({"RELEASES_TAG_AUTHORITY": site, "RELEASES_LOG_KEY": wrong})
     assert str(refused.value) == (
