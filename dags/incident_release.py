@@ -16,7 +16,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, Metadata, Param, dag, task
-from release_alerts import ReleaseFailureNotifier, release_deadline  # plugins/: the triggerer imports it too
+from release_alerts import (  # plugins/: the triggerer imports it too
+    ReleaseFailureNotifier,
+    SiteViewsFailureNotifier,
+    release_deadline,
+)
 
 from releases import sealing
 from releases.document import INCIDENT_ID_PATTERN, param_schemas
@@ -178,6 +182,8 @@ release. A run with no events (triggered by hand) renders everything.
     max_active_runs=1,
     tags=["releases"],
     doc_md=SITE_DOC,
+    # A failed render of the front page and site feeds is told like a failed release (README, "Operating it").
+    default_args={"on_failure_callback": SiteViewsFailureNotifier()},
 )
 def site_views():
     @task(**RETRY)

@@ -33,6 +33,19 @@ class ReleaseFailureNotifier(SmtpNotifier):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(to=[], **kwargs)
 
+    def email(self, context: Any, why: str) -> Any:
+        """The message: what failed, and why."""
+        from releases import alerts
+
+        dag_run, ti = context.get("dag_run"), context.get("ti")
+        release = alerts.Release.of(
+            getattr(dag_run, "conf", None),
+            getattr(dag_run, "dag_id", ""),
+            getattr(dag_run, "run_id", ""),
+            getattr(ti, "log_url", ""),
+        )
+        return alerts.failure_email(release, why, getattr(ti, "try_number", None))
+
     def notify(self, context: Any) -> None:
         from releases import alerts
 
@@ -43,22 +56,40 @@ class ReleaseFailureNotifier(SmtpNotifier):
             return
         settings = alerts.load()
         if not settings.to:
-            self.log.warning("The release failed; no alert sent: %s is not set", alerts.ENV["to"])
+            self.log.warning("A task failed; no alert sent: %s is not set", alerts.ENV["to"])
             return
-        dag_run, ti = context.get("dag_run"), context.get("ti")
-        release = alerts.Release.of(
-            getattr(dag_run, "conf", None),
-            getattr(dag_run, "dag_id", ""),
-            getattr(dag_run, "run_id", ""),
-            getattr(ti, "log_url", ""),
-        )
-        email = alerts.failure_email(release, alerts.reason(error), getattr(ti, "try_number", None))
+        email = self.email(context, alerts.reason(error))
         # Set here, after Airflow rendered the template fields: the reason is never read as a template.
         self.to, self.subject, self.html_content = list(settings.to), email.subject, email.html
         self.from_email = settings.sender or None  # None: the connection's from_email
         self.smtp_conn_id = settings.smtp_conn_id
         super().notify(context)
-        self.log.info("Failure alert for incident %s sent to %s", release.incident_id, ", ".join(settings.to))
+        self.log.info("Failure alert sent to %s: %s", ", ".join(settings.to), email.subject)
+
+
+class SiteViewsFailureNotifier(ReleaseFailureNotifier):
+    """``on_failure_callback`` of ``site_views``: a failed render of the front page and site feeds is told
+    like a failed release (once, after the retries), naming the releases it was rendering for by incident
+    and version (its asset events), never their text."""
+
+    def email(self, context: Any, why: str) -> Any:
+        from releases import alerts
+
+        dag_run, ti = context.get("dag_run"), context.get("ti")
+        events = context.get("triggering_asset_events") or {}
+        released = []
+        for batch in events.values():
+            for event in batch:
+                extra = getattr(event, "extra", None) or {}
+                released.append((str(extra.get("incident_id", "?"))[:64], extra.get("version", "?")))
+        return alerts.site_failure_email(
+            released,
+            why,
+            getattr(dag_run, "dag_id", ""),
+            getattr(dag_run, "run_id", ""),
+            getattr(ti, "log_url", ""),
+            getattr(ti, "try_number", None),
+        )
 
 
 async def deadline_missed(context: dict | None = None, **kwargs: Any) -> str:

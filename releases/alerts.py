@@ -170,6 +170,38 @@ def failure_email(release: Release, why: str, tries: int | None = None) -> Email
     return Email(_subject(subject), _body(lines, closing))
 
 
+def site_failure_email(
+    released: list[tuple[str, object]],
+    why: str,
+    dag_id: str,
+    run_id: str,
+    log_url: str = "",
+    tries: int | None = None,
+) -> Email:
+    """The alert for a run of ``site_views`` that failed after Airflow's retries: the releases are public on
+    their own pages, but the front page, the site feeds (and after a correction the changelog) do not show
+    them yet. Names the releases by incident and version only (from the asset events), never their text."""
+    subject = f"Site views FAILED: the front page and site feeds are not updated: {why}"
+    named = ", ".join(f"{incident} v{version}" for incident, version in released[:20])
+    if len(released) > 20:
+        named += f" and {len(released) - 20} more"
+    lines = [
+        ("Releases not yet on the front page", named or "(none named: a run by hand renders every view)"),
+        ("Reason", why),
+        ("DAG run", f"{dag_id} / {run_id}"),
+    ]
+    if tries:
+        lines.append(("Tries", str(tries)))
+    if log_url:
+        lines.append(("Log", log_url))
+    closing = (
+        "Each release is published on its own page and feed; the site-wide views (front page, index.json, site "
+        "feeds, the corrections changelog) are behind until this is put right. Fix the fault, then clear the "
+        "task in Airflow, or trigger site_views by hand: it renders every view again from the records."
+    )
+    return Email(_subject(subject), _body(lines, closing))
+
+
 def deadline_email(release: Release, state: str, deadline_minutes: float | None, deadline_time: str) -> Email:
     """The alert for a release that is not public within the deadline (still queued or running)."""
     after = f"{deadline_minutes:g} minutes" if deadline_minutes else "the deadline"

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from . import checks
 from . import settings as settings_mod
@@ -236,11 +236,36 @@ def cmd_redact(args, cfg) -> int:
     return 0
 
 
+def _authority(args, cfg):
+    """The settings with ``--authority`` as ``RELEASES_TAG_AUTHORITY`` when given: the log's name (and so
+    the signing key's, and its fingerprint) is ``<authority>/incident-releases``, and must be the one the
+    deployment's tasks sign with."""
+    from dataclasses import replace
+
+    if not args.authority:
+        return cfg
+    return replace(cfg, tag_authority=args.authority)
+
+
+def _placeholder_warning(cfg) -> None:
+    if cfg.tag_authority == settings_mod.Settings.tag_authority:
+        print(
+            f"WARNING: the key is named for the placeholder log {settings_mod.log_name(cfg.tag_authority)!r}: "
+            "neither --authority nor RELEASES_TAG_AUTHORITY was given. A deployment signs under its own "
+            "RELEASES_TAG_AUTHORITY; give the same value here (--authority), or its pages and keys.json "
+            "will name different keys.",
+            file=sys.stderr,
+        )
+
+
 def cmd_keygen(args, cfg) -> int:
     """A new sealing (or, with --signing, log signing) key pair, written to a file only its owner can read."""
 
     from . import checkpoint, sealing, tlog
 
+    if args.authority and not args.signing:
+        raise CannotRead("--authority names the log's signing key: use it with --signing")
+    cfg = _authority(args, cfg)
     private, public = (checkpoint if args.signing else sealing).generate()
     try:
         sealing.write_key_file(args.out, private, public)
@@ -248,10 +273,13 @@ def cmd_keygen(args, cfg) -> int:
         raise CannotRead(f"{args.out} exists; a key file is never overwritten") from None
     if args.signing:
         vkey = checkpoint.verifier_key(tlog.origin(cfg), public)
-        print(f"signing key written to {args.out} (mode 0600). Verifier key: {vkey}")
+        print(f"signing key written to {args.out} (mode 0600), for the log {tlog.origin(cfg)}.")
+        print(f"Verifier key: {vkey}")
         print(f"Fingerprint, for newsrooms to pin: {checkpoint.fingerprint(vkey)}")
         print(f"Give Airflow the private key as connection {checkpoint.CONNECTION} (its password), set")
-        print(f"RELEASES_LOG_KEY={vkey} and publish it: releases setup-bucket --signing-key {args.out}")
+        print(f"RELEASES_LOG_KEY={vkey} and RELEASES_TAG_AUTHORITY={cfg.tag_authority}")
+        print(f"and publish it: releases setup-bucket --signing-key {args.out}")
+        _placeholder_warning(cfg)
         return 0
     print(f"sealing key written to {args.out} (mode 0600). Public key: {public}")
     print(f"Give Airflow the private key as connection {sealing.CONNECTION} (its password), e.g.")
@@ -259,6 +287,19 @@ def cmd_keygen(args, cfg) -> int:
         f'  AIRFLOW_CONN_{sealing.CONNECTION.upper()}=\'{{"conn_type": "generic", "password": "<private_key>"}}\''
     )
     print(f"and publish the public key: releases setup-bucket --sealing-key {args.out}")
+    return 0
+
+
+def cmd_log_key(args, cfg) -> int:
+    """The verifier key of an existing signing key file under this site's log name: what RELEASES_LOG_KEY
+    must be (a key made under another name is the same key with another name and fingerprint)."""
+    from . import checkpoint, tlog
+
+    cfg = _authority(args, cfg)
+    vkey = checkpoint.verifier_key(tlog.origin(cfg), _key_file(args.key_file))
+    print(vkey)
+    print(f"Fingerprint: {checkpoint.fingerprint(vkey)} (log {tlog.origin(cfg)})", file=sys.stderr)
+    _placeholder_warning(cfg)
     return 0
 
 
@@ -271,10 +312,20 @@ def _store(cfg):
 def cmd_preview(args, cfg) -> int:
     """Render what the update would publish, without publishing it."""
     from . import ledger, render
+    from .integrity import http_fetcher
     from .records import next_record
 
     update = parse_update(read_document(args.file))
-    records = ledger.history(_store(cfg), update.incident_id)
+    # The published history as anyone reads it, anonymously over HTTP (as validate reads it): a PIO's
+    # machine holds no store credentials, and a preview needs none.
+    try:
+        records = checks.history_from_site(http_fetcher(cfg.base_url))(update.incident_id)
+    except (OSError, ValueError) as err:  # unreachable, refused, not http(s), not a record
+        raise CannotRead(
+            f"cannot read the published history of incident {update.incident_id} from {cfg.base_url} ({err}); "
+            "a preview renders the next version against it. Set RELEASES_PUBLIC_URL to the site's public "
+            "address (e.g. https://news.agency.example/incident-releases) and try again"
+        ) from None
     record = next_record(
         update,
         records[-1] if records else None,
@@ -434,24 +485,30 @@ def cmd_bucket_policy(args, cfg) -> int:
 
 def cmd_setup_bucket(args, cfg) -> int:
     """Create the bucket with versioning and the allow-list policy (store administrator's credentials)."""
-    from . import sealing
+    from . import checkpoint, sealing, tlog
 
+    # The key files are read and checked before anything is written.
+    public = _key_file(args.sealing_key) if args.sealing_key else None
+    vkey = (
+        checkpoint.verifier_key(tlog.origin(cfg), _key_file(args.signing_key)) if args.signing_key else None
+    )
+    if vkey and cfg.log_key and vkey != cfg.log_key:
+        # Named alike (settings.load checked the name), so another key: the pages would pin the wrong one.
+        raise CannotRead(
+            f"{args.signing_key} is not the key RELEASES_LOG_KEY names (fingerprints "
+            f"{checkpoint.fingerprint(vkey)} and {checkpoint.fingerprint(cfg.log_key)}); nothing was written"
+        )
     store = _store(cfg)
     store.ensure_bucket()
     print(f"bucket {cfg.bucket}: versioning on, public read of published keys only (releases bucket-policy)")
-    if args.sealing_key:
-        from . import checkpoint, tlog
-
-        public = _key_file(args.sealing_key)
-        vkey = (
-            checkpoint.verifier_key(tlog.origin(cfg), _key_file(args.signing_key))
-            if args.signing_key
-            else None
-        )
+    if public:
         store.put_if_changed(sealing.KEYS_OBJECT, sealing.keys_document(public, vkey))
         print(f"published {sealing.KEYS_OBJECT}: the public sealing key {public}")
         if vkey:
-            print(f"and the log's verifier key {vkey} (fingerprint {checkpoint.fingerprint(vkey)})")
+            print(
+                f"and the log's verifier key {vkey} (log {tlog.origin(cfg)}, "
+                f"fingerprint {checkpoint.fingerprint(vkey)})"
+            )
     return 0
 
 
@@ -479,7 +536,17 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("keygen", help="make the deployment's sealing key pair (for withheld text)")
     s.add_argument("--out", default="sealing-key.json", help="file for the key pair (never overwritten)")
     s.add_argument("--signing", action="store_true", help="make the log's Ed25519 signing key instead")
+    s.add_argument(
+        "--authority",
+        help="with --signing: the deployment's RELEASES_TAG_AUTHORITY (default: that variable), which names the log",
+    )
     s.set_defaults(func=cmd_keygen)
+    s = sub.add_parser(
+        "log-key", help="print RELEASES_LOG_KEY: a signing key file's verifier key under this site's log name"
+    )
+    s.add_argument("key_file", help="key file from releases keygen --signing")
+    s.add_argument("--authority", help="the deployment's RELEASES_TAG_AUTHORITY (default: that variable)")
+    s.set_defaults(func=cmd_log_key)
     s = sub.add_parser("validate", help="check an update document offline; writes nothing")
     s.add_argument("file")
     s.set_defaults(func=cmd_validate)
@@ -531,7 +598,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        cfg = settings_mod.load()
+        # The commands that make or name the log's key run whatever RELEASES_LOG_KEY says: they fix it.
+        cfg = settings_mod.load(log_key_check=args.func not in (cmd_keygen, cmd_log_key))
     except ValueError as err:  # a setting that cannot be used: its message names the variable
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -546,6 +614,16 @@ def main(argv: list[str] | None = None) -> int:
     except urllib.error.URLError as err:
         print(f"error: cannot reach {getattr(err, 'url', '') or cfg.api_url}: {err}", file=sys.stderr)
         return 3
+    except NoCredentialsError:
+        # Not a passing fault: trying again changes nothing.
+        print(
+            "error: no credentials for the store: this command reads or writes the bucket itself. Give the "
+            "store's credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE), or, to check a "
+            "published site, give its public URL (http:// or https://) instead of a bucket name: "
+            "verify, witness, validate and preview read the site anonymously",
+            file=sys.stderr,
+        )
+        return 2
     except (StorageFault, BotoCoreError, ClientError) as err:
         # A fault, not a refusal: the document may be fine; try again later.
         print(f"storage fault (nothing was refused; try again): {err}", file=sys.stderr)

@@ -151,7 +151,9 @@ _SEPARATORS = {"public_contacts": ",", "public_addresses": ";"}
 ENV["api_password"] = "RELEASES_API_PASSWORD"  # noqa: S105
 
 
-def load(environ: dict[str, str] | None = None) -> Settings:
+def load(environ: dict[str, str] | None = None, *, log_key_check: bool = True) -> Settings:
+    """The settings from the environment; a value that cannot be used is refused naming the variable.
+    ``log_key_check=False`` only for the commands that make or name the log's key (keygen, log-key)."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for attr, var in ENV.items():
@@ -175,4 +177,28 @@ def load(environ: dict[str, str] | None = None) -> Settings:
         raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")
     settings.tz  # noqa: B018 - fail at start-up on an unknown zone, not mid-release
     settings.checklist()  # and on a checklist file that cannot be read
+    if settings.log_key and log_key_check:
+        check_log_key(settings.log_key, settings.tag_authority)
     return settings
+
+
+def log_name(tag_authority: str) -> str:
+    """The name of the agency's log, and of its signing key: ``<RELEASES_TAG_AUTHORITY>/incident-releases``."""
+    return f"{tag_authority}/incident-releases"
+
+
+def check_log_key(vkey: str, tag_authority: str) -> None:
+    """Refuse a ``RELEASES_LOG_KEY`` named for another log than this site's. The tasks sign as
+    ``<RELEASES_TAG_AUTHORITY>/incident-releases`` and publish that name in keys.json; a verifier key made
+    under another name (``releases keygen --signing`` run where the authority was not set) is the same key
+    with another fingerprint, so the pages would show one key and keys.json another, and every
+    ``releases verify`` would fail."""
+    name = vkey.split("+", 1)[0]
+    expected = log_name(tag_authority)
+    if "+" not in vkey or name != expected:
+        raise ValueError(
+            f"RELEASES_LOG_KEY: the key is named {ascii(name)[:80]}, but this site's log is named {expected!r} "
+            f"(from RELEASES_TAG_AUTHORITY): the pages would show another fingerprint than keys.json. Set "
+            f"RELEASES_LOG_KEY to what `releases log-key --authority {tag_authority} signing-key.json` prints "
+            "(the same key, under this site's name)"
+        )

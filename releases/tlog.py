@@ -30,7 +30,7 @@ from typing import Any
 from . import checkpoint, merkle
 from .errors import StorageFault
 from .records import canonical
-from .settings import Settings, rendering
+from .settings import Settings, log_name, rendering
 from .storage import IMMUTABLE, Store
 
 HEAD = "log/head.json"
@@ -55,7 +55,7 @@ class Signer:
 
 
 def origin(settings: Settings) -> str:
-    return f"{settings.tag_authority}/incident-releases"
+    return log_name(settings.tag_authority)
 
 
 def site_hash(settings: Settings) -> str:

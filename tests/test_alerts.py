@@ -183,7 +183,40 @@ def test_a_release_that_fails_sends_one_email_naming_the_incident_and_the_reason
 
 def test_a_refused_release_and_a_published_one_send_no_email(release_dag, bucket, mailbox):
     conf = {**PRELIMINARY, "incident_id": "2026-REFUSE-1"}
-    assert release_dag.test(run_conf={**conf, "stage": "updated"}).state in ("failed", "success")
+    # A refusal ends the run successfully with the task skipped (conftest.ReleaseThenSite: refused=True).
+    assert release_dag.test(run_conf={**conf, "stage": "updated"}, refused=True).state == "success"
     assert bucket.list_keys("incidents/") == []  # refused: nothing written
     assert release_dag.test(run_conf=conf).state == "success"
     assert mailbox.wait_for(1, timeout=3) == []
+
+
+def test_a_failed_render_of_the_site_views_sends_one_email_too(release_dag, bucket, mailbox, monkeypatch):
+    """The front page and site feeds are rendered by ``site_views``: its failure is a fault like a failed
+    release, told once after its retries, naming no statement text."""
+    task = release_dag.site.get_task("render")
+    assert task.retries == 3 and task.on_failure_callback
+    monkeypatch.setenv("RELEASES_BUCKET", bucket.bucket + "-gone")
+    assert release_dag.site.test().state == "failed"
+    (mail,) = mailbox.wait_for(1, timeout=30)
+    assert mail.subject.startswith("Site views FAILED: the front page and site feeds are not updated: ")
+    assert "AccessDenied" in mail.subject, mail.subject  # the writer may write no other bucket
+    assert sorted(mail.recipients) == ["duty-officer@agency.example", "it-oncall@agency.example"]
+    assert "site_views" in mail.text and "<td>4</td>" in mail.text
+    assert "(none named: a run by hand renders every view)" in mail.text
+    assert mailbox.wait_for(2, timeout=3) == [mail]
+
+
+def test_the_site_failure_message_names_releases_by_incident_and_version_only():
+    email = alerts.site_failure_email(
+        [("2026-0142", 3), ("2026-0143", 1)],
+        "OSError: <b>down</b>",
+        "site_views",
+        "asset_triggered__1",
+        "http://x/l",
+    )
+    assert (
+        email.subject
+        == "Site views FAILED: the front page and site feeds are not updated: OSError: <b>down</b>"
+    )
+    assert "2026-0142 v3, 2026-0143 v1" in email.html and "http://x/l" in email.html
+    assert "<b>down</b>" not in email.html and "&lt;b&gt;down&lt;/b&gt;" in email.html

@@ -133,7 +133,19 @@ def test_refusal_is_taken_from_the_structured_task_log():
     assert cli.refusal_from_log({"content": []}) == "see the task's log in Airflow"
 
 
-def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path, capsys):
+def no_store_credentials(monkeypatch, tmp_path) -> None:
+    """A PIO's or a journalist's machine: no credentials for the store anywhere boto3 looks."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found first
+
+
+def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path, capsys, monkeypatch):
     from sample import UPDATE
 
     from releases import pipeline
@@ -141,6 +153,8 @@ def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path
 
     pipeline.release(PRELIMINARY, bucket, load(), key="run-1", released_by="pio")
     before = {k: bucket.get(k) for k in bucket.list_keys("")}
+    # The history is read from the public site, anonymously, as validate reads it.
+    no_store_credentials(monkeypatch, tmp_path)
     doc = tmp_path / "update.json"
     doc.write_text(json.dumps(UPDATE))
     assert cli.main(["preview", str(doc), "--out", str(tmp_path / "out")]) == 0
@@ -151,6 +165,32 @@ def test_preview_renders_the_next_version_and_publishes_nothing(bucket, tmp_path
     # now, and what it was: the summary is long text, shown changed word by word
     assert UPDATE["summary"] in page and "<del>transported to</del><ins>in stable condition at</ins>" in page
     assert {k: bucket.get(k) for k in bucket.list_keys("")} == before
+
+
+def test_without_store_credentials_a_command_says_what_to_do_not_try_again(
+    bucket, tmp_path, capsys, monkeypatch
+):
+    from sample import UPDATE
+
+    no_store_credentials(monkeypatch, tmp_path)
+    assert cli.main(["verify", bucket.bucket]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: no credentials for the store: this command reads or writes the bucket itself."
+    )
+    assert "give its public URL (http:// or https://) instead of a bucket name" in err
+    assert "try again" not in err
+    # A preview whose site cannot be read says which setting to give.
+    monkeypatch.setenv("RELEASES_PUBLIC_URL", "http://127.0.0.1:9/incident-releases")
+    doc = tmp_path / "update.json"
+    doc.write_text(json.dumps(UPDATE))
+    assert cli.main(["preview", str(doc), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: cannot read the published history of incident 2026-0142 from http://127.0.0.1:9/incident-releases"
+    )
+    assert "Set RELEASES_PUBLIC_URL to the site's public address" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_keygen_writes_a_key_file_only_its_owner_reads_and_never_overwrites_it(tmp_path, capsys):
@@ -168,6 +208,74 @@ def test_keygen_writes_a_key_file_only_its_owner_reads_and_never_overwrites_it(t
         assert cli.main(["keygen", "--out", str(path), *flags]) == 2
         assert "exists; a key file is never overwritten" in capsys.readouterr().err
         assert path.read_bytes() == before
+
+
+def test_the_signing_key_is_named_for_the_sites_authority_everywhere(tmp_path, capsys, monkeypatch):
+    """The operator's shell reads no .env: keygen is told the authority (or reads RELEASES_TAG_AUTHORITY),
+    and a RELEASES_LOG_KEY named for another log is refused at start, saying how to get the right one."""
+    import json
+
+    from releases import checkpoint
+    from releases.settings import load
+
+    site = "police.example.gov"
+    assert cli.main(["keygen", "--signing", "--authority", site, "--out", str(tmp_path / "a.json")]) == 0
+    out, err = capsys.readouterr()
+    vkey = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Verifier key: "))
+    assert vkey.startswith(f"{site}/incident-releases+") and "WARNING" not in err
+    public = json.loads((tmp_path / "a.json").read_text())["public_key"]
+    assert vkey == checkpoint.verifier_key(f"{site}/incident-releases", public)
+    assert load({"RELEASES_TAG_AUTHORITY": site, "RELEASES_LOG_KEY": vkey}).log_key == vkey
+
+    # The same from the environment, as compose's services read it.
+    monkeypatch.setenv("RELEASES_TAG_AUTHORITY", site)
+    assert cli.main(["keygen", "--signing", "--out", str(tmp_path / "b.json")]) == 0
+    assert f"Verifier key: {site}/incident-releases+" in capsys.readouterr().out
+    monkeypatch.delenv("RELEASES_TAG_AUTHORITY")
+
+    # Neither: the placeholder name, said loudly. That key under the site's authority is refused at start.
+    assert cli.main(["keygen", "--signing", "--out", str(tmp_path / "c.json")]) == 0
+    out, err = capsys.readouterr()
+    wrong = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Verifier key: "))
+    assert wrong.startswith("incident-releases.invalid/incident-releases+")
+    assert (
+        "WARNING: the key is named for the placeholder log 'incident-releases.invalid/incident-releases'"
+        in err
+    )
+    with pytest.raises(ValueError) as refused:
+        load({"RELEASES_TAG_AUTHORITY": site, "RELEASES_LOG_KEY": wrong})
+    assert str(refused.value) == (
+        "RELEASES_LOG_KEY: the key is named 'incident-releases.invalid/incident-releases', but this site's log "
+        "is named 'police.example.gov/incident-releases' (from RELEASES_TAG_AUTHORITY): the pages would show "
+        "another fingerprint than keys.json. Set RELEASES_LOG_KEY to what `releases log-key --authority "
+        "police.example.gov signing-key.json` prints (the same key, under this site's name)"
+    )
+    monkeypatch.setenv("RELEASES_TAG_AUTHORITY", site)
+    monkeypatch.setenv("RELEASES_LOG_KEY", wrong)
+    assert cli.main(["verify", "http://127.0.0.1:9/none"]) == 2
+    assert capsys.readouterr().err.startswith("error: RELEASES_LOG_KEY: the key is named")
+    # ... and log-key, which runs whatever RELEASES_LOG_KEY says, gives the right one for the same key file.
+    assert cli.main(["log-key", str(tmp_path / "c.json")]) == 0
+    fixed = capsys.readouterr().out.strip()
+    assert fixed.startswith(f"{site}/incident-releases+") and fixed.split("+")[2] == wrong.split("+")[2]
+    assert load({"RELEASES_TAG_AUTHORITY": site, "RELEASES_LOG_KEY": fixed}).log_key == fixed
+
+
+def test_setup_bucket_refuses_a_signing_key_that_is_not_the_one_the_pages_show(tmp_path, capsys, monkeypatch):
+    for name in ("sealing", "one", "other"):
+        flag = [] if name == "sealing" else ["--signing", "--authority", "police.example.gov"]
+        assert cli.main(["keygen", *flag, "--out", str(tmp_path / f"{name}.json")]) == 0
+    capsys.readouterr()
+    assert cli.main(["log-key", "--authority", "police.example.gov", str(tmp_path / "one.json")]) == 0
+    monkeypatch.setenv("RELEASES_LOG_KEY", capsys.readouterr().out.strip())
+    monkeypatch.setenv("RELEASES_TAG_AUTHORITY", "police.example.gov")
+    # An endpoint nothing listens on: the refusal comes before any request.
+    monkeypatch.setenv("RELEASES_S3_ENDPOINT", "http://127.0.0.1:9")
+    args = ["setup-bucket", "--sealing-key", str(tmp_path / "sealing.json"), "--signing-key"]
+    assert cli.main([*args, str(tmp_path / "other.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'other.json'} is not the key RELEASES_LOG_KEY names")
+    assert err.rstrip().endswith("nothing was written")
 
 
 class FakeApi:

@@ -259,6 +259,7 @@ def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tm
         "S3_WRITER_KEY": "releases-writer",
         "S3_WRITER_SECRET": "s",
         "RELEASES_ALERT_FROM": "releases@agency.example",
+        "PYTHONPATH": str(ROOT),  # the image has the package installed
     }
     out = tmp_path / "connections.json"
 
@@ -283,3 +284,79 @@ def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tm
     assert (smtp["port"], smtp["extra"]["disable_ssl"], smtp["extra"]["disable_tls"]) == (465, False, True)
     refused = run(SMTP_HOST="mail.agency.example", SMTP_SECURITY="tls")
     assert refused.returncode == 1 and "SMTP_SECURITY=tls: must be starttls, ssl or none" in refused.stderr
+
+
+def init_step(tmp_path: Path):
+    """airflow-init's Python step, runnable here with the key files it reads replaced."""
+    command = "\n".join(compose()["services"]["airflow-init"]["command"])
+    script = command.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0].replace("/keys/", f"{tmp_path}/")
+    for name in ("sealing-key.json", "signing-key.json"):
+        (tmp_path / name).write_text(json.dumps({"private_key": f"private-{name}"}))
+    base = {
+        "RELEASES_S3_ENDPOINT": "http://seaweedfs:9000",
+        "S3_WRITER_KEY": "releases-writer",
+        "S3_WRITER_SECRET": "s",
+        "PYTHONPATH": str(ROOT),
+    }
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "connections.json")],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+        )
+
+    return run
+
+
+def test_airflow_init_refuses_alerts_that_could_never_be_sent(tmp_path):
+    """RELEASES_ALERT_TO without a mail server or a sender would lose every alert silently: airflow-init
+    (which every Airflow service waits for) refuses, naming what to set."""
+    run = init_step(tmp_path)
+    to = {"RELEASES_ALERT_TO": "duty@agency.example"}
+    no_host = run(**to, RELEASES_ALERT_FROM="releases@agency.example")
+    assert no_host.returncode == 1
+    assert no_host.stderr.strip() == (
+        "airflow-init: RELEASES_ALERT_TO is set but SMTP_HOST is not: no alert could be sent. "
+        "Set SMTP_HOST (and the other SMTP_ settings) in .env, or empty RELEASES_ALERT_TO"
+    )
+    no_sender = run(**to, SMTP_HOST="mail.agency.example")
+    assert no_sender.returncode == 1
+    assert no_sender.stderr.strip().startswith(
+        "airflow-init: RELEASES_ALERT_TO is set but RELEASES_ALERT_FROM is not"
+    )
+    assert (
+        run(**to, SMTP_HOST="mail.agency.example", RELEASES_ALERT_FROM="releases@agency.example").returncode
+        == 0
+    )
+    assert run().returncode == 0  # no alerts asked for: nothing needed
+
+
+def test_airflow_init_refuses_a_log_key_named_for_another_log(tmp_path):
+    from releases import checkpoint, settings
+
+    run = init_step(tmp_path)
+    _, public = checkpoint.generate()
+    right = checkpoint.verifier_key(settings.log_name("police.example.gov"), public)
+    wrong = checkpoint.verifier_key(settings.log_name("incident-releases.invalid"), public)
+    assert run(RELEASES_TAG_AUTHORITY="police.example.gov", RELEASES_LOG_KEY=right).returncode == 0
+    refused = run(RELEASES_TAG_AUTHORITY="police.example.gov", RELEASES_LOG_KEY=wrong)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "airflow-init: RELEASES_LOG_KEY: the key is named 'incident-releases.invalid/"
+    )
+
+
+def test_the_keys_step_publishes_under_the_sites_authority_and_links_point_at_the_public_airflow():
+    services = compose()["services"]
+    init = services["seaweedfs-init"]
+    # Without these, setup-bucket names the log's key for the placeholder authority in keys.json.
+    assert interpolate(init["environment"]["RELEASES_TAG_AUTHORITY"]) == "<RELEASES_TAG_AUTHORITY>"
+    assert interpolate(init["environment"]["RELEASES_LOG_KEY"]) == "<RELEASES_LOG_KEY>"
+    assert init["entrypoint"][:2] == ["releases", "setup-bucket"]
+    # The alerts' log links: Airflow's [api] base_url, from a documented setting on every Airflow service.
+    for name in ("airflow-worker", "airflow-apiserver", "airflow-scheduler", "airflow-triggerer"):
+        base_url = services[name]["environment"]["AIRFLOW__API__BASE_URL"]
+        assert base_url == "${AIRFLOW_PUBLIC_URL:-http://127.0.0.1:8080}", name
+    assert documented()["AIRFLOW_PUBLIC_URL"] == "http://127.0.0.1:8080"

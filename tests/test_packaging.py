@@ -133,8 +133,8 @@ def test_the_light_install_verifies_a_site_and_previews_without_airflow(wheel, s
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert verify.stdout.splitlines()[-1] == "OK: 1 incidents, 3 versions checked"
 
-    # A PIO: the next version rendered locally against the published history; nothing written.
-    writer = server.credentials("writer")
+    # A PIO: the next version rendered locally against the published history, read anonymously from the
+    # public site (a PIO's machine holds no store credentials); nothing written.
     before = sorted(server.client("admin").list_objects_v2(Bucket=bucket)["Contents"], key=str)
     # Its pre-release checklist read from the file the wheel carries (RELEASES_CHECKLIST unset).
     confirmed = [
@@ -152,13 +152,7 @@ def test_the_light_install_verifies_a_site_and_previews_without_airflow(wheel, s
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env=clean_env(
-            RELEASES_BUCKET=bucket,
-            RELEASES_S3_ENDPOINT=server.endpoint,
-            AWS_ACCESS_KEY_ID=writer["access_key"],
-            AWS_SECRET_ACCESS_KEY=writer["secret_key"],
-            AWS_DEFAULT_REGION="us-east-1",
-        ),
+        env=clean_env(RELEASES_PUBLIC_URL=f"{server.endpoint}/{bucket}"),
     )
     assert preview.returncode == 0, preview.stdout + preview.stderr
     assert "preview of version 4 (updated)" in preview.stdout
