@@ -11,8 +11,10 @@ Every component's log is kept in ``test-artifacts/distributed/``; a failure name
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -387,6 +389,10 @@ def test_operators_are_alerted_when_a_release_is_late_and_when_one_fails(dist, m
         == f"Release LATE: incident {late} (preliminary) is not public after {DEADLINE_MINUTES} minutes"
     )
     assert alerts[0].recipients == [ALERT_TO] and run_id in alerts[0].text
+    # The advice follows the task instance, not the run (which is "running" all along): no worker took it.
+    as_read = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", alerts[0].text)).split())
+    assert "Task release scheduled, not started: no worker has taken it" in as_read, as_read
+    assert "read its log" not in as_read, as_read
     assert api.run(run_id)["state"] in ("queued", "running")
     say(f"deadline alert: {alerts[0].subject}")
     status, body = api.call("PATCH", "/api/v2/pools/default_pool?update_mask=slots", {"slots": pool["slots"]})
