@@ -29,3 +29,12 @@ COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 # SeaweedFS's configuration writer (devstack/seaweed.py, the same code that configures `make up`'s store),
 # run by the seaweedfs-config step only; it is tooling beside the package, not installed with it.
 COPY --chown=airflow:0 devstack/__init__.py devstack/seaweed.py /opt/incident-releases/devstack/
+
+# Mount points of two named volumes, made here because a new volume takes its mount point's owner and mode
+# from the image: /config, where seaweedfs-config writes SeaweedFS's configuration as SeaweedFS's own user
+# (uid 1000, the `seaweed` user of chrislusf/seaweedfs), and /public-keys, where keys-public writes the
+# keys' public halves as AIRFLOW_UID (group 0, as every Airflow container runs).
+USER root
+RUN install -d -o 1000 -g 0 -m 0700 /config \
+ && install -d -o airflow -g 0 -m 0770 /public-keys
+USER airflow

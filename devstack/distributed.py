@@ -1,14 +1,16 @@
 """Airflow's distributed setup on one machine, without Docker: the shape of ``docker-compose.yml`` that
 ``make test-distributed`` (``tests/test_distributed.py``) runs on every CI run.
 
-- PostgreSQL for Airflow's metadata and Celery's results (``devstack.postgres``), Redis as the Celery
-  broker (``devstack.redis_server``) and SeaweedFS as the object store (``devstack.seaweed``), each a
-  server of the stack's own on 127.0.0.1, configured as ``make up`` configures them.
+- PostgreSQL for Airflow's metadata (role ``airflow``, no superuser) and, in a database of their own as a
+  role of their own, Celery's results (``devstack.postgres``), Redis as the Celery broker
+  (``devstack.redis_server``) and SeaweedFS as the object store (``devstack.seaweed``), each a server of
+  the stack's own on 127.0.0.1, configured as ``make up`` configures them.
 - Airflow's components each started on its own, as compose's services: ``api-server``, ``scheduler``,
   ``dag-processor``, ``triggerer`` and two Celery workers (``airflow celery worker``) with the
-  CeleryExecutor, all with compose's settings (:func:`airflow_env`): the metadata database, broker and
-  result backend URLs, one Fernet key, JWT secret and API secret key shared by every component, the
-  latency settings, the project's settings. As compose's ``airflow-init`` does, ``airflow db migrate``
+  CeleryExecutor, with compose's settings. The control plane (:func:`airflow_env`) holds the metadata
+  database URL, one Fernet key, JWT secret and API secret key; the workers (:func:`worker_env`) hold none
+  of them, only the broker's and the results' URLs, the execution API's address, the latency settings
+  and the project's settings, in a home of their own (a container's) that shares only the task logs. As compose's ``airflow-init`` does, ``airflow db migrate``
   runs first and the connections (the store's writer identity, the sealing and signing keys, SMTP) are
   imported into the metadata database, encrypted with the Fernet key, so a worker that reads them proves
   that it shares the key.
@@ -157,7 +159,8 @@ class Distributed:
                 if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
                     continue
                 cmdline = " ".join(proc.info["cmdline"] or [])
-                if folder in cmdline or proc.environ().get("AIRFLOW_HOME") == home:
+                airflow_home = proc.environ().get("AIRFLOW_HOME", "")
+                if folder in cmdline or airflow_home == home or airflow_home.startswith(folder + os.sep):
                     left.append(proc)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
@@ -168,10 +171,58 @@ def fernet_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
+# What only the control plane holds (compose's x-airflow-control-plane environment): the metadata database,
+# the key that decrypts its connections, the key that signs every token (an admin's too) and the API
+# server's session key. A worker runs its tasks through the execution API with the token that comes with
+# each workload, reaches connections through it, and writes Celery's results as the results' own role:
+# it needs none of these (airflow.providers.celery's `celery worker` does not check the database on
+# Airflow 3; tests/test_distributed.py reads the workers' /proc/<pid>/environ to prove they lack them).
+CONTROL_PLANE_ONLY = (
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+)
+
+
 def airflow_env(
     dist: Distributed, cfg: settings_mod.Settings, scheduler_health_port: int, extra: dict[str, str]
 ) -> dict[str, str]:
-    """docker-compose.yml's ``x-airflow-common`` environment, for this machine."""
+    """docker-compose.yml's environment of the control plane (api-server, scheduler, dag-processor,
+    triggerer, the init step), for this machine: :func:`worker_env` and the secrets only they hold."""
+    assert dist.db is not None
+    env = common_env(dist, cfg, scheduler_health_port, extra)
+    env.update(
+        {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dist.db.url(),
+            "AIRFLOW__CORE__FERNET_KEY": fernet_key(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+        }
+    )
+    assert set(CONTROL_PLANE_ONLY) <= set(env)
+    return env
+
+
+def worker_env(dist: Distributed, control: dict[str, str], worker: str) -> dict[str, str]:
+    """A Celery worker's environment (compose's x-airflow-common): the control plane's without
+    :data:`CONTROL_PLANE_ONLY`, a home of its own (a container's), the shared log folder, its name."""
+    env = {k: v for k, v in control.items() if k not in CONTROL_PLANE_ONLY}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(dist.folder / "workers" / worker),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devstack.distributed.hostname",
+            HOSTNAME_VARIABLE: worker,
+        }
+    )
+    return env
+
+
+def common_env(
+    dist: Distributed, cfg: settings_mod.Settings, scheduler_health_port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    """What every Airflow component gets, workers included: nothing that opens the metadata database,
+    decrypts a connection or signs a token."""
     assert dist.db is not None and dist.broker is not None and dist.store is not None
     host, port = stack._host_port(dist.api, 8080)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
@@ -180,18 +231,19 @@ def airflow_env(
             "AIRFLOW_HOME": str(dist.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            # One folder for every component's task logs, as compose's airflow-logs volume: the workers
+            # write there and the API server reads from there.
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(dist.home / "logs"),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__AUTH_MANAGER": stack.SIMPLE_AUTH,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
                 f"{user}:{role}" for user, role in {"admin": "admin", **stack.USERS}.items()
             ),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": dist.db.url(),
-            # The driver named, as in compose: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3.
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + dist.db.url(),
+            # Celery's results in a database of their own, as a role that can open nothing else: the one
+            # database URL a worker holds. The driver named, as in compose: SQLAlchemy 2.1 reads a bare
+            # postgresql:// as psycopg 3.
+            "AIRFLOW__CELERY__RESULT_BACKEND": dist.db.provision_results(),
             "AIRFLOW__CELERY__BROKER_URL": dist.broker.url(),
-            "AIRFLOW__CORE__FERNET_KEY": fernet_key(),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
             "AIRFLOW__API__HOST": host,
@@ -246,13 +298,13 @@ def _run(dist: Distributed, name: str, argv: list[str]) -> None:
         )
 
 
-def commands(workers: tuple[str, ...]) -> list[tuple[str, list[str], dict[str, str]]]:
-    """(name, airflow arguments, extra environment) of each component, in the order they start."""
+def commands(workers: tuple[str, ...]) -> list[tuple[str, list[str], bool]]:
+    """(name, airflow arguments, whether it is a worker) of each component, in the order they start."""
     found = [
-        ("api-server", ["api-server"], {}),
-        ("scheduler", ["scheduler", "--skip-serve-logs"], {}),
-        ("dag-processor", ["dag-processor"], {}),
-        ("triggerer", ["triggerer", "--skip-serve-logs"], {}),
+        ("api-server", ["api-server"], False),
+        ("scheduler", ["scheduler", "--skip-serve-logs"], False),
+        ("dag-processor", ["dag-processor"], False),
+        ("triggerer", ["triggerer", "--skip-serve-logs"], False),
     ]
     for worker in workers:
         args = [
@@ -264,8 +316,7 @@ def commands(workers: tuple[str, ...]) -> list[tuple[str, list[str], dict[str, s
             "1",
             "--skip-serve-logs",
         ]
-        env = {"AIRFLOW__CORE__HOSTNAME_CALLABLE": "devstack.distributed.hostname", HOSTNAME_VARIABLE: worker}
-        found.append((worker, args, env))
+        found.append((worker, args, True))
     return found
 
 
@@ -333,11 +384,11 @@ def start(
             )
         finally:
             conn_file.unlink()
-        for name, args, env in commands(workers):
+        for name, args, is_worker in commands(workers):
+            env = worker_env(dist, dist.env, name) if is_worker else dist.env
+            Path(env["AIRFLOW_HOME"]).mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(dist.log_of(name), "ab") as output:
-                dist.components.append(
-                    processes.start(name, [str(BIN / "airflow"), *args], {**dist.env, **env}, output)
-                )
+                dist.components.append(processes.start(name, [str(BIN / "airflow"), *args], env, output))
         log(f"started {', '.join(c.name for c in dist.components)}; logs in {logs}")
         _wait(
             dist,

@@ -8,9 +8,13 @@ What it does, with the binaries of Debian's ``postgresql`` package (``make servi
 
 - The cluster lives in ``<folder>/cluster`` (``.data/pg/cluster`` for ``make up``), made by ``initdb`` on
   the first start; the folder is open to its owner alone (0700), as PostgreSQL wants.
-- Two roles, each with a password generated on the first start into ``<folder>/credentials.json`` (0600):
-  the superuser ``postgres`` (set-up only) and ``airflow``, owner of the database ``airflow`` and nothing
-  more. Every connection must give its password (``scram-sha-256``), over TCP and the socket alike.
+- Roles, each with a password generated on first use into ``<folder>/credentials.json`` (0600): the
+  superuser ``postgres`` (set-up only) and ``airflow``, owner of the database ``airflow`` and nothing more
+  (no superuser, no role or database creation). The distributed stack adds ``celery``, owner of the
+  database ``celery_results`` only (Celery's result backend, the one database URL its workers hold:
+  :meth:`Postgres.provision_results`). No other role may connect to a database it does not own
+  (``CONNECT`` revoked from ``PUBLIC``). Every connection must give its password (``scram-sha-256``),
+  over TCP and the socket alike.
 - It listens on 127.0.0.1 only, on the port it is given, and on a unix socket in ``<folder>``.
 - PostgreSQL refuses to run as root: run by root, it runs as the ``postgres`` OS user (Debian's package
   creates it), which then owns ``<folder>``. Every folder above it must let that user through (``x``).
@@ -41,6 +45,10 @@ from typing import Any
 DATABASE = "airflow"
 ROLE = "airflow"
 SUPERUSER = "postgres"
+# Celery's result backend under the CeleryExecutor: a role and database of its own, so that the workers,
+# which need the results' URL, hold no credential of Airflow's metadata database.
+RESULTS_ROLE = "celery"
+RESULTS_DATABASE = "celery_results"
 # Airflow's components each keep a pool of up to 15 connections (sync) and 15 (async, the API
 # server): 100, PostgreSQL's default, leaves room; set explicitly so a changed default cannot bite.
 MAX_CONNECTIONS = 100
@@ -119,20 +127,23 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def credentials(folder: Path) -> dict[str, str]:
-    """The two roles' passwords, generated on first use and kept in ``folder`` (0600)."""
+def credentials(folder: Path, *, also: tuple[str, ...] = ()) -> dict[str, str]:
+    """The roles' passwords, generated on first use and kept in ``folder`` (0600); ``also`` names roles
+    beyond the superuser and ``airflow`` whose passwords are added to the file when missing."""
     path = folder / "credentials.json"
-    if not path.exists():
-        made = {SUPERUSER: secrets.token_urlsafe(24), ROLE: secrets.token_urlsafe(24)}
-        _write_private(path, json.dumps(made, indent=1) + "\n")
-    return json.loads(path.read_text(encoding="utf-8"))
+    known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    missing = [r for r in (SUPERUSER, ROLE, *also) if r not in known]
+    if missing:
+        known.update({role: secrets.token_urlsafe(24) for role in missing})
+        _write_private(path, json.dumps(known, indent=1) + "\n")
+    return known
 
 
 def connect(folder: Path, port: int, role: str = ROLE, dbname: str = DATABASE):
     """A psycopg2 connection to the server of ``folder`` on 127.0.0.1:``port`` as ``role``."""
     import psycopg2
 
-    password = credentials(folder)[role]
+    password = credentials(folder, also=(role,))[role]
     return psycopg2.connect(
         host="127.0.0.1", port=port, user=role, password=password, dbname=dbname, connect_timeout=5
     )
@@ -151,28 +162,45 @@ class Postgres:
     def cluster(self) -> Path:
         return self.folder / "cluster"
 
-    def url(self, role: str = ROLE, driver: str = "psycopg2") -> str:
-        """SQLAlchemy URL of the ``airflow`` database as ``role`` (the password is URL-safe)."""
-        password = credentials(self.folder)[role]
-        return f"postgresql+{driver}://{role}:{password}@127.0.0.1:{self.port}/{DATABASE}"
+    def url(self, role: str = ROLE, driver: str = "psycopg2", database: str = DATABASE) -> str:
+        """SQLAlchemy URL of ``database`` as ``role`` (the password is URL-safe)."""
+        password = credentials(self.folder, also=(role,))[role]
+        return f"postgresql+{driver}://{role}:{password}@127.0.0.1:{self.port}/{database}"
 
     def connect(self, role: str = ROLE, dbname: str = DATABASE):
         return connect(self.folder, self.port, role, dbname)
 
     def provision(self) -> None:
         """Create the role ``airflow`` and its database if missing (idempotent)."""
-        password = credentials(self.folder)[ROLE]
+        self._owned_database(ROLE, DATABASE)
+
+    def provision_results(self) -> str:
+        """Create the role ``celery`` and its database ``celery_results`` if missing (idempotent); returns
+        Celery's result backend URL (``db+postgresql+psycopg2://celery:…/celery_results``)."""
+        self._owned_database(RESULTS_ROLE, RESULTS_DATABASE)
+        return "db+" + self.url(RESULTS_ROLE, database=RESULTS_DATABASE)
+
+    def _owned_database(self, role: str, database: str) -> None:
+        """``role`` (login, nothing else: no superuser, no CREATEROLE, no CREATEDB) and ``database`` owned
+        by it, which no other ordinary role may connect to."""
+        password = credentials(self.folder, also=(role,))[role]
         conn = self.connect(SUPERUSER, "postgres")
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
+                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
                 if cur.fetchone() is None:
                     # Identifiers are constants; the password is passed as a literal by the driver.
-                    cur.execute(f"CREATE ROLE {ROLE} LOGIN PASSWORD %s", (password,))
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+                    cur.execute(
+                        f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s",
+                        (password,),
+                    )
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
                 if cur.fetchone() is None:
-                    cur.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE} ENCODING 'UTF8' TEMPLATE template0")
+                    cur.execute(f"CREATE DATABASE {database} OWNER {role} ENCODING 'UTF8' TEMPLATE template0")
+                # PostgreSQL grants CONNECT on every new database to PUBLIC: only the owner (and the
+                # superuser) may connect.
+                cur.execute(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
         finally:
             conn.close()
 

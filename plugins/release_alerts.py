@@ -12,6 +12,7 @@ defines no plugin.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
@@ -111,7 +112,11 @@ async def deadline_missed(context: dict | None = None, **kwargs: Any) -> str:
     if not settings.to:
         return f"release of {release.incident_id} is late; no alert sent: {alerts.ENV['to']} is not set"
     email = alerts.deadline_email(
-        release, state, settings.deadline_minutes, str(deadline.get("deadline_time", "?"))
+        release,
+        state,
+        settings.deadline_minutes,
+        str(deadline.get("deadline_time", "?")),
+        await task_states(release.dag_id, release.run_id),
     )
     notifier = SmtpNotifier(
         to=list(settings.to),
@@ -122,6 +127,27 @@ async def deadline_missed(context: dict | None = None, **kwargs: Any) -> str:
     )
     await notifier.async_notify({})
     return f"deadline alert for incident {release.incident_id} sent to {', '.join(settings.to)}"
+
+
+async def task_states(dag_id: str, run_id: str) -> dict[str, str | None] | None:
+    """The state of each task instance of the run, asked of the API server through the triggerer's
+    supervisor (the execution API, as a task's ``get_task_states``): the run's own state is ``running``
+    whether or not a worker took its task, so the advice is based on these. None when they cannot be read
+    (the alert still goes out, saying so)."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None:
+        return None
+    try:
+        result = await comms.asend(GetTaskStates(dag_id=dag_id, run_ids=[run_id]))
+        return {
+            task: (None if s is None else str(s)) for task, s in result.task_states.get(run_id, {}).items()
+        }
+    except Exception as err:  # an alert without the states beats no alert
+        logging.getLogger(__name__).warning("Could not read the task states of %s: %s", run_id, err)
+        return None
 
 
 def release_deadline() -> DeadlineAlert | None:

@@ -202,22 +202,67 @@ def site_failure_email(
     return Email(_subject(subject), _body(lines, closing))
 
 
-def deadline_email(release: Release, state: str, deadline_minutes: float | None, deadline_time: str) -> Email:
-    """The alert for a release that is not public within the deadline (still queued or running)."""
+# What a release's task is doing when its deadline passes, by the task instance's state (Airflow's names),
+# and what the operator should look at. The run's own state does not tell: a run is `running` from the
+# moment the scheduler starts it, whether or not any worker has taken its task.
+_WAITING = {
+    None: "not scheduled yet: the scheduler has not got to it (is the scheduler running?)",
+    "none": "not scheduled yet: the scheduler has not got to it (is the scheduler running?)",
+    "scheduled": (
+        "scheduled, not started: no worker has taken it and it has no log yet (is a slot free in its pool, "
+        "default_pool? are the workers and the scheduler running?)"
+    ),
+    "queued": (
+        "queued, not started: handed to the executor, no worker has taken it and it has no log yet (are the "
+        "workers running and connected to the broker?)"
+    ),
+    "running": "running on a worker: slow or stuck (read its log)",
+    "up_for_retry": "failed a try and waits to retry (read its log for the reason)",
+    "up_for_reschedule": "waiting to be rescheduled (read its log)",
+    "deferred": "deferred, waiting on the triggerer (is the triggerer running? read its log)",
+    "awaiting_input": "waiting for an approver's decision in Airflow",
+    "restarting": "being restarted (read its log)",
+}
+
+
+def task_advice(state: str | None) -> str:
+    """What a task instance in ``state`` is doing, in the operator's words, and where to look."""
+    key = state if state is None else str(state).lower()
+    return _WAITING.get(key, f"{state} (read its log)")
+
+
+def deadline_email(
+    release: Release,
+    state: str,
+    deadline_minutes: float | None,
+    deadline_time: str,
+    tasks: dict[str, str | None] | None = None,
+) -> Email:
+    """The alert for a release that is not public within the deadline. ``tasks`` maps each of the run's
+    task ids to its task instance's state; the advice is theirs (None: they could not be read)."""
     after = f"{deadline_minutes:g} minutes" if deadline_minutes else "the deadline"
     subject = f"Release LATE: incident {release.incident_id} ({release.stage}) is not public after {after}"
     lines = [
         ("Incident", release.incident_id),
         ("Stage", release.stage),
         ("Run state", state),
-        ("Deadline", deadline_time),
-        ("DAG run", f"{release.dag_id} / {release.run_id}"),
     ]
-    closing = (
-        "The release has neither been published nor failed. Queued: no worker has taken it (are the "
-        "workers and the scheduler running?). Running: its task is slow or stuck (read its log)."
-    )
+    if tasks:
+        unfinished = {t: s for t, s in sorted(tasks.items()) if str(s).lower() not in _ENDED}
+        for task_id, task_state in (unfinished or dict(sorted(tasks.items()))).items():
+            lines.append((f"Task {task_id}", task_advice(task_state)))
+        closing = "The release has neither been published nor failed."
+    else:
+        lines.append(("Tasks", "their states could not be read: look at the DAG run in Airflow"))
+        closing = (
+            "The release has neither been published nor failed. A task that is scheduled or queued has not "
+            "been taken by a worker (and has no log); one that is running is slow or stuck (read its log)."
+        )
+    lines += [("Deadline", deadline_time), ("DAG run", f"{release.dag_id} / {release.run_id}")]
     return Email(_subject(subject), _body(lines, closing))
+
+
+_ENDED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 
 
 def _subject(text: str) -> str:

@@ -6,6 +6,8 @@ deadline sends one, unless it has failed already."""
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -125,8 +127,45 @@ def release_alerts():
     return release_alerts
 
 
-def test_a_release_not_public_by_its_deadline_sends_one_alert_naming_it(mailbox, monkeypatch):
+def as_read(mail) -> str:
+    """The e-mail's text as a reader sees it: tags gone, entities decoded, one space between words."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", mail.text)).split())
 
+
+class TriggererComms:
+    """The triggerer's supervisor channel as the callback sees it (``task_runner.SUPERVISOR_COMMS``):
+    answers ``GetTaskStates`` with the given states of the run's task instances and takes the rest (the
+    SDK's ``MaskSecret`` notices) without an answer, as the triggerer's supervisor does."""
+
+    def __init__(self, states: dict[str, str | None]):
+        self.states, self.asked = states, []
+
+    async def asend(self, msg):
+        from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+
+        if not isinstance(msg, GetTaskStates):
+            return None
+        self.asked.append(msg)
+        return TaskStatesResult(task_states={"manual__2026-11-21T03:00:00+00:00": self.states})
+
+
+@pytest.mark.parametrize(
+    ("task_state", "advice", "not_said"),
+    [
+        # default_pool at 0 slots, or no scheduler loop: the run is "running", its task has never started.
+        ("scheduled", "scheduled, not started: no worker has taken it and it has no log yet", "read its log"),
+        ("queued", "queued, not started: handed to the executor, no worker has taken it", "read its log"),
+        ("running", "running on a worker: slow or stuck (read its log)", "no worker has taken it"),
+    ],
+    ids=["scheduled", "queued", "running"],
+)
+def test_a_release_not_public_by_its_deadline_sends_one_alert_advising_by_its_task_s_state(
+    mailbox, monkeypatch, task_state, advice, not_said
+):
+    from airflow.sdk.execution_time import task_runner
+
+    comms = TriggererComms({"release": task_state})
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
     monkeypatch.setenv("RELEASES_DEADLINE_MINUTES", "10")
     answer = asyncio.run(release_alerts().deadline_missed(context=simple_context("running")))
     assert answer.startswith("deadline alert for incident 2026-0777 sent to ")
@@ -134,7 +173,21 @@ def test_a_release_not_public_by_its_deadline_sends_one_alert_naming_it(mailbox,
     assert mail.subject == "Release LATE: incident 2026-0777 (preliminary) is not public after 10 minutes"
     assert sorted(mail.recipients) == ["duty-officer@agency.example", "it-oncall@agency.example"]
     assert mail.sender == "airflow@agency.example"  # the connection's from_email
-    assert "running" in mail.text and "manual__2026-11-21T03:00:00+00:00" in mail.text
+    assert "manual__2026-11-21T03:00:00+00:00" in mail.text
+    assert f"Task release {advice}" in as_read(mail)
+    assert not_said not in as_read(mail)
+    (asked,) = comms.asked
+    assert (asked.dag_id, asked.run_ids) == ("incident_release", ["manual__2026-11-21T03:00:00+00:00"])
+
+
+def test_a_deadline_alert_still_goes_out_when_the_task_states_cannot_be_read(mailbox, monkeypatch):
+    from airflow.sdk.execution_time import task_runner
+
+    monkeypatch.delattr(task_runner, "SUPERVISOR_COMMS", raising=False)
+    asyncio.run(release_alerts().deadline_missed(context=simple_context("running")))
+    (mail,) = mailbox.wait_for(1, timeout=30)
+    assert "Tasks their states could not be read" in as_read(mail)
+    assert "Task release" not in as_read(mail)  # no guess from the run's state
 
 
 @pytest.mark.parametrize("state", ["failed", "success"])

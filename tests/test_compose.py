@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT
 
-from devstack import seaweed
+from devstack import postgres, seaweed
+from devstack.distributed import free_port
 
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -131,13 +133,13 @@ def test_no_secret_is_written_in_any_file():
                     f"{name}: {key} is written in"
                 )
                 assert interpolate(str(value)) in ("", f"<{referenced(str(value)).pop()}>"), f"{name}: {key}"
-    for url in (
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        "AIRFLOW__CELERY__RESULT_BACKEND",
-        "AIRFLOW__CELERY__BROKER_URL",
+    control = compose()["x-airflow-control-plane"]["environment"]
+    for url, password in (
+        ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_DB_PASSWORD"),
+        ("AIRFLOW__CELERY__RESULT_BACKEND", "CELERY_RESULTS_DB_PASSWORD"),
+        ("AIRFLOW__CELERY__BROKER_URL", "REDIS_PASSWORD"),
     ):
-        value = compose()["x-airflow-common"]["environment"][url]
-        assert "<POSTGRES_PASSWORD>" in interpolate(value) or "<REDIS_PASSWORD>" in interpolate(value), url
+        assert f"<{password}>" in interpolate(control[url]), url
     # Nothing private can reach the image: the build context is an allow-list without keys or .env.
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignore and not [line for line in ignore if re.match(r"!\s*(keys|\.env)", line)]
@@ -148,7 +150,8 @@ def test_the_airflow_services_are_airflow_s_distributed_setup():
     services = compose()["services"]
     common = compose()["x-airflow-common"]
     assert common["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert common["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    control = compose()["x-airflow-control-plane"]["environment"]
+    assert control["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
     assert common["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
     commands = {name: s.get("command") for name, s in services.items() if s.get("image") == common["image"]}
     assert {
@@ -165,9 +168,9 @@ def test_the_airflow_services_are_airflow_s_distributed_setup():
     init = "\n".join(services["airflow-init"]["command"])
     for step in (
         "airflow db migrate",
-        "--role Admin",
-        "--role User",
-        "--role Viewer",
+        '("admin", "Admin", "AIRFLOW_ADMIN_PASSWORD"',
+        '("pio", "User", "AIRFLOW_PIO_PASSWORD"',
+        '("auditor", "Viewer", "AIRFLOW_AUDITOR_PASSWORD"',
         "airflow connections import",
     ):
         assert step in init
@@ -177,7 +180,7 @@ def test_the_airflow_services_are_airflow_s_distributed_setup():
 def test_every_long_running_service_has_a_health_check_and_every_one_shot_is_awaited():
     services = compose()["services"]
     one_shots = {name for name, s in services.items() if s.get("restart") == "no"}
-    assert one_shots == {"seaweedfs-config", "seaweedfs-init", "airflow-init"}
+    assert one_shots == {"seaweedfs-config", "keys-public", "seaweedfs-init", "airflow-init"}
     for name, service in services.items():
         if name in one_shots:
             continue
@@ -360,3 +363,255 @@ def test_the_keys_step_publishes_under_the_sites_authority_and_links_point_at_th
         base_url = services[name]["environment"]["AIRFLOW__API__BASE_URL"]
         assert base_url == "${AIRFLOW_PUBLIC_URL:-http://127.0.0.1:8080}", name
     assert documented()["AIRFLOW_PUBLIC_URL"] == "http://127.0.0.1:8080"
+
+
+# -- who holds which secret (issue 17's attack: a compromised worker read them all from its environment) -----
+
+CONTROL_PLANE = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-init",
+}
+# What opens the metadata database, decrypts a connection or signs a token, by the variables of .env.
+CONTROL_PLANE_SECRETS = {
+    "AIRFLOW_DB_PASSWORD",
+    "AIRFLOW_FERNET_KEY",
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+}
+
+
+def test_the_workers_hold_no_secret_of_the_control_plane_and_the_control_plane_holds_them_all():
+    from devstack import distributed
+
+    services = compose()["services"]
+    airflow_services = {
+        n for n, s in services.items() if s.get("image") == compose()["x-airflow-common"]["image"]
+    }
+    assert CONTROL_PLANE | {"airflow-worker"} <= airflow_services
+    for name in sorted(airflow_services):
+        environment = services[name].get("environment") or {}
+        names_used = set().union(*(referenced(str(v)) for v in environment.values()))
+        if name in CONTROL_PLANE:
+            # devstack.distributed gives its control plane the same variables (the same shape, tested for
+            # real by make test-distributed).
+            assert set(distributed.CONTROL_PLANE_ONLY) <= set(environment), name
+            assert CONTROL_PLANE_SECRETS <= names_used, name
+        else:
+            assert not set(distributed.CONTROL_PLANE_ONLY) & set(environment), name
+            assert not CONTROL_PLANE_SECRETS & names_used, (
+                f"{name} holds {CONTROL_PLANE_SECRETS & names_used}"
+            )
+            assert "POSTGRES_PASSWORD" not in names_used, name
+    worker = services["airflow-worker"]["environment"]
+    assert set(worker) == set(compose()["x-airflow-common"]["environment"]) | {"DUMB_INIT_SETSID"}
+    # Celery's results: their own database, as a role that can open nothing else.
+    assert interpolate(worker["AIRFLOW__CELERY__RESULT_BACKEND"]) == (
+        "db+postgresql+psycopg2://celery:<CELERY_RESULTS_DB_PASSWORD>@postgres/celery_results"
+    )
+    assert worker["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+
+
+def test_postgresql_s_superuser_is_not_airflow_s_role():
+    postgres_service = compose()["services"]["postgres"]
+    environment = postgres_service["environment"]
+    assert (environment["POSTGRES_USER"], environment["POSTGRES_DB"]) == ("postgres", "postgres")
+    assert referenced(environment["POSTGRES_PASSWORD"]) == {"POSTGRES_PASSWORD"}
+    assert (
+        "./devstack/postgres-roles.sh:/docker-entrypoint-initdb.d/10-roles.sh:ro"
+        in postgres_service["volumes"]
+    )
+    control = compose()["x-airflow-control-plane"]["environment"]
+    assert interpolate(control["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]) == (
+        "postgresql+psycopg2://airflow:<AIRFLOW_DB_PASSWORD>@postgres/airflow"
+    )
+
+
+@pytest.mark.skipif(bool(postgres.unavailable()), reason=postgres.unavailable() or "available")
+def test_the_postgresql_roles_script_makes_ordinary_roles_that_open_their_own_database_only(stack_dir):
+    """devstack/postgres-roles.sh, run for real against a PostgreSQL server as the image's entrypoint runs it
+    (as the superuser, the passwords in its environment)."""
+    import psycopg2
+
+    server = postgres.start(stack_dir / "pg", free_port())
+    try:
+        superuser = postgres.credentials(server.folder)[postgres.SUPERUSER]
+        admin = server.connect(postgres.SUPERUSER, "postgres")
+        admin.autocommit = True
+        with admin.cursor() as cur:  # the volume's first start: nothing but the superuser
+            cur.execute("DROP DATABASE airflow")
+            cur.execute("DROP ROLE airflow")
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PGHOST": "127.0.0.1",
+            "PGPORT": str(server.port),
+            "PGPASSWORD": superuser,
+            "POSTGRES_USER": "postgres",
+            "AIRFLOW_DB_PASSWORD": "a" * 48,
+            "CELERY_RESULTS_DB_PASSWORD": "",
+        }
+        script = str(ROOT / "devstack" / "postgres-roles.sh")
+        refused = subprocess.run(["sh", script], env=env, capture_output=True, text=True)
+        assert refused.returncode != 0
+        assert "CELERY_RESULTS_DB_PASSWORD is not set: see .env.example" in refused.stderr
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_roles WHERE rolname IN ('airflow', 'celery')")
+            assert cur.fetchone() == (0,)  # nothing made
+
+        done = subprocess.run(
+            ["sh", script],
+            env={**env, "CELERY_RESULTS_DB_PASSWORD": "c" * 48},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, d.datname FROM pg_roles r "
+                "JOIN pg_database d ON d.datdba = r.oid WHERE r.rolname <> 'postgres' ORDER BY 1"
+            )
+            assert cur.fetchall() == [
+                ("airflow", False, False, False, "airflow"),
+                ("celery", False, False, False, "celery_results"),
+            ]
+        admin.close()
+
+        def connect(user: str, password: str, dbname: str):
+            return psycopg2.connect(
+                host="127.0.0.1",
+                port=server.port,
+                user=user,
+                password=password,
+                dbname=dbname,
+                connect_timeout=5,
+            )
+
+        connect("airflow", "a" * 48, "airflow").close()
+        connect("celery", "c" * 48, "celery_results").close()
+        for user, password, other in (
+            ("celery", "c" * 48, "airflow"),
+            ("airflow", "a" * 48, "celery_results"),
+        ):
+            with pytest.raises(psycopg2.OperationalError, match=f'permission denied for database "{other}"'):
+                connect(user, password, other)
+        conn = connect("airflow", "a" * 48, "airflow")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            with conn.cursor() as cur:
+                cur.execute("CREATE ROLE intruder SUPERUSER")
+        conn.close()
+    finally:
+        server.stop()
+    # No password on a command line: psql reads them from its environment.
+    text = (ROOT / "devstack" / "postgres-roles.sh").read_text()
+    assert "\\getenv airflow_password AIRFLOW_DB_PASSWORD" in text and "-v airflow" not in text
+
+
+def test_airflow_init_creates_the_users_without_a_password_on_any_command_line(tmp_path):
+    """The users step of airflow-init, run for real against a stand-in for FAB's security manager (FAB is in
+    Airflow's image, not in this lock): passwords come from the environment, nothing else."""
+    command = "\n".join(compose()["services"]["airflow-init"]["command"])
+    assert "--password" not in command
+    shell = re.sub(r"<<'(\w+)'\n.*?\n\1\n", "", command, flags=re.S)  # the shell lines, heredocs removed
+    assert not re.search(r"\$\{?(AIRFLOW_\w+_PASSWORD)", shell.replace("$$", "$")), shell
+    script = command.split("<<'USERS'\n", 1)[1].split("\nUSERS\n", 1)[0]
+    fake = tmp_path / "fake_fab.py"
+    fake.write_text(
+        """import contextlib, json, sys, types
+made = []
+class SM:
+    def find_user(self, username):
+        return username == "auditor"  # exists already: left as it is
+    def find_role(self, name):
+        return name
+    def add_user(self, username, first, last, email, role, password):
+        made.append([username, role, password, email])
+        return True
+@contextlib.contextmanager
+def get_application_builder():
+    yield types.SimpleNamespace(sm=SM())
+names = ["airflow", "airflow.providers", "airflow.providers.fab", "airflow.providers.fab.auth_manager",
+         "airflow.providers.fab.auth_manager.cli_commands", "airflow.providers.fab.auth_manager.cli_commands.utils"]
+for name in names:
+    sys.modules[name] = types.ModuleType(name)
+sys.modules[names[-1]].get_application_builder = get_application_builder
+try:
+    exec(compile(open(sys.argv[1]).read(), "users", "exec"))
+finally:
+    print(json.dumps(made))
+"""
+    )
+    (tmp_path / "users.py").write_text(script)
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_ADMIN_PASSWORD": "pw-admin", "AIRFLOW_PIO_PASSWORD": "pw-pio"}
+    done = subprocess.run(
+        [sys.executable, str(fake), str(tmp_path / "users.py")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert json.loads(lines[-1]) == [
+        ["admin", "Admin", "pw-admin", "admin@example.invalid"],
+        ["pio", "User", "pw-pio", "pio@example.invalid"],
+    ]
+    assert "user auditor exists: left as it is" in done.stdout
+    missing = subprocess.run(
+        [sys.executable, str(fake), str(tmp_path / "users.py")],
+        env={**env, "AIRFLOW_PIO_PASSWORD": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "AIRFLOW_PIO_PASSWORD is not set: see .env.example" in missing.stderr
+
+
+def test_the_store_s_set_up_sees_only_the_public_halves_of_the_keys(tmp_path):
+    services = compose()["services"]
+    private = "${RELEASES_KEYS_DIR:-./keys}:/keys:ro"
+    holders = sorted(n for n, s in services.items() if private in (s.get("volumes") or []))
+    # airflow-init puts the private halves into Airflow's connections; keys-public has no network.
+    assert holders == ["airflow-init", "keys-public"]
+    keys_public = services["keys-public"]
+    assert keys_public["network_mode"] == "none" and keys_public["environment"] == {}
+    init = services["seaweedfs-init"]
+    assert init["volumes"] == ["public-keys:/keys:ro"]
+    assert init["depends_on"]["keys-public"] == {"condition": "service_completed_successfully"}
+    # What keys-public runs, run here.
+    entrypoint = keys_public["entrypoint"]
+    assert entrypoint[:2] == ["python", "-c"] and entrypoint[3:] == ["/keys", "/public-keys"]
+    source, target = tmp_path / "keys", tmp_path / "public"
+    source.mkdir()
+    target.mkdir()
+    argv = [sys.executable, "-c", entrypoint[2], str(source), str(target)]
+    missing = subprocess.run(argv, capture_output=True, text=True)
+    assert missing.returncode == 1 and "keys-public: cannot read the public half of" in missing.stderr
+    for name in ("sealing-key.json", "signing-key.json"):
+        (source / name).write_text(
+            json.dumps({"private_key": f"PRIVATE-{name}", "public_key": f"public-{name}"})
+        )
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in ("sealing-key.json", "signing-key.json"):
+        assert json.loads((target / name).read_text()) == {"public_key": f"public-{name}"}
+    assert "PRIVATE" not in "".join(p.read_text() for p in target.iterdir())
+    # seaweedfs-init reads exactly these files.
+    assert init["entrypoint"] == [
+        "releases",
+        "setup-bucket",
+        "--sealing-key",
+        "/keys/sealing-key.json",
+        "--signing-key",
+        "/keys/signing-key.json",
+    ]
+
+
+def test_no_service_runs_as_root_by_the_compose_file():
+    services = compose()["services"]
+    users = {n: str(s.get("user", "")) for n, s in services.items()}
+    assert [n for n, u in users.items() if u.split(":")[0] in ("0", "root")] == []
+    # SeaweedFS runs as its image's own user `seaweed` (1000:1000); its configuration is written as that
+    # uid, so that SeaweedFS can read the 0600 files, into a volume whose mount point the Dockerfile gives
+    # to that uid.
+    assert users["seaweedfs"] == "1000:1000"
+    assert users["seaweedfs-config"] == "1000:0"
+    assert "install -d -o 1000 -g 0 -m 0700 /config" in DOCKERFILE.read_text()
+    assert "install -d -o airflow -g 0 -m 0770 /public-keys" in DOCKERFILE.read_text()
+    assert DOCKERFILE.read_text().rstrip().splitlines()[-1] == "USER airflow"

@@ -11,8 +11,10 @@ Every component's log is kept in ``test-artifacts/distributed/``; a failure name
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -231,12 +233,74 @@ def test_the_components_run_apart_on_loopback_with_the_celery_executor(dist):
     assert dist.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert dist.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
     assert dist.env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:")
-    assert dist.env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://airflow:")
+    assert dist.env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://celery:")
     sockets = processes.listening(dist.pids())
     off_loopback = [s for s in sockets if s[2] != "127.0.0.1"]
     assert off_loopback == [], off_loopback
     for worker in distributed.WORKERS:
         assert f"{worker}@" in dist.log_of(worker).read_text(errors="replace")
+
+
+def environ(pid: int) -> bytes:
+    """A process's environment as another process of its user reads it: /proc/<pid>/environ."""
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def variables(raw: bytes) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
+def test_the_workers_hold_no_secret_of_the_control_plane(dist):
+    """A compromised worker must not forge an admin token (JWT secret), decrypt the connections (Fernet key)
+    or open the metadata database (its URL, the airflow role's or the superuser's password)."""
+    pg = postgres.credentials(dist.folder / "pg")
+    secrets = {name: dist.env[name] for name in distributed.CONTROL_PLANE_ONLY}
+    secrets["airflow role's password"] = pg[postgres.ROLE]
+    secrets["superuser's password"] = pg[postgres.SUPERUSER]
+    # The check can see a secret: the scheduler, which signs the workloads' tokens, holds them.
+    scheduler = environ(dist.component("scheduler").proc.pid)
+    assert sorted(n for n, v in secrets.items() if v.encode() in scheduler) == sorted(
+        set(secrets) - {"superuser's password"}
+    )
+    for worker in distributed.WORKERS:
+        family = processes.tree(dist.component(worker).proc.pid)
+        assert len(family) >= 2, f"{worker}: the Celery worker and its pool: {family}"
+        for proc in family:
+            raw = environ(proc.pid)
+            held = sorted(
+                name for name, secret in secrets.items() if secret.encode() in raw or name.encode() in raw
+            )
+            assert held == [], f"{worker} (pid {proc.pid}, {proc.name()}) holds {held}"
+            assert b"AIRFLOW_CONN_" not in raw
+        # What the worker runs with, as a process of its family shows it (setproctitle overwrites the /proc
+        # view of the Celery main and pool processes; their environment is the same, inherited): a home of
+        # its own; Celery's results in their own database, as a role that can open nothing else.
+        shown = [env for env in (variables(environ(p.pid)) for p in family) if "AIRFLOW_HOME" in env]
+        assert shown, f"{worker}: no process of {family} shows its environment"
+        for env in shown:
+            assert env["AIRFLOW_HOME"] == str(dist.folder / "workers" / worker)
+            assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://celery:")
+            assert env["AIRFLOW__CELERY__RESULT_BACKEND"].endswith("/celery_results")
+    import psycopg2
+
+    with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
+        postgres.connect(dist.folder / "pg", dist.db.port, postgres.RESULTS_ROLE, postgres.DATABASE)
+    conn = postgres.connect(dist.folder / "pg", dist.db.port, postgres.SUPERUSER, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, d.datname FROM pg_roles r "
+                "JOIN pg_database d ON d.datdba = r.oid WHERE r.rolname <> 'postgres' ORDER BY 1"
+            )
+            owners = cur.fetchall()
+    finally:
+        conn.close()
+    # The metadata database's owner and the results' are ordinary roles: no superuser, no role or
+    # database creation.
+    assert owners == [
+        ("airflow", False, False, False, "airflow"),
+        ("celery", False, False, False, "celery_results"),
+    ]
 
 
 def test_an_incident_through_all_three_stages_via_the_rest_api(dist):
@@ -387,6 +451,10 @@ def test_operators_are_alerted_when_a_release_is_late_and_when_one_fails(dist, m
         == f"Release LATE: incident {late} (preliminary) is not public after {DEADLINE_MINUTES} minutes"
     )
     assert alerts[0].recipients == [ALERT_TO] and run_id in alerts[0].text
+    # The advice follows the task instance, not the run (which is "running" all along): no worker took it.
+    as_read = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", alerts[0].text)).split())
+    assert "Task release scheduled, not started: no worker has taken it" in as_read, as_read
+    assert "read its log" not in as_read, as_read
     assert api.run(run_id)["state"] in ("queued", "running")
     say(f"deadline alert: {alerts[0].subject}")
     status, body = api.call("PATCH", "/api/v2/pools/default_pool?update_mask=slots", {"slots": pool["slots"]})
