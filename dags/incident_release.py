@@ -15,6 +15,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Asset, Metadata, Param, dag, task
 
 from releases import sealing
@@ -123,17 +125,53 @@ def refusals_are_outcomes(ti):
     render_template_as_native_obj=False,
 )
 def incident_release():
+    @task.branch(**RETRY)
+    def plan(dag_run=None, ti=None):
+        """Check the document with the incident's history (a refusal ends the run here, skipped), then go on
+        to ``approve`` when its stage needs a second person, else straight to ``wait_for_release_at``."""
+        from releases import pipeline
+
+        cfg, store = open_store()
+        with refusals_are_outcomes(ti):
+            planned = pipeline.plan(
+                document(dag_run, secret(sealing.CONNECTION)), store, cfg, key=submission_key(dag_run)
+            )
+        now = datetime.now(timezone.utc).isoformat()  # noqa: UP017
+        ti.xcom_push(key="release_at", value=planned["release_at"] or now)
+        ti.xcom_push(key="preview", value=planned["preview"])
+        ti.xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "preview"})
+        return "approve" if planned["approval"] else "wait_for_release_at"
+
+    # A second person's decision (Airflow's human-in-the-loop; answer in the UI's Required Actions or
+    # PATCH .../taskInstances/approve/-1/hitlDetails). Reject skips the rest: nothing is published.
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Approve the release of {{ ti.xcom_pull(task_ids='plan', key='plan')['incident_id'] }} "
+        "v{{ ti.xcom_pull(task_ids='plan', key='plan')['version'] }} "
+        "({{ ti.xcom_pull(task_ids='plan', key='plan')['stage'] }})?",
+        body="{{ ti.xcom_pull(task_ids='plan', key='preview') }}",
+        params={"note": Param("", type="string", maxLength=1000, title="Note (recorded with the version)")},
+    )
+    # Scheduled release: deferred to the triggerer, no worker held; cancel by marking the run failed.
+    wait = DateTimeSensorAsync(
+        task_id="wait_for_release_at",
+        target_time="{{ ti.xcom_pull(task_ids='plan', key='release_at') }}",
+        trigger_rule="none_failed_min_one_success",
+    )
+
     @task(outlets=[PUBLISHED], **RETRY)
     def release(dag_run=None, ti=None):
         """Validate, publish, log, render the incident's page and feeds and fold the version into the archive,
         changelog and catalog, then tell the WebSub hub: one task, so a release pays for one task start. Every
         step is idempotent (a version is written once per run), so a retry or a cleared task redoes only what
         is missing. The site-wide views are ``site_views``' work, cued by this task's asset event."""
-        from releases import feeds, pipeline
+        from releases import approval, feeds, pipeline
 
         cfg, store = open_store()
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)  # each connection looked up once
+        answer = ti.xcom_pull(task_ids="approve")
         with refusals_are_outcomes(ti):  # validate refuses before anything is written
+            approved = approval.decide(answer, releaser(dag_run)) if answer else None
             published = pipeline.release(
                 document(dag_run, sealing_key),
                 store,
@@ -142,13 +180,16 @@ def incident_release():
                 released_by=releaser(dag_run),
                 signer=log,
                 site=False,
+                approval=approved,
             )
         page = feeds.version_url(cfg, published["incident_id"], published["version"])
         ti.xcom_push(key=OUTCOME, value={"outcome": "published", **published, "url": page})
         yield Metadata(PUBLISHED, extra={**published, "url": page})
         return {**published, "url": page}
 
-    release()
+    planned = plan()
+    planned >> [approve, wait]
+    approve >> wait >> release()
 
 
 incident_release()

@@ -92,7 +92,7 @@ def connection_json(endpoint: str, region: str, creds: dict[str, str]) -> str:
 
 # Who may sign in to `make up`: the operator, a PIO and an auditor, one per role a deployment uses
 # (SimpleAuthManager roles; passwords are generated into the password file on first start).
-USERS = {"pio": "user", "auditor": "viewer"}
+USERS = {"pio": "user", "approver": "user", "auditor": "viewer"}
 
 
 def airflow_env(

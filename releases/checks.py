@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from . import privacy, stages
-from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update
+from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update, release_at_problem
 from .errors import ReleaseError
 
 # Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
@@ -68,6 +69,7 @@ RULES: dict[str, str] = {
     "keep_unchanged.format": "keep_unchanged that are not statement field names",
     "keep_unchanged.preliminary": "keep_unchanged on a first release",
     "language.format": "a language that is not a language tag such as en, es-MX or ar",
+    "release_at.past": "a scheduled release time that is not in the future",
     "stage.first_not_preliminary": "an update or correction of an incident that has no release",
     "stage.second_preliminary": "a second preliminary release of an incident",
     "change.none": "an update or correction that changes nothing",
@@ -90,6 +92,7 @@ _TITLES = {
     "private_fields": "Hide the old value of",
     "keep_unchanged": "Right as it is",
     "language": "Language",
+    "release_at": "Release at",
 }
 
 
@@ -138,6 +141,8 @@ def check(doc: Any, history: History = None, settings: Any = None) -> list[Refus
     update, problems = read_update(doc)
     if update is None:
         return [Refusal.from_error(err) for err in problems]
+    if late := release_at_problem(update.release_at, datetime.now(UTC)):
+        return [Refusal.from_error(late)]
     public = settings if isinstance(settings, privacy.Public) else getattr(settings, "public", None)
     public = public or privacy.NOTHING_LISTED
     records = history(update.incident_id) if callable(history) else history

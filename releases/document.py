@@ -107,6 +107,7 @@ ALL_FIELDS = (
     "private_fields",
     "keep_unchanged",
     "language",
+    "release_at",
 )
 # Shown instead of the earlier value of a field listed under ``private_fields``.
 REMOVED = "[removed]"
@@ -137,6 +138,9 @@ class Update:
     withheld: tuple[privacy.Withheld, ...] = dataclasses.field(default=(), repr=False)
     # BCP 47 tag of the statement's language (None: not given; carried over from the latest version).
     language: str | None = None
+    # When the statement is to be public (scheduled release), UTC ISO 8601; None: at once. That it is in
+    # the future is checked before a run exists (:func:`releases.checks.check`), not when the run releases.
+    release_at: str | None = None
 
 
 _TYPE_NAMES = {
@@ -413,6 +417,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
     private = attempt("private_fields", _private_fields, doc.get("private_fields"), stage, fields, failed)
     keep = attempt("keep_unchanged", _keep_unchanged, doc.get("keep_unchanged"), stage)
     language = attempt("language", parse_language, doc.get("language"))
+    release_at = attempt("release_at", parse_release_at, doc.get("release_at"))
     if problems:
         return None, problems
     return Update(
@@ -426,6 +431,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
         keep,
         withheld or (),
         language=language,
+        release_at=release_at,
     ), []
 
 
@@ -448,6 +454,28 @@ def _stage(value: Any) -> str:
     if value not in STAGES:
         raise InvalidUpdate("stage", f"must be one of {', '.join(STAGES)}", "stage.unknown")
     return value
+
+
+def parse_release_at(value: Any) -> str | None:
+    """The document's ``release_at`` (scheduled release): a date and time with its zone, as UTC ISO 8601."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidUpdate(
+            "release_at", f"must be a date and time with its time zone, like {TIME_EXAMPLE}", "time.format"
+        )
+    return parse_timestamp("release_at", value).astimezone(UTC).isoformat()
+
+
+def release_at_problem(release_at: str | None, now: datetime) -> InvalidUpdate | None:
+    """A scheduled time must be in the future when the run is asked for (checked before a run exists)."""
+    if release_at and datetime.fromisoformat(release_at) <= now:
+        return InvalidUpdate(
+            "release_at",
+            f"is in the past ({release_at}); give a time in the future, or leave it empty to release at once",
+            "release_at.past",
+        )
+    return None
 
 
 def parse_language(value: Any) -> str | None:
@@ -649,5 +677,14 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "mark its entries. Left empty, it carries over.",
         "maxLength": LANGUAGE_MAX,
         "pattern": LANGUAGE_PATTERN,
+    }
+    schemas["release_at"] = {
+        "default": None,
+        "type": ["null", "string"],
+        "title": "Release at (optional)",
+        "description": "Optional: when the statement is to become public, with its time zone, e.g. "
+        f"{TIME_EXAMPLE}. Empty: at once. The run waits until then without holding a worker; mark the run "
+        "failed before then to cancel it.",
+        "pattern": FORM_TIMESTAMP_PATTERN,
     }
     return schemas

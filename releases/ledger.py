@@ -91,6 +91,7 @@ def append(
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
     records: list[dict[str, Any]] | None = None,
+    approval: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Append the update as the next version, exactly once per ``key``; returns it, the incident's
     history up to it (``records``: the history as already read, if it was) and whether this call
@@ -116,6 +117,7 @@ def append(
             public=public,
             salt=salt,
             rendering=rendering,
+            approval=approval,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record, [*records, record], True

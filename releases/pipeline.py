@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, privacy, redaction, sealing, tlog, views, websub
+from . import approval, feeds, ledger, privacy, records, redaction, sealing, tlog, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
@@ -136,6 +136,33 @@ def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) 
         return None
     _records, record = _published(conf, store, key)
     return _notify(record, settings)
+
+
+def plan(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> dict[str, Any]:
+    """Before anything waits or is written: the document's rules with the incident's history (a refusal
+    raises), whether the release waits for approval (:mod:`releases.approval`), when it is to be public
+    (``release_at``, None: at once) and the preview an approver is shown."""
+    update = parse_update(conf)
+    history = ledger.history(store, update.incident_id)
+    previous = history[-1] if history else None
+    would_be = records.next_record(
+        update,
+        previous,
+        released_at="(not yet released)",
+        released_by="preview",
+        key=key,
+        public=settings.public,
+    )
+    page = feeds.version_url(settings, would_be["incident_id"], would_be["version"])
+    return {
+        "incident_id": would_be["incident_id"],
+        "version": would_be["version"],
+        "stage": would_be["stage"],
+        "approval": approval.needs_approval(update.stage, settings),
+        "release_at": update.release_at,
+        "url": page,
+        "preview": approval.preview(dict(would_be), previous, page),
+    }
 
 
 def _notify(record: dict[str, Any], settings: Settings) -> dict[str, Any] | None:

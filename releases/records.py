@@ -61,6 +61,9 @@ TEXT_KEYS = frozenset(
         "value",
         "justification",
         "reason",
+        "approved_by",
+        "submitted_by",
+        "note",
     }
 )
 # Not part of what ``sha256`` covers: the hash itself, the salts, and where removed values were.
@@ -102,6 +105,9 @@ class Record(TypedDict, total=False):
     # Only when the PIO confirmed one: fields kept as they are although they still contain a value the
     # version changes (``{"field", "changed"}``; see :mod:`releases.consistency`).
     kept_unchanged: list[dict[str, str]]
+    # Only when the version waited for a second person (see releases.approval): who approved it, when,
+    # their note, and who submitted it.
+    approval: dict[str, str]
     sha256: str
 
 
@@ -203,10 +209,12 @@ def seal(
     prev: str | None,
     on_behalf_of: str | None = None,
     salt: Callable[[str], str] = new_salt,
+    approval: dict[str, str] | None = None,
 ) -> Record:
     record = {
         "schema": SCHEMA,
         **content,
+        **({"approval": dict(approval)} if approval else {}),
         "released_at": released_at,
         "released_by": released_by,
         "on_behalf_of": on_behalf_of,
@@ -228,6 +236,7 @@ def next_record(
     public: privacy.Public = privacy.NOTHING_LISTED,
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
+    approval: dict[str, str] | None = None,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
     field carry-over (:func:`releases.stages.plan`), then sealed into the hash chain. The one way a
@@ -245,6 +254,7 @@ def next_record(
         key=key,
         prev=prev["sha256"] if prev else None,
         salt=salt,
+        approval=approval,
     )
 
 

@@ -56,6 +56,9 @@ class Settings:
     public_contacts: tuple[str, ...] = ()
     # Public buildings' street addresses (courthouse, jail, headquarters) the guard never flags.
     public_addresses: tuple[str, ...] = ()
+    # Stages whose release waits for a second person's approval (RELEASES_APPROVAL_STAGES, comma
+    # separated; "none" for no approval at all).
+    approval_stages: tuple[str, ...] = ("corrected", "redaction")
 
     @property
     def base_url(self) -> str:
@@ -127,9 +130,11 @@ ENV = {
     "api_user": "RELEASES_API_USER",
     "public_contacts": "RELEASES_PUBLIC_CONTACTS",
     "public_addresses": "RELEASES_PUBLIC_ADDRESSES",
+    "approval_stages": "RELEASES_APPROVAL_STAGES",
 }
 # Lists: contacts are separated by commas; addresses, which contain commas, by semicolons.
-_SEPARATORS = {"public_contacts": ",", "public_addresses": ";"}
+_SEPARATORS = {"public_contacts": ",", "public_addresses": ";", "approval_stages": ","}
+APPROVABLE = ("preliminary", "updated", "corrected", "redaction")
 
 
 # The name of a variable, not a password.
@@ -149,7 +154,14 @@ def load(environ: dict[str, str] | None = None) -> Settings:
                 values[attr] = int(env[var])
             else:
                 values[attr] = env[var]
+    if values.get("approval_stages") == ("none",):
+        values["approval_stages"] = ()
     settings = Settings(**values)
+    if unknown := [s for s in settings.approval_stages if s not in APPROVABLE]:
+        raise ValueError(
+            f"RELEASES_APPROVAL_STAGES: {ascii(unknown[0])[:40]} is not a stage; give some of "
+            f"{', '.join(APPROVABLE)} separated by commas, or none"
+        )
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.
         raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")

@@ -27,6 +27,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+# dag.test() cannot answer a human-in-the-loop request: releases here do not wait for approval (the
+# approval tests start a stack with RELEASES_APPROVAL_STAGES set, tests/test_approval_stack.py).
+os.environ["RELEASES_APPROVAL_STAGES"] = "none"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 # No test may reach a real AWS account with someone's credentials from the environment.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):

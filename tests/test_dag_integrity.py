@@ -39,8 +39,14 @@ def test_dag_settings_are_written_out(release_dag):
     assert dag.catchup is False
     assert dag.start_date.tzinfo is not None and dag.start_date.utcoffset() == UTC.utcoffset(None)
     assert dag.tags == {"releases"} or list(dag.tags) == ["releases"]
-    # One task: a release pays for one task start (issue 14), its steps run in one process.
-    assert [t.task_id for t in dag.topological_sort()] == ["release"]
+    # The release's steps run in one task (issue 14); before it, the check with the history that decides
+    # whether it waits for a second person (approve) and for its release_at time (deferred, no worker).
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "plan",
+        "approve",
+        "wait_for_release_at",
+        "release",
+    ]
     params = dag.params
     assert params.get_param("incident_id").schema["pattern"] == "^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
     assert params.get_param("stage").schema["enum"] == ["preliminary", "updated", "corrected"]

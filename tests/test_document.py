@@ -156,6 +156,7 @@ def test_param_schemas_describe_every_field():
         "private_fields",
         "keep_unchanged",
         "language",
+        "release_at",
     ]
     for name, schema in schemas.items():
         assert schema["title"] and schema["description"], name
