@@ -56,6 +56,17 @@ class Api:
         assert stack._wait_for(lambda: self.run_state(run_id) in ("success", "failed"), timeout, 1.0), run_id
         return self.run_state(run_id)
 
+    def why(self, run_id):
+        """Each task's state, and the log of those that failed (for an assertion's message)."""
+        _, tis = self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")
+        out = []
+        for ti in tis.get("task_instances", []) if isinstance(tis, dict) else []:
+            out.append(f"{ti['task_id']}: {ti['state']}")
+            if ti["state"] == "failed":
+                path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+                out.append(str(self.call("pio", "GET", path + "?full_content=true")[1])[-3000:])
+        return "\n".join(out)
+
     def answer(self, run_id, user, option, note=""):
         return self.call(
             user,
@@ -77,7 +88,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
     with running_up(stack_dir) as up:
         api = Api(up)
         first = api.trigger("t-v1-preliminary", {**PRELIMINARY, "incident_id": incident})
-        assert api.wait_run(first) == "success"
+        assert api.wait_run(first) == "success", api.why(first)
         assert api.task_state(first, "approve") == "skipped"  # preliminary: no second person
         assert record(up, incident, 1)["released_by"] == "pio"
 
@@ -91,7 +102,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         assert code == 200 and "6th St and Main St" in detail["body"] and "location" in detail["body"]
         code, answer = api.answer(own, "pio", "Approve")
         assert code == 200, answer
-        assert api.wait_run(own) == "success"
+        assert api.wait_run(own) == "success", api.why(own)
         assert api.task_state(own, "release") == "skipped"
         assert record(up, incident, 2) is None  # refused: the approver was the submitter
 
@@ -99,7 +110,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         rejected = api.trigger("t-v2-corrected-rejected", correction)
         api.wait_task(rejected, "approve", ("awaiting_input",))
         assert api.answer(rejected, "approver", "Reject", "Wait for the video review.")[0] == 200
-        assert api.wait_run(rejected) == "success"
+        assert api.wait_run(rejected) == "success", api.why(rejected)
         assert api.task_state(rejected, "release") == "skipped"
         assert record(up, incident, 2) is None
 
@@ -108,7 +119,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         api.wait_task(approved, "approve", ("awaiting_input",))
         assert record(up, incident, 2) is None  # nothing public while it waits
         assert api.answer(approved, "approver", "Approve", "Checked against the video.")[0] == 200
-        assert api.wait_run(approved) == "success"
+        assert api.wait_run(approved) == "success", api.why(approved)
         v2 = record(up, incident, 2)
         assert v2["stage"] == "corrected" and v2["released_by"] == "pio"
         assert v2["approval"]["approved_by"] == "approver" and v2["approval"]["submitted_by"] == "pio"
@@ -129,7 +140,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         code, answer = api.call("pio", "PATCH", f"/dags/{DAG}/dagRuns/{cancelled}", {"state": "failed"})
         assert code == 200, answer
         assert datetime.now(UTC) < at and record(up, incident, 3) is None
-        assert api.wait_run(scheduled, timeout=400) == "success"
+        assert api.wait_run(scheduled, timeout=400) == "success", api.why(scheduled)
         v3 = record(up, incident, 3)
         assert v3["summary"] == "Stable condition." and v3["released_at"] >= at.isoformat().replace(
             "+00:00", ""

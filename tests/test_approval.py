@@ -1,0 +1,105 @@
+"""The approval rules (releases.approval): who may approve, what a rejection says, what is recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sample import CORRECTION, PRELIMINARY
+
+from releases import approval, settings
+from releases.document import parse_update
+from releases.records import content_hash, next_record
+
+WHEN = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+
+
+def answer(option, name, note=""):
+    return {
+        "chosen_options": [option],
+        "params_input": {"note": note},
+        "responded_by_user": {"id": name, "name": name},
+        "responded_at": WHEN,
+    }
+
+
+def test_a_second_person_s_approval_is_recorded_with_time_and_note():
+    got = approval.decide(answer("Approve", "approver", " Checked the video. "), "pio")
+    assert got == {
+        "approved_by": "approver",
+        "approved_at": "2026-11-27T18:00:00+00:00",
+        "note": "Checked the video.",
+        "submitted_by": "pio",
+    }
+
+
+def test_the_submitter_cannot_approve_their_own_release():
+    with pytest.raises(approval.ApprovalRefused) as err:
+        approval.decide(answer("Approve", "pio"), "pio")
+    assert err.value.code == "approval.same_person" and "another person" in str(err.value)
+
+
+def test_a_rejection_says_who_and_why():
+    with pytest.raises(approval.ApprovalRefused) as err:
+        approval.decide(answer("Reject", "approver", "Wait for next of kin."), "pio")
+    assert err.value.code == "approval.rejected"
+    assert "approver rejected the release: Wait for next of kin." in str(err.value)
+
+
+def test_which_stages_need_approval_is_a_setting():
+    default = settings.load({})
+    assert [s for s in settings.APPROVABLE if approval.needs_approval(s, default)] == [
+        "corrected",
+        "redaction",
+    ]
+    every = settings.load({"RELEASES_APPROVAL_STAGES": "preliminary, updated,corrected"})
+    assert approval.needs_approval("preliminary", every)
+    assert not approval.needs_approval("corrected", settings.load({"RELEASES_APPROVAL_STAGES": "none"}))
+    with pytest.raises(ValueError, match="RELEASES_APPROVAL_STAGES: 'final' is not a stage"):
+        settings.load({"RELEASES_APPROVAL_STAGES": "final"})
+
+
+def test_the_approval_is_sealed_into_the_version_and_the_preview_shows_the_change():
+    first = next_record(
+        parse_update(PRELIMINARY), None, released_at="2026-11-21T03:00:00Z", released_by="pio", key="k1"
+    )
+    ok = approval.decide(answer("Approve", "approver", "ok"), "pio")
+    fix = parse_update(CORRECTION)
+    second = next_record(
+        fix, first, released_at="2026-11-21T04:00:00Z", released_by="pio", key="k2", approval=ok
+    )
+    assert second["approval"] == ok and content_hash(second) == second["sha256"]
+    forged = {**second, "approval": {**ok, "approved_by": "someone else"}}
+    assert content_hash(forged) != second["sha256"]  # the approver is committed to like any other value
+    shown = approval.preview(dict(second), first, "https://example.org/incidents/2026-0142/v2.html")
+    assert "location: was \u201c5th St and Main St\u201d, now \u201c6th St and Main St\u201d" in shown
+    assert (
+        "https://example.org/incidents/2026-0142/v2.html" in shown and CORRECTION["correction_note"] in shown
+    )
+
+
+def test_the_history_and_version_pages_show_who_approved_when_and_their_note():
+    from releases import render
+    from releases.settings import Settings
+
+    first = next_record(
+        parse_update(PRELIMINARY), None, released_at="2026-11-21T03:00:00Z", released_by="pio", key="k1"
+    )
+    ok = approval.decide(answer("Approve", "approver", "Checked <the> video."), "pio")
+    second = next_record(
+        parse_update(CORRECTION),
+        first,
+        released_at="2026-11-27T18:05:00Z",
+        released_by="pio",
+        key="k2",
+        approval=ok,
+    )
+    cfg = Settings(display_timezone="UTC")
+    history = render.incident_page([first, second], cfg).decode()
+    assert history.count("approved by") == 1  # the correction only; the preliminary had no approval
+    assert (
+        'approved by <span dir="auto">approver</span>' in history and "Checked &lt;the&gt; video." in history
+    )
+    assert "approved by" in render.version_html(second, cfg).decode()
+    text = render.version_txt(second, cfg).decode()
+    assert "Approved by: approver" in text and "Checked <the> video." in text
