@@ -157,6 +157,9 @@ def incident_release():
         task_id="wait_for_release_at",
         target_time="{{ ti.xcom_pull(task_ids='plan', key='release_at') }}",
         trigger_rule="none_failed_min_one_success",
+        # A resumed task that dies on a loaded machine (seen once on the test stack: no log after
+        # "Pre Execute") waits again and fires at once: the time has passed.
+        **RETRY,
     )
 
     @task(outlets=[PUBLISHED], **RETRY)
@@ -287,13 +290,34 @@ REDACTION_PARAMS = {
     doc_md=REDACTION_DOC,
 )
 def incident_redaction():
-    @task(**RETRY)
-    def redact(dag_run=None, ti=None) -> dict:
-        """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
+    @task.branch(**RETRY)
+    def plan(dag_run=None, ti=None):
+        """Check the request against the records (a refusal ends the run, skipped); then ``approve`` when
+        redactions need a second person (``RELEASES_APPROVAL_STAGES``), else straight to ``redact``."""
         from releases import pipeline
 
         cfg, store = open_store()
         with refusals_are_outcomes(ti):
+            planned = pipeline.plan_redaction(document(dag_run, secret(sealing.CONNECTION)), store, cfg)
+        ti.xcom_push(key="preview", value=planned["preview"])
+        return "approve" if planned["approval"] else "redact"
+
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Approve the redaction of {{ dag_run.conf.get('incident_id') }}?",
+        body="{{ ti.xcom_pull(task_ids='plan', key='preview') }}",
+        params={"note": Param("", type="string", maxLength=1000, title="Note (recorded with the redaction)")},
+    )
+
+    @task(trigger_rule="none_failed_min_one_success", **RETRY)
+    def redact(dag_run=None, ti=None) -> dict:
+        """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
+        from releases import approval, pipeline
+
+        cfg, store = open_store()
+        answer = ti.xcom_pull(task_ids="approve")
+        with refusals_are_outcomes(ti):
+            approved = approval.decide(answer, releaser(dag_run)) if answer else None
             return pipeline.redact(
                 document(dag_run, secret(sealing.CONNECTION)),
                 store,
@@ -301,9 +325,13 @@ def incident_redaction():
                 key=submission_key(dag_run),
                 released_by=releaser(dag_run),
                 signer=signer(cfg),
+                approval=approved,
             )
 
-    redact()
+    planned = plan()
+    redacted = redact()
+    planned >> [approve, redacted]
+    approve >> redacted
 
 
 incident_redaction()

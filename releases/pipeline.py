@@ -220,12 +220,37 @@ def redact(
     released_by: str,
     clock: Callable[[], str] = ledger.utc_now,
     signer: tlog.Signer | None = None,
+    approval: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A redaction, every step (see :mod:`releases.redaction`); safe to repeat."""
     request = redaction.parse_request(conf)
     return redaction.apply(
-        request, store, settings, key=key, released_by=released_by, clock=clock, signer=signer
+        request,
+        store,
+        settings,
+        key=key,
+        released_by=released_by,
+        clock=clock,
+        signer=signer,
+        approval=approval,
     )
+
+
+def plan_redaction(conf: dict[str, Any], store: Store, settings: Settings) -> dict[str, Any]:
+    """Before a redaction waits for approval: the request checked against the incident's records (a
+    misspelt text is refused here) and what the approver is shown. Never the text to remove: the request
+    is stored in Airflow's database, which viewers read; only the categories, counts and the reason."""
+    request = redaction.parse_request(conf)
+    history = ledger.history(store, request.incident_id)
+    removed = redaction.plan(history, request)
+    versions = sorted({item["version"] for item in removed})
+    preview = (
+        f"**Redaction of incident {request.incident_id}**: remove {len(request.remove)} text(s) "
+        f"({', '.join(sorted({i.category for i in request.remove}))}) from {len(removed)} value(s) in "
+        f"version(s) {', '.join(map(str, versions))}; recorded as version {len(history) + 1}.\n\n"
+        f"Reason (published): {request.reason}\n"
+    )
+    return {"approval": approval.needs_approval("redaction", settings), "preview": preview}
 
 
 def publish_keys(store: Store, sealing_private: str | None, signer: tlog.Signer | None) -> list[str]:

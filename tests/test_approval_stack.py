@@ -118,6 +118,12 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         approved = api.trigger("t-v2-corrected-approved", correction)
         api.wait_task(approved, "approve", ("awaiting_input",))
         assert record(up, incident, 2) is None  # nothing public while it waits
+        # What the desk lists as pending: Airflow's own HITL REST API, unanswered requests of this DAG.
+        code, pending = api.call(
+            "approver", "GET", f"/dags/{DAG}/dagRuns/~/hitlDetails?response_received=false"
+        )
+        assert code == 200, pending
+        assert [d["task_instance"]["dag_run_id"] for d in pending["hitl_details"]] == [approved]
         assert api.answer(approved, "approver", "Approve", "Checked against the video.")[0] == 200
         assert api.wait_run(approved) == "success", api.why(approved)
         v2 = record(up, incident, 2)
