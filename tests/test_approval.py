@@ -103,3 +103,15 @@ def test_the_history_and_version_pages_show_who_approved_when_and_their_note():
     assert "approved by" in render.version_html(second, cfg).decode()
     text = render.version_txt(second, cfg).decode()
     assert "Approved by: approver" in text and "Checked <the> video." in text
+
+
+def test_make_up_has_a_user_for_each_role_and_a_second_person_to_approve(tmp_path):
+    from devstack import stack
+
+    assert stack.USERS == {"pio": "user", "approver": "user", "auditor": "viewer"}
+    env = stack.airflow_env(
+        tmp_path, settings.load({}), "http://127.0.0.1:9000", {"access_key": "a", "secret_key": "b"}
+    )
+    assert (
+        env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,pio:user,approver:user,auditor:viewer"
+    )
