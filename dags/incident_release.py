@@ -186,7 +186,8 @@ def incident_release():
                 approval=approved,
             )
         page = feeds.version_url(cfg, published["incident_id"], published["version"])
-        ti.xcom_push(key=OUTCOME, value={"outcome": "published", **published, "url": page})
+        feed = f"{cfg.base_url}/incidents/{published['incident_id']}/atom.xml"
+        ti.xcom_push(key=OUTCOME, value={"outcome": "published", **published, "url": page, "feed": feed})
         yield Metadata(PUBLISHED, extra={**published, "url": page})
         return {**published, "url": page}
 

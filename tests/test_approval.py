@@ -115,3 +115,19 @@ def test_make_up_has_a_user_for_each_role_and_a_second_person_to_approve(tmp_pat
     assert (
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,pio:user,approver:user,auditor:viewer"
     )
+
+
+def test_the_run_note_says_what_happened_and_where_it_is_public():
+    from releases.runs import run_note
+
+    published = {"outcome": "published", "incident_id": "2026-0142", "version": 2, "stage": "corrected"}
+    published |= {"url": "https://x.example/incidents/2026-0142/v2.html", "feed": "https://x.example/f.xml"}
+    note = run_note(published, answer("Approve", "approver"))
+    assert note.startswith("Published 2026-0142 v2 (corrected), approved by approver: https://x.example/")
+    assert "Feed: https://x.example/f.xml" in note
+    refused = {"outcome": "refused", "refusals": [{"field": "stage", "title": "Stage", "message": "no"}]}
+    assert run_note(refused) == "Refused, nothing published:\n\n- Stage: no"
+    assert (
+        run_note(None, answer("Reject", "approver", "wait"))
+        == "Rejected by approver, nothing published: wait"
+    )

@@ -67,6 +67,19 @@ class Api:
                 out.append(str(self.call("pio", "GET", path + "?full_content=true")[1])[-3000:])
         return "\n".join(out)
 
+    def note(self, run_id):
+        """The run's note, written by the scheduler as the run ends (plugins/release_feedback.py)."""
+        answer = {}
+        stack._wait_for(
+            lambda: (
+                (answer.update(self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}")[1] or {}))
+                or answer.get("note")
+            ),
+            60,
+            1.0,
+        )
+        return answer.get("note") or ""
+
     def answer(self, run_id, user, option, note=""):
         return self.call(
             user,
@@ -113,6 +126,8 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         assert api.wait_run(rejected) == "success", api.why(rejected)
         assert api.task_state(rejected, "release") == "skipped"
         assert record(up, incident, 2) is None
+        assert api.note(rejected) == "Rejected by approver, nothing published: Wait for the video review."
+        assert "cannot also approve it" in api.note(own)
 
         # Approved by a second person: published, the approval recorded and sealed in the version.
         approved = api.trigger("t-v2-corrected-approved", correction)
@@ -130,6 +145,13 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         assert v2["stage"] == "corrected" and v2["released_by"] == "pio"
         assert v2["approval"]["approved_by"] == "approver" and v2["approval"]["submitted_by"] == "pio"
         assert v2["approval"]["note"] == "Checked against the video." and v2["approval"]["approved_at"]
+        page = f"{up.s3}/{BUCKET}/incidents/{incident}/v2.html"
+        assert api.note(approved).startswith(
+            f"Published {incident} v2 (corrected), approved by approver: {page}"
+        )
+        code, links = api.call("pio", "GET", f"/dags/{DAG}/dagRuns/{approved}/taskInstances/release/links")
+        assert code == 200 and links["Public page"] == page, links
+        assert links["Feed"] == f"{up.s3}/{BUCKET}/incidents/{incident}/atom.xml"
 
         # Scheduled: nothing public before the time, public after it; a cancelled one publishes nothing.
         at = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
