@@ -50,10 +50,34 @@ def outcome_of(session, dag_id: str, run_id: str) -> dict | None:
     return None
 
 
+def answer_of(session, dag_id: str, run_id: str) -> dict | None:
+    """The approver's answer as Airflow recorded it (the HITL detail of the run's ``approve`` task)."""
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    row = session.scalar(
+        select(HITLDetail)
+        .join(TaskInstance, TaskInstance.id == HITLDetail.ti_id)
+        .where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == "approve"
+        )
+    )
+    if row is None or not row.chosen_options:
+        return None
+    return {
+        "chosen_options": list(row.chosen_options),
+        "params_input": row.params_input or {},
+        "responded_by_user": {"name": row.responded_by_user_name},
+    }
+
+
 def note_for(session, dag_id: str, run_id: str) -> str:
     from releases.runs import run_note
 
     answer = _xcom(session, dag_id, run_id, "approve", "return_value")
+    if not isinstance(answer, dict) or not answer.get("chosen_options"):
+        answer = answer_of(session, dag_id, run_id)
     outcome = outcome_of(session, dag_id, run_id)
     if dag_id == "incident_redaction" and isinstance(outcome, type(None)):
         value = _xcom(session, dag_id, run_id, "redact", "return_value")

@@ -93,6 +93,7 @@ _TITLES = {
     "keep_unchanged": "Right as it is",
     "language": "Language",
     "release_at": "Release at",
+    "approval": "Approval",  # refused in the run, after approval (releases.approval)
 }
 
 
