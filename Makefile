@@ -8,18 +8,20 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # make up's data: the store in $(DATA)/s3, Airflow's PostgreSQL in $(DATA)/pg.
 DATA   ?= $(CURDIR)/.data
 
-.PHONY: help venv browser readers services test test-fast lint fmt up demo bench lock clean audit
+.PHONY: help venv browser readers services redis test test-fast test-distributed lint fmt up demo bench lock clean audit
 
 help:
 	@echo "make up     start embedded object storage + Airflow on loopback (Ctrl-C stops all)"
 	@echo "make test   install what is missing and run the whole test suite"
 	@echo "make test-fast  the edit loop: lint + tests that start no Airflow, browser or stack"
+	@echo "make test-distributed  Airflow's distributed setup (CeleryExecutor, two workers, PostgreSQL, Redis) end to end"
 	@echo "make demo   one sample incident through preliminary -> updated -> corrected"
 	@echo "make bench  release cost vs. history size and the floor, restart, rebuild, REST latency -> bench/results.md"
 	@echo "make lint   ruff check + format check"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 	@echo "make browser  install Debian's chromium for the browser tests (if missing)"
 	@echo "make services install Debian's postgresql for make up's metadata database (if missing)"
+	@echo "make redis    install Debian's redis-server for make test-distributed (if missing)"
 
 venv: $(STAMP)
 
@@ -45,6 +47,7 @@ lock:
 # `make up` falls back to SQLite with a warning of its own. The logic is devstack/need-package.sh.
 CHROMIUM ?= /usr/bin/chromium
 INITDB   ?= /usr/lib/postgresql/*/bin/initdb initdb
+REDIS_SERVER ?= /usr/bin/redis-server redis-server
 export CHROMIUM
 
 browser:
@@ -61,10 +64,23 @@ services:
 	  "make up will use SQLite (simultaneous triggers may fail); the PostgreSQL stack tests will be SKIPPED." \
 	  $(INITDB)
 
+redis:
+	@sh devstack/need-package.sh redis-server \
+	  "make test-distributed will FAIL: Redis is the Celery broker of the distributed setup." $(REDIS_SERVER)
+
 test: $(STAMP) browser services readers
 	$(BIN)/ruff check releases devstack dags plugins tests bench
 	$(BIN)/ruff format --check releases devstack dags plugins tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not distributed"
+
+# Airflow's distributed setup, the shape of docker-compose.yml without Docker (tests/test_distributed.py):
+# PostgreSQL, Redis and SeaweedFS on loopback, api-server, scheduler, dag-processor, triggerer and two
+# Celery workers, each a process of its own; releases through the REST API. .ci/run runs it after test.
+# Its logs stay in test-artifacts/distributed/ (the last line says where).
+test-distributed: $(STAMP) services redis
+	@$(BIN)/python -m pytest -m distributed -p no:cacheprovider -v -s tests/test_distributed.py; \
+	  status=$$?; echo "make test-distributed: every component's log is in $(CURDIR)/test-artifacts/distributed/"; \
+	  exit $$status
 
 # The edit loop: everything but the tests marked slow (Airflow runs, browsers, the whole stack).
 test-fast: $(STAMP)

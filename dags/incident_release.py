@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import Asset, Metadata, Param, dag, task
+from release_alerts import ReleaseFailureNotifier, release_deadline  # plugins/: the triggerer imports it too
 
 from releases import sealing
 from releases.document import INCIDENT_ID_PATTERN, param_schemas
@@ -133,6 +134,10 @@ class ReleaseAtSensor(DateTimeSensorAsync):
     params=PARAMS,
     doc_md=__doc__,
     render_template_as_native_obj=False,
+    # Operators' alerts (README, "Operating it"): an e-mail when a release fails (not when it is refused),
+    # and one when a release is not public within RELEASES_DEADLINE_MINUTES of its submission.
+    default_args={"on_failure_callback": ReleaseFailureNotifier()},
+    deadline=release_deadline(),
 )
 def incident_release():
     @task.branch(**RETRY)

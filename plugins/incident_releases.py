@@ -18,6 +18,14 @@ from releases import settings
 def external_views() -> list[dict[str, str]]:
     base = settings.load().base_url
     return [
+        # The desk's page inside Airflow's UI (same origin: the page reads Airflow's session cookie).
+        {
+            "name": "Release desk",
+            "href": "/release-desk/",
+            "url_route": "release-desk",
+            "destination": "nav",
+            "category": "Releases",
+        },
         {"name": "Public site", "href": f"{base}/index.html", "destination": "nav", "category": "Releases"},
         {
             "name": "Corrections changelog",

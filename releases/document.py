@@ -587,6 +587,18 @@ def _keep_unchanged(value: Any, stage: str | None) -> tuple[str, ...]:
     return tuple(sorted(names, key=STATEMENT_FIELDS.index))
 
 
+def _field_list_param(title: str, description: str) -> dict[str, Any]:
+    """A Param listing statement field names (``private_fields``, ``keep_unchanged``)."""
+    return {
+        "default": None,
+        "type": ["null", "array"],
+        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
+        "uniqueItems": True,
+        "title": title,
+        "description": description,
+    }
+
+
 def param_schemas() -> dict[str, dict[str, Any]]:
     """JSON-schema keyword arguments for one Airflow ``Param`` per field (trigger form).
 
@@ -648,26 +660,18 @@ def param_schemas() -> dict[str, dict[str, Any]]:
         "the value and justification are published with the version. "
         f"Categories: {', '.join(privacy.CATEGORIES)}.",
     }
-    schemas["private_fields"] = {
-        "default": None,
-        "type": ["null", "array"],
-        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
-        "uniqueItems": True,
-        "title": "Hide the old value of",
-        "description": 'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
+    schemas["private_fields"] = _field_list_param(
+        "Hide the old value of",
+        'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
         'not be shown again (a name published by mistake). The change is shown as "was [removed]" instead '
         "of repeating it. Earlier versions' own pages still show it until it is redacted.",
-    }
-    schemas["keep_unchanged"] = {
-        "default": None,
-        "type": ["null", "array"],
-        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
-        "uniqueItems": True,
-        "title": "Right as it is, though it names an earlier value",
-        "description": 'Only with updated or corrected, e.g. ["headline"]: a field that still contains a value this '
+    )
+    schemas["keep_unchanged"] = _field_list_param(
+        "Right as it is, though it names an earlier value",
+        'Only with updated or corrected, e.g. ["headline"]: a field that still contains a value this '
         "release changes (the old location in the headline...) is refused until you change it too or list it "
         "here to confirm it is right as it is. The confirmation is published with the version.",
-    }
+    )
     schemas["language"] = {
         "default": None,
         "type": ["null", "string"],

@@ -126,6 +126,23 @@ def _plan(
                         "consistency.old_value",
                     )
                 )
+        # The correction note is where a PIO says what was wrong, so the consistency check leaves it out;
+        # but a value hidden with private_fields must not come back through it (found by an attack: the
+        # note quoted the removed sentence into every correction view).
+        for name in update.private_fields:
+            for field, text in (
+                ("correction_note", update.correction_note),
+                ("released_by", update.on_behalf_of),
+            ):
+                if text and consistency.contains(text, latest[name]):
+                    refused.append(
+                        InconsistentUpdate(
+                            field,
+                            f"contains the earlier {_title(name)}, which this release hides: describe what was "
+                            f"wrong without repeating it (it would publish the hidden text again)",
+                            "consistency.hidden_value",
+                        )
+                    )
         version = latest["version"] + 1
     submitted = dict(update.fields)
     if update.correction_note:

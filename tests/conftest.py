@@ -40,7 +40,7 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED
 # edit loop); `make test` runs everything. A test is slow when it needs one of these fixtures or markers,
 # so a new test lands in the right tier without anyone remembering to mark it.
 SLOW_FIXTURES = {"airflow_db", "release_dag"}
-SLOW_MARKERS = {"stack", "browser"}
+SLOW_MARKERS = {"stack", "browser", "distributed"}
 # Debian's chromium, which the browser tests drive (`make browser` installs it; the Makefile exports this).
 CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 

@@ -287,8 +287,8 @@ def test_reader_walks_index_incident_history_version_and_corrections(site, page,
     expect(rows).to_have_count(1)
     cells = [words(c) for c in rows.first.locator("td").all_inner_texts()]
     assert cells[:7] == [
-        # The changelog lists corrections of many incidents; its rows carry no statement offset: UTC.
-        render.human_time(v[3]["released_at"], None),
+        # Each row's times in its own incident's statement offset (the rows carry occurred_at).
+        shown(v[3]["released_at"]),
         f"{PRELIMINARY['headline']} (2026-0142)",
         "3",
         "Location",

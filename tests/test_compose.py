@@ -246,3 +246,40 @@ def test_the_seaweedfs_configuration_step_writes_make_up_s_configuration(tmp_pat
         ("s3.json", "0o600"),
         ("security.toml", "0o600"),
     }
+
+
+def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tmp_path):
+    """The Python step of airflow-init, run for real with the key files it reads replaced."""
+    command = "\n".join(compose()["services"]["airflow-init"]["command"])
+    script = command.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0].replace("/keys/", f"{tmp_path}/")
+    for name in ("sealing-key.json", "signing-key.json"):
+        (tmp_path / name).write_text(json.dumps({"private_key": f"private-{name}"}))
+    env = {
+        "RELEASES_S3_ENDPOINT": "http://seaweedfs:9000",
+        "S3_WRITER_KEY": "releases-writer",
+        "S3_WRITER_SECRET": "s",
+        "RELEASES_ALERT_FROM": "releases@agency.example",
+    }
+    out = tmp_path / "connections.json"
+
+    def run(**extra):
+        return subprocess.run(
+            [sys.executable, "-c", script, str(out)], env={**env, **extra}, capture_output=True, text=True
+        )
+
+    assert run().returncode == 0
+    assert "smtp_default" not in json.loads(out.read_text())  # no SMTP_HOST: no connection
+    assert run(SMTP_HOST="mail.agency.example", SMTP_USER="u", SMTP_PASSWORD="p").returncode == 0
+    assert json.loads(out.read_text())["smtp_default"] == {
+        "conn_type": "smtp",
+        "host": "mail.agency.example",
+        "port": 587,
+        "login": "u",
+        "password": "p",
+        "extra": {"from_email": "releases@agency.example", "disable_ssl": True, "disable_tls": False},
+    }
+    assert run(SMTP_HOST="mail.agency.example", SMTP_SECURITY="ssl").returncode == 0
+    smtp = json.loads(out.read_text())["smtp_default"]
+    assert (smtp["port"], smtp["extra"]["disable_ssl"], smtp["extra"]["disable_tls"]) == (465, False, True)
+    refused = run(SMTP_HOST="mail.agency.example", SMTP_SECURITY="tls")
+    assert refused.returncode == 1 and "SMTP_SECURITY=tls: must be starttls, ssl or none" in refused.stderr

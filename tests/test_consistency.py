@@ -97,6 +97,25 @@ def test_a_hidden_old_value_cannot_be_confirmed_and_is_never_quoted():
     )
 
 
+def test_a_hidden_old_value_cannot_come_back_through_the_correction_note():
+    """Found by an attack: the note quoted the sentence private_fields hid, and the changelog, its CSVs and
+    every corrections feed published it next to "[removed]"."""
+    first = {**PRELIMINARY, "body": "The detainee Zebulon Quaxley was found unresponsive."}
+    records = history((first,))
+    fix = {
+        "incident_id": PRELIMINARY["incident_id"],
+        "stage": "corrected",
+        "body": "The detainee was found unresponsive.",
+        "private_fields": ["body"],
+        "correction_note": "We removed 'The detainee Zebulon Quaxley was found unresponsive.' because it named him.",
+    }
+    refusals = checks.check(fix, records)
+    assert [(r.field, r.rule) for r in refusals] == [("correction_note", "consistency.hidden_value")]
+    assert "Quaxley" not in str(refusals[0])
+    ok = {**fix, "correction_note": "The first statement named the detainee; the name was removed."}
+    assert checks.check(ok, records) == []
+
+
 def test_withheld_text_in_a_quoted_old_value_is_withheld_in_the_refusal():
     first = {
         **FIRST,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
+from releases import alerts
 from releases.cli import parser
 from releases.document import ALL_FIELDS, CORRECTION_NOTE, FIELDS, RELEASED_BY
 from releases.settings import ENV
@@ -22,7 +23,7 @@ def test_every_cli_command_is_in_readme(command):
     assert f"`releases {command}" in README
 
 
-@pytest.mark.parametrize("variable", sorted(ENV.values()))
+@pytest.mark.parametrize("variable", sorted([*ENV.values(), *alerts.ENV.values()]))
 def test_every_setting_is_in_readme(variable):
     assert f"| `{variable}` |" in README
 
@@ -40,6 +41,6 @@ def test_field_limits_in_readme_match_the_code(spec):
 
 def test_make_targets_in_readme_exist():
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("up", "test", "demo"):
+    for target in ("up", "test", "demo", "test-distributed", "redis"):
         assert f"make {target}" in README
         assert f"\n{target}:" in makefile

@@ -1,0 +1,300 @@
+"""The release desk's page and the calls it makes: a PIO's form (``GET /release-desk/``), the incidents
+and their current statements, the starting templates and the checklist (``desk_templates/``), a preview
+and a submit that runs the one check first (:func:`validation.verdict`) and triggers ``incident_release``
+only when nothing is refused.
+
+The page sends ``{"document": {...}, "local_times": {"occurred_at": "2026-11-25T23:40"}}``: a time picked
+in the agency's zone (``RELEASES_TIMEZONE``; UTC when unset) is turned into the document's RFC 3339 time
+here, so the PIO never types an offset. Withheld text is sealed here, before Airflow keeps anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from releases import ledger, settings
+from releases.document import CORRECTION_NOTE, FIELDS, INCIDENT_ID_PATTERN, RELEASED_BY
+
+from .security import RELEASE_DAG, may_release
+from .store import open_store, sealing_key
+from .validation import verdict
+
+router = APIRouter()
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "desk_templates"
+PAGE = Path(__file__).with_name("page.html")
+
+
+def _zone_name(cfg) -> str:
+    return cfg.display_timezone or "UTC"
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[may_release])
+def page() -> HTMLResponse:
+    # The page's own security headers: it is framed by Airflow's UI (same origin) and by nothing else.
+    return HTMLResponse(
+        PAGE.read_text(encoding="utf-8"),
+        headers={"Content-Security-Policy": "frame-ancestors 'self'", "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/api/form", dependencies=[may_release])
+def form() -> dict[str, Any]:
+    """What the form is made of: fields (label, help, maximum length), templates, checklist, zone."""
+    cfg = settings.load()
+    templates = []
+    for path in sorted(TEMPLATES.glob("*.json")):
+        if path.name == "checklist.json":
+            continue
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        templates.append({"id": path.stem, **spec})
+    checklist = json.loads((TEMPLATES / "checklist.json").read_text(encoding="utf-8"))["items"]
+    fields = [
+        {
+            "name": f.name,
+            "title": f.title,
+            "help": f.description,
+            "max": f.max_length,
+            "multiline": f.multiline,
+            "time": f.timestamp,
+        }
+        for f in (*FIELDS, CORRECTION_NOTE, RELEASED_BY)
+    ]
+    return {
+        "fields": fields,
+        "templates": templates,
+        "checklist": checklist,
+        "zone": _zone_name(cfg),
+        "public_url": cfg.base_url,
+    }
+
+
+@router.get("/api/incidents", dependencies=[may_release])
+def incidents() -> list[dict[str, Any]]:
+    """The incidents the catalog lists, newest activity first."""
+    from releases import catalog
+
+    cfg = settings.load()
+    current, _ = catalog.load(open_store(cfg), default=catalog.empty())
+    rows = [
+        {
+            "incident_id": iid,
+            "headline": s.get("headline"),
+            "stage": s.get("stage"),
+            "version": s.get("latest_version"),
+        }
+        for iid, s in (current or {}).get("incidents", {}).items()
+    ]
+    return rows
+
+
+@router.get("/api/incidents/{incident_id}", dependencies=[may_release])
+def incident(incident_id: str) -> JSONResponse:
+    """The incident's current statement, to prefill an update or a correction."""
+    cfg = settings.load()
+    # Only an incident number the rules allow is looked up (it becomes part of a key in the store).
+    valid = re.fullmatch(INCIDENT_ID_PATTERN, incident_id)
+    records = ledger.history(open_store(cfg), incident_id.upper()) if valid else []
+    if not records:
+        return JSONResponse({"detail": f"incident {incident_id} has no release"}, status_code=404)
+    latest = records[-1]
+    fields = {f.name: latest.get(f.name) for f in FIELDS if latest.get(f.name) is not None}
+    tz = ZoneInfo(_zone_name(cfg))
+    local = {}
+    if fields.get("occurred_at"):
+        when = datetime.fromisoformat(fields["occurred_at"].upper().replace("Z", "+00:00"))
+        local["occurred_at"] = when.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+    return JSONResponse(
+        {
+            "incident_id": latest["incident_id"],
+            "version": latest["version"],
+            "stage": latest["stage"],
+            "fields": fields,
+            "local_times": local,
+            "link": f"{cfg.base_url}/incidents/{latest['incident_id']}/index.html",
+        }
+    )
+
+
+def _document(body: Any) -> tuple[Any, dict[str, Any]]:
+    """The update document from the desk's request, its picked times given the agency's offset."""
+    if not isinstance(body, dict) or not isinstance(body.get("document"), dict):
+        return body, {}
+    doc = dict(body["document"])
+    cfg = settings.load()
+    tz = ZoneInfo(_zone_name(cfg))
+    for name, value in (body.get("local_times") or {}).items():
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", value):
+            doc[name] = datetime.fromisoformat(value).replace(tzinfo=tz).isoformat()
+    return doc, body
+
+
+async def _json(request: Request) -> Any:
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        return None
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+def _unsupported() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "send the desk's request as JSON, with Content-Type: application/json"}, status_code=415
+    )
+
+
+@router.post("/api/preview", dependencies=[may_release])
+async def preview(request: Request) -> JSONResponse:
+    body = await _json(request)
+    if body is None:
+        return _unsupported()
+    doc, _ = _document(body)
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    if answer["ok"]:
+        answer["preview"] = await run_in_threadpool(_render_preview, doc)
+    return JSONResponse(answer)
+
+
+def _render_preview(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the release would publish, rendered by the pages' and feeds' own templates; kept nowhere."""
+    from releases import render, sealing
+    from releases.document import parse_update
+    from releases.records import next_record
+
+    cfg = settings.load()
+    if doc.get("withheld"):
+        doc = sealing.unseal_document(doc, sealing_key()) if _sealed(doc) else doc
+    update = parse_update(doc)
+    records = ledger.history(open_store(cfg), update.incident_id)
+    record = next_record(
+        update,
+        records[-1] if records else None,
+        released_at=ledger.utc_now(),
+        released_by="PREVIEW",
+        key="preview",
+        public=cfg.public,
+    )
+    history = f"{cfg.base_url}/incidents/{record['incident_id']}/index.html"
+    return {
+        "version": record["version"],
+        "stage": record["stage"],
+        "page": render.version_html(record, cfg).decode("utf-8"),
+        "wire": render.version_txt(record, cfg).decode("utf-8"),
+        "feed_title": render.entry_title(record),
+        "feed_entry": render.feed_entry_html(record, cfg, history),
+        "changes": record["changes"],
+    }
+
+
+def _sealed(doc: dict[str, Any]) -> bool:
+    items = doc.get("withheld")
+    return isinstance(items, list) and any(isinstance(i, dict) and "sealed" in i for i in items)
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    return request.cookies.get("_token")
+
+
+def _origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+@router.post("/api/submit", dependencies=[may_release])
+async def submit(request: Request) -> JSONResponse:
+    """Check, seal, trigger: a run exists only for a document the check accepts, with every checklist item
+    confirmed. The run is triggered through Airflow's own REST API as the PIO (their token), so Airflow
+    records who released it and applies its own permissions."""
+    from releases import sealing
+    from releases.document import seal_update
+
+    body = await _json(request)
+    if body is None:
+        return _unsupported()
+    doc, raw = _document(body)
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    confirmed = raw.get("checklist") if isinstance(raw, dict) else None
+    items = json.loads((TEMPLATES / "checklist.json").read_text(encoding="utf-8"))["items"]
+    if not isinstance(confirmed, list) or sorted(map(str, confirmed)) != sorted(items):
+        answer["ok"] = False
+        answer["refusals"].append(
+            {
+                "field": "checklist",
+                "title": "Before release",
+                "rule": "checklist.unconfirmed",
+                "message": "confirm every item of the checklist before releasing",
+            }
+        )
+    if not answer["ok"]:
+        return JSONResponse(answer)
+    key = sealing_key()
+    if doc.get("withheld") and not _sealed(doc):
+        if not key:
+            return JSONResponse(
+                {"detail": "withheld items cannot be sealed: no sealing key"}, status_code=503
+            )
+        doc = seal_update(doc, sealing.public_of(key))
+    # As releases submit names it (releases.runs on flow16): <incident>-v<next version>-<stage>-<UTC time>.
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"{answer['incident_id']}-v{answer['next_version']}-{answer['stage']}-{when}"
+    note = "Checklist confirmed by the submitter:\n" + "\n".join(f"- {i}" for i in items)
+    async with httpx.AsyncClient(timeout=60) as client:
+        resp = await client.post(
+            f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": doc, "note": note[:1000]},
+            headers={"Authorization": f"Bearer {_token(request)}"},
+        )
+    if resp.status_code not in (200, 201):
+        return JSONResponse({"detail": f"Airflow refused the run: {resp.text[:500]}"}, status_code=502)
+    return JSONResponse({**answer, "run_id": run_id})
+
+
+@router.get("/api/runs/{run_id}", dependencies=[may_release])
+async def run(run_id: str, request: Request) -> JSONResponse:
+    """Where a release stands: queued, running, waiting for approval, public (with its link), refused."""
+    headers = {"Authorization": f"Bearer {_token(request)}"}
+    base = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns/{run_id}"
+    async with httpx.AsyncClient(timeout=60) as client:
+        got = await client.get(base, headers=headers)
+        if got.status_code != 200:
+            return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
+        dag_run = got.json()
+        tis = (await client.get(f"{base}/taskInstances", headers=headers)).json().get("task_instances", [])
+    conf = dag_run.get("conf") or {}
+    states = {t["task_id"]: t["state"] for t in tis}
+    out: dict[str, Any] = {"run_id": run_id, "state": dag_run["state"], "tasks": states}
+    if any(s == "awaiting_input" for s in states.values()):
+        out["outcome"] = "awaiting approval"
+    m = re.fullmatch(r"(.+)-v(\d+)-\w+-\d{8}T\d{6}Z?", run_id)
+    if m:
+        cfg = settings.load()
+        iid, version = m.group(1), int(m.group(2))
+        published = await run_in_threadpool(open_store(cfg).get, ledger.record_key(iid, version))
+        if published is not None:
+            out["outcome"] = "public"
+            out["link"] = f"{cfg.base_url}/incidents/{iid}/index.html"
+            out["version_link"] = f"{cfg.base_url}/incidents/{iid}/v{version}.html"
+            out["record"] = json.loads(published)
+        elif dag_run["state"] == "success" and states.get("approve") == "success":
+            # The approver chose Reject: the release was skipped, nothing written.
+            out["outcome"] = "rejected"
+        elif dag_run["state"] == "success" and "skipped" in (states.get("plan"), states.get("release")):
+            out["outcome"] = "refused"
+        elif dag_run["state"] == "failed":
+            out["outcome"] = "failed"
+    out["incident_id"] = conf.get("incident_id")
+    return JSONResponse(out)

@@ -1,0 +1,306 @@
+"""The release desk as a PIO uses it: Chromium, signed in to a real Airflow API server (`make up`'s stack),
+on the page Airflow's navigation links (issue 16, must-show 1, 2 and 5).
+
+- Every rule a PIO can break from the form is refused next to its field within 2 s of pressing Release, in
+  plain words, with the values kept and no DAG run created (asked of Airflow's REST API).
+- A preliminary from a template, then an update from the prefilled form, are published; the desk shows the
+  public link; the update sends only the field that changed.
+- The screenshots README's "For PIOs" shows are taken here (docs/screenshots/desk-*.png).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+from check_corpus import HISTORY, INCIDENT, NEW, seed
+from conftest import ROOT
+from test_release_desk import call, token
+from test_stack import BUCKET, running_up
+
+from devstack import seaweed, stack
+from releases import catalog
+from releases.storage import Store
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+SHOTS = ROOT / "docs" / "screenshots"
+# Words a PIO should never read in a refusal: class names, regexes, schema and RFC jargon.
+JARGON = re.compile(r"Error\b|Exception|\^|\$|\[A-Z|\\d|RFC|JSON|pointer|regex|None|null", re.I)
+
+
+@pytest.fixture(scope="module")
+def desk():
+    folder = Path(tempfile.mkdtemp(prefix="releases-desk-ui-"))
+    folder.chmod(0o711)
+    with running_up(folder) as up:
+        writer = seaweed.credentials(folder / "s3")["writer"]
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=up.s3,
+            region_name="us-east-1",
+            aws_access_key_id=writer["access_key"],
+            aws_secret_access_key=writer["secret_key"],
+        )
+        up.store = Store(client, BUCKET)
+        seed(up.store)
+        # The incident picker lists the catalog, as a release leaves it (built here from the same records).
+        catalog.save(up.store, *catalog.build({INCIDENT: HISTORY}, feed_window=50, index_window=50))
+        up.passwords = json.loads(stack.password_file(up.home).read_text())
+        yield up
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def signed_in(desk, chromium, user: str):
+    """A page holding the user's Airflow session, as after signing in to the UI."""
+    context = chromium.new_context(viewport={"width": 1100, "height": 1400})
+    context.add_cookies([{"name": "_token", "value": token(desk, user), "url": desk.api}])
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    return page
+
+
+def open_desk(page, desk) -> None:
+    page.goto(f"{desk.api}/release-desk/")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def run_count(desk) -> int:
+    status, body = call(
+        f"{desk.api}/api/v2/dags/incident_release/dagRuns?limit=1",
+        None,
+        {"Authorization": f"Bearer {token(desk, 'admin')}"},
+        method="GET",
+    )
+    assert status == 200, body
+    return json.loads(body)["total_entries"]
+
+
+def confirm_checklist(page) -> None:
+    for box in page.locator(".check").all():
+        box.check()
+
+
+def fill_preliminary(page, incident_id: str) -> None:
+    page.select_option("#field-stage", "preliminary")
+    page.fill("#field-incident_id", incident_id)
+    page.select_option("#template", "officer-involved-shooting")
+    page.fill("#field-headline", "Officer-involved shooting near 5th St and Main St")
+    page.fill("#field-summary", "One adult injured; taken to a hospital.")
+    page.fill("#field-body", "At about 9:14 p.m. officers responded to a call near 5th St and Main St.")
+    page.fill("#field-occurred_at", "2026-11-20T21:14")
+    page.fill("#field-location", "5th St and Main St")
+    page.fill("#field-agency", "Springfield Police Department")
+    page.fill("#field-contact", "Public Information Office, pio@example.org, 555-0100")
+
+
+def pick(page, incident_id: str, stage: str) -> None:
+    page.select_option("#field-incident", incident_id)  # listed from the catalog (or added by the test)
+    page.wait_for_function("document.getElementById('field-headline').value !== ''")
+    page.select_option("#field-stage", stage)
+
+
+# (id, how the PIO fills the form, field whose message must appear, rule id). Every rule the form can
+# produce; the document rules about raw JSON (not JSON, duplicate keys, nesting...) cannot be typed here,
+# nor a line break in a one-line field (a text box drops it).
+CASES = [
+    (
+        "no incident number",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-incident_id", "")),
+        "incident_id",
+        "incident_id.required",
+    ),
+    (
+        "incident number with a slash",
+        lambda p: fill_preliminary(p, "2026/0142"),
+        "incident_id",
+        "incident_id.format",
+    ),
+    (
+        "headline too long",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-headline", "x" * 201)),
+        "headline",
+        "text.too_long",
+    ),
+    (
+        "control character",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-headline", "Shooting\u0007 near")),
+        "headline",
+        "text.characters",
+    ),
+    (
+        "year 1850",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-occurred_at", "1850-01-01T10:00")),
+        "occurred_at",
+        "time.range",
+    ),
+    (
+        "first release without a summary",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-summary", "")),
+        "summary",
+        "preliminary.field_required",
+    ),
+    (
+        "correction without a note",
+        lambda p: (pick(p, INCIDENT, "corrected"), p.fill("#field-location", "6th St and Main St")),
+        "correction_note",
+        "correction.note_required",
+    ),
+    (
+        "note on an update",
+        lambda p: (
+            pick(p, INCIDENT, "updated"),
+            p.fill("#field-summary", "Stable."),
+            p.fill("#field-correction_note", "Not a correction."),
+        ),
+        "correction_note",
+        "correction.note_not_allowed",
+    ),
+    (
+        "withheld text of one letter",
+        lambda p: (fill_preliminary(p, NEW), p.click("#add-withheld"), p.fill(".withheld-text", "J")),
+        "withheld",
+        "withheld.format",
+    ),
+    (
+        "update of an incident with no release",
+        lambda p: (fill_preliminary(p, "2026-0999"), p.select_option("#field-stage", "updated")),
+        "stage",
+        "stage.first_not_preliminary",
+    ),
+    ("second preliminary", lambda p: fill_preliminary(p, INCIDENT), "stage", "stage.second_preliminary"),
+    ("update that changes nothing", lambda p: pick(p, INCIDENT, "updated"), None, "change.none"),
+    (
+        "correction that leaves the old value elsewhere",
+        lambda p: (
+            pick(p, INCIDENT, "corrected"),
+            p.fill("#field-location", "6th St and Main St"),
+            p.fill("#field-correction_note", "The cross street was wrong; video shows 6th St."),
+        ),
+        "headline",
+        "consistency.old_value",
+    ),
+    (
+        "a phone number",
+        lambda p: (
+            fill_preliminary(p, NEW),
+            p.fill("#field-body", "A witness can be reached at 217-555-0199."),
+        ),
+        "body",
+        "privacy.phone",
+    ),
+    (
+        "a date of birth",
+        lambda p: (
+            pick(p, INCIDENT, "updated"),
+            p.fill("#field-summary", "The man injured, DOB 04/12/1990, is stable."),
+        ),
+        "summary",
+        "privacy.date_of_birth",
+    ),
+    ("checklist not confirmed", lambda p: fill_preliminary(p, NEW), "checklist", "checklist.unconfirmed"),
+]
+
+
+ENTERED = """() => Object.fromEntries([...document.querySelectorAll(
+  '#desk input[type=text], #desk textarea, #desk select, #desk input[type=datetime-local], .check')]
+  .map((e, i) => [e.id || `${e.className}-${i}`, e.type === 'checkbox' ? e.checked : e.value]))"""
+
+
+def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run(desk, chromium):
+    from playwright.sync_api import TimeoutError as Timeout
+
+    page = signed_in(desk, chromium, "pio")
+    before = run_count(desk)
+    wrong = []
+    for name, fill, field, rule in CASES:
+        open_desk(page, desk)
+        fill(page)
+        if rule != "checklist.unconfirmed":
+            confirm_checklist(page)
+        entered = page.evaluate(ENTERED)
+        page.click("#submit")
+        # Within 2 s of pressing Release: the message, next to its field.
+        message = page.locator(f"#error-{field or 'document'} [data-rule='{rule}']")
+        try:
+            message.wait_for(timeout=2_000)
+        except Timeout:
+            shown = page.inner_text("#desk")
+            wrong.append((name, f"no {rule} message next to {field} in 2 s", shown[-600:]))
+            continue
+        text = message.inner_text()
+        if not text or JARGON.search(text):
+            wrong.append((name, "jargon", text))
+        if field and field not in ("withheld", "checklist", "stage"):
+            if page.get_attribute(f"#field-{field}", "aria-invalid") != "true":
+                wrong.append((name, "field not marked", field))
+        if page.evaluate(ENTERED) != entered:
+            wrong.append((name, "values not kept", entered))
+        if rule == "consistency.old_value":
+            page.screenshot(path=str(SHOTS / "desk-refusal.png"), full_page=False)
+    assert wrong == []
+    assert run_count(desk) == before
+
+
+def wait_public(page) -> str:
+    page.wait_for_selector("#public-link", timeout=300_000)
+    return page.get_attribute("#public-link", "href")
+
+
+def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(desk, chromium):
+    page = signed_in(desk, chromium, "pio")
+    iid = "2026-0500"
+    open_desk(page, desk)
+    page.screenshot(path=str(SHOTS / "desk-form.png"), full_page=False)
+    fill_preliminary(page, iid)
+    page.click("#preview")
+    page.wait_for_selector("#preview-area:not([hidden])")
+    assert "PREVIEW" in page.inner_text("#preview-area")
+    assert "Officer-involved shooting near 5th St" in page.inner_text("#preview-wire")
+    page.screenshot(path=str(SHOTS / "desk-preview.png"), full_page=False)
+    assert desk.store.get(f"incidents/{iid}/v1.json") is None  # a preview publishes nothing
+    confirm_checklist(page)
+    page.click("#submit")
+    link = wait_public(page)
+    assert link.endswith(f"/incidents/{iid}/index.html")
+    with urllib.request.urlopen(link, timeout=60) as resp:
+        assert resp.status == 200
+    page.locator("#outcome").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "desk-published.png"), full_page=False)
+    v1 = json.loads(desk.store.get(f"incidents/{iid}/v1.json"))
+    assert v1["stage"] == "preliminary" and v1["occurred_at"].startswith("2026-11-20T21:14")
+
+    # The update: the form prefilled with version 1; only the summary changed and sent.
+    open_desk(page, desk)
+    page.select_option("#field-stage", "updated")
+    page.fill("#field-incident_id", iid)
+    page.press("#field-incident_id", "Tab")  # typed: the catalog may not list it yet
+    page.wait_for_selector(f"body[data-prefilled='{iid}']")
+    assert page.input_value("#field-headline") == v1["headline"]
+    assert page.input_value("#field-occurred_at") == "2026-11-20T21:14" or v1["occurred_at"].endswith("Z")
+    page.fill("#field-summary", "One adult injured; in stable condition.")
+    confirm_checklist(page)
+    sent = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/api/submit") else None)
+    page.click("#submit")
+    link = wait_public(page)
+    assert link.endswith(f"/incidents/{iid}/index.html")
+    assert set(sent[0]["document"]) == {"incident_id", "stage", "summary"}, sent[0]
+    v2 = json.loads(desk.store.get(f"incidents/{iid}/v2.json"))
+    assert [c["field"] for c in v2["changes"]] == ["summary"]
+    assert v2["released_by"] == "pio"
