@@ -1,7 +1,7 @@
 """Feedback where the PIO looks, in Airflow itself: when a run of ``incident_release`` (or
 ``incident_redaction``) ends, its run note says what happened (published: the version and its public URL;
-refused: each reason; rejected: by whom and why), and the ``release`` task has two extra links, "Public page"
-and "Feed", to what it published. The wording is :func:`releases.runs.run_note`.
+refused: each reason; rejected: by whom and why), and the task that published it (``release``, or ``publish``
+after a wait) has two extra links, "Public page" and "Feed", to what it published. The wording is :func:`releases.runs.run_note`.
 
 The note is written by a listener in the scheduler, in the scheduler's own session (the run's row is locked
 by it while it changes the run's state); the links are read by the API server from the task's XCom
@@ -20,7 +20,8 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow.sdk.bases.operatorlink import BaseOperatorLink
 
 log = logging.getLogger(__name__)
-DAGS = {"incident_release": ("release", "plan"), "incident_redaction": ("redact", "plan")}
+# The tasks that record a run's outcome (XCom ``outcome``), the one after a wait first.
+DAGS = {"incident_release": ("publish", "release"), "incident_redaction": ("redact", "plan")}
 
 
 def _xcom(session, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
@@ -117,12 +118,12 @@ class _OutcomeLink(BaseOperatorLink):
     field = "url"
 
     def get_link(self, operator, *, ti_key) -> str:
-        if ti_key.dag_id != "incident_release" or ti_key.task_id != "release":
+        if ti_key.dag_id != "incident_release" or ti_key.task_id not in ("release", "publish"):
             return ""
         from airflow.utils.session import create_session
 
         with create_session() as session:
-            outcome = _xcom(session, ti_key.dag_id, ti_key.run_id, "release", "outcome")
+            outcome = _xcom(session, ti_key.dag_id, ti_key.run_id, ti_key.task_id, "outcome")
         return str(outcome.get(self.field) or "") if isinstance(outcome, dict) else ""
 
 

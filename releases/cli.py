@@ -22,8 +22,9 @@ from .runs import release_run_id
 
 DAG_ID = "incident_release"
 REDACTION_DAG_ID = "incident_redaction"
-# The one task of each DAG, which records the outcome.
-TASKS = {DAG_ID: "release", REDACTION_DAG_ID: "redact"}
+# The tasks that record a run's outcome (XCom ``outcome``): in incident_release, ``release`` (a refusal, or
+# a release published at once) or ``publish`` (one that waited for approval or its time).
+TASKS = {DAG_ID: ("publish", "release"), REDACTION_DAG_ID: ("redact", "plan")}
 
 
 class CannotRead(Exception):
@@ -82,9 +83,9 @@ class Api:
         return "timeout"
 
     def outcome(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any] | None:
-        """What the run recorded as its outcome (XCom ``outcome``: published or refused, by the release or,
-        before any wait, by ``plan``), if any."""
-        for task in (TASKS[dag_id], *(("plan",) if dag_id == DAG_ID else ())):
+        """What the run recorded as its outcome (XCom ``outcome``: published or refused, by ``release`` or,
+        after a wait, by ``publish``), if any."""
+        for task in TASKS[dag_id]:
             if (value := self.xcom(run_id, task, "outcome", dag_id)) is not None:
                 return value
         return None

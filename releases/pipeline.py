@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import approval, feeds, ledger, privacy, records, redaction, sealing, tlog, views, websub
+from . import approval, feeds, ledger, privacy, redaction, sealing, tlog, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
+from .records import next_record
 from .settings import Settings
 from .storage import Store
 
@@ -138,14 +139,39 @@ def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) 
     return _notify(record, settings)
 
 
-def plan(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) -> dict[str, Any]:
+def history(conf: dict[str, Any], store: Store) -> list[dict[str, Any]]:
+    """The incident's published records, read once for :func:`plan` and :func:`release` of one run."""
+    return ledger.history(store, parse_update(conf).incident_id)
+
+
+def plan(
+    conf: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    records: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Before anything waits or is written: the document's rules with the incident's history (a refusal
     raises), whether the release waits for approval (:mod:`releases.approval`), when it is to be public
-    (``release_at``, None: at once) and the preview an approver is shown."""
+    (``release_at``, None: at once) and the preview an approver is shown. ``records``: the history as
+    already read. A submission whose version exists already (a retried task that had published) is
+    ``published`` and needs neither approval nor a wait: releasing it again writes nothing."""
     update = parse_update(conf)
-    history = ledger.history(store, update.incident_id)
+    history = ledger.history(store, update.incident_id) if records is None else records
+    if (mine := ledger.find(history, key)) is not None:
+        return {
+            "incident_id": mine["incident_id"],
+            "version": mine["version"],
+            "stage": mine["stage"],
+            "approval": False,
+            "release_at": None,
+            "url": feeds.version_url(settings, mine["incident_id"], mine["version"]),
+            "preview": "",
+            "published": True,
+        }
     previous = history[-1] if history else None
-    would_be = records.next_record(
+    would_be = next_record(
         update,
         previous,
         released_at="(not yet released)",
@@ -162,6 +188,7 @@ def plan(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) ->
         "release_at": update.release_at,
         "url": page,
         "preview": approval.preview(dict(would_be), previous, page),
+        "published": False,
     }
 
 
@@ -182,10 +209,11 @@ def release(
     site: bool = True,
     **kw,
 ) -> dict:
-    """Every step in one process, the incident's history read once: the DAG's one task, the tests,
-    the benchmarks. ``site=False``: the site-wide views are left to their own writer (the
-    ``site_views`` DAG), which the result's ``corrections`` tells whether to render the
-    corrections views too. A failing WebSub hub only warns (see ``notify``)."""
+    """Every step in one process, the incident's history read once (``records=``: as :func:`plan` read
+    it): the DAG's ``release`` or ``publish`` task, the tests, the benchmarks. ``site=False``: the
+    site-wide views are left to their own writer (the ``site_views`` DAG), which the result's
+    ``corrections`` tells whether to render the corrections views too. A failing WebSub hub only warns
+    (see ``notify``)."""
     update = parse_update(conf)
     record, records, created = ledger.append(
         update,

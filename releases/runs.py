@@ -23,7 +23,7 @@ def release_run_id(incident_id: str, version: int | None, stage: str, now: datet
 
 def run_note(outcome: dict | None, approval_answer: dict | None = None) -> str:
     """The note a finished release run shows in Airflow (Markdown): what happened and where it is public.
-    ``outcome``: the XCom ``outcome`` of ``release`` or ``plan``; ``approval_answer``: the ``approve`` task's
+    ``outcome``: the XCom ``outcome`` of ``release`` or ``publish``; ``approval_answer``: the ``approve`` task's
     answer, if it ran."""
     if outcome and outcome.get("outcome") == "published":
         approved = ""

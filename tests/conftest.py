@@ -186,7 +186,12 @@ class ReleaseThenSite:
         """Run a release; a refusal (its run succeeds with the task skipped, nothing written) fails the
         calling test unless it expects one (``refused=True``), so "success" still means published."""
         run = self.dag.test(*args, **kwargs)
-        skipped = run.state == "success" and run.get_task_instance("release").state == "skipped"
+        # Refused by ``release`` (the check) or, after a wait, by ``publish``.
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        waited = "success" in (states.get("approve"), states.get("wait_for_release_at"))
+        skipped = run.state == "success" and (
+            states.get("release") == "skipped" or (waited and states.get("publish") == "skipped")
+        )
         assert skipped == refused or run.state != "success", "the release was refused: see the task's log"
         # A refused release emits no asset event: nothing to render.
         if run.state == "success" and not skipped:

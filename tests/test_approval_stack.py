@@ -103,7 +103,11 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         api = Api(up)
         first = api.trigger("t-v1-preliminary", {**PRELIMINARY, "incident_id": incident})
         assert api.wait_run(first) == "success", api.why(first)
-        assert api.task_state(first, "approve") == "skipped"  # preliminary: no second person
+        # A preliminary needs no second person and no wait: published by ``release`` alone (one task start).
+        assert api.task_state(first, "release") == "success"
+        assert [api.task_state(first, t) for t in ("approve", "wait_for_release_at", "publish")] == [
+            "skipped"
+        ] * 3
         assert record(up, incident, 1)["released_by"] == "pio"
 
         # A correction waits for approval; the request shows the preview; the submitter cannot approve it.
@@ -117,7 +121,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         code, answer = api.answer(own, "pio", "Approve")
         assert code == 200, answer
         assert api.wait_run(own) == "success", api.why(own)
-        assert api.task_state(own, "release") == "skipped"
+        assert api.task_state(own, "publish") == "skipped"
         assert record(up, incident, 2) is None  # refused: the approver was the submitter
 
         # Rejected by the approver: nothing published.
@@ -125,10 +129,12 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         api.wait_task(rejected, "approve", ("awaiting_input",))
         assert api.answer(rejected, "approver", "Reject", "Wait for the video review.")[0] == 200
         assert api.wait_run(rejected) == "success", api.why(rejected)
-        assert api.task_state(rejected, "release") == "skipped"
+        assert api.task_state(rejected, "publish") == "skipped"
         assert record(up, incident, 2) is None
         assert api.note(rejected) == "Rejected by approver, nothing published: Wait for the video review."
-        assert api.note(own).startswith("Refused, nothing published:\n\n- Approval: pio submitted this release and cannot")
+        assert api.note(own).startswith(
+            "Refused, nothing published:\n\n- Approval: pio submitted this release and cannot"
+        )
 
         # Approved by a second person: published, the approval recorded and sealed in the version.
         approved = api.trigger("t-v2-corrected-approved", correction)
@@ -150,7 +156,7 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         assert api.note(approved).startswith(
             f"Published {incident} v2 (corrected), approved by approver: {page}"
         )
-        code, links = api.call("pio", "GET", f"/dags/{DAG}/dagRuns/{approved}/taskInstances/release/links")
+        code, links = api.call("pio", "GET", f"/dags/{DAG}/dagRuns/{approved}/taskInstances/publish/links")
         assert code == 200 and links["extra_links"]["Public page"] == page, links
         assert links["extra_links"]["Feed"] == f"{up.s3}/{BUCKET}/incidents/{incident}/atom.xml"
 

@@ -280,3 +280,24 @@ def test_release_run_ids_name_incident_version_stage_and_time():
         ALLOWED.match(release_run_id("abc-1", None, "updated", when)).group()
         == "ABC-1-vnext-updated-20261127T181005Z"
     )
+
+
+def test_submit_reads_the_outcome_from_the_task_that_recorded_it(monkeypatch):
+    """``release`` records a refusal or a release published at once; ``publish`` one that waited for its
+    approver or its time: the real Api asks ``publish`` first, then ``release`` (redactions: redact, plan)."""
+    asked = []
+    recorded = {("incident_release", "release"): {"outcome": "published", "version": 1}}
+
+    def xcom(self, run_id, task, key, dag_id=cli.DAG_ID):
+        asked.append((dag_id, task, key))
+        return recorded.get((dag_id, task))
+
+    monkeypatch.setattr(cli.Api, "xcom", xcom)
+    api = cli.Api.__new__(cli.Api)
+    assert api.outcome("r1") == {"outcome": "published", "version": 1}
+    assert asked == [("incident_release", "publish", "outcome"), ("incident_release", "release", "outcome")]
+    recorded[("incident_release", "publish")] = {"outcome": "refused", "refusals": []}
+    assert api.outcome("r2")["outcome"] == "refused"
+    asked.clear()
+    assert api.outcome("r3", cli.REDACTION_DAG_ID) is None
+    assert [task for _, task, _ in asked] == ["redact", "plan"]

@@ -292,7 +292,7 @@ async def run(run_id: str, request: Request) -> JSONResponse:
         elif dag_run["state"] == "success" and states.get("approve") == "success":
             # The approver chose Reject: the release was skipped, nothing written.
             out["outcome"] = "rejected"
-        elif dag_run["state"] == "success" and "skipped" in (states.get("plan"), states.get("release")):
+        elif dag_run["state"] == "success" and "skipped" in (states.get("release"), states.get("publish")):
             out["outcome"] = "refused"
         elif dag_run["state"] == "failed":
             out["outcome"] = "failed"
