@@ -183,7 +183,8 @@ def test_a_release_that_fails_sends_one_email_naming_the_incident_and_the_reason
 
 def test_a_refused_release_and_a_published_one_send_no_email(release_dag, bucket, mailbox):
     conf = {**PRELIMINARY, "incident_id": "2026-REFUSE-1"}
-    assert release_dag.test(run_conf={**conf, "stage": "updated"}).state in ("failed", "success")
+    # A refusal ends the run skipped, not failed (refused=True: the harness checks the task was skipped).
+    assert release_dag.test(run_conf={**conf, "stage": "updated"}, refused=True).state == "success"
     assert bucket.list_keys("incidents/") == []  # refused: nothing written
     assert release_dag.test(run_conf=conf).state == "success"
     assert mailbox.wait_for(1, timeout=3) == []
