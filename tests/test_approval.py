@@ -131,3 +131,29 @@ def test_the_run_note_says_what_happened_and_where_it_is_public():
         run_note(None, answer("Reject", "approver", "wait"))
         == "Rejected by approver, nothing published: wait"
     )
+
+
+def test_plan_of_a_submission_already_published_is_its_version_not_a_second_release(bucket):
+    """A retried ``release`` task whose first try published: its plan is that version (no approval, no wait,
+    no refusal as a second preliminary), and releasing again writes nothing."""
+    from conftest import all_objects
+
+    from releases import pipeline
+    from releases.settings import load
+
+    cfg = load()
+    planned = pipeline.plan(PRELIMINARY, bucket, cfg, key="run-1")
+    assert (planned["version"], planned["published"], planned["release_at"]) == (1, False, None)
+    first = pipeline.release(PRELIMINARY, bucket, cfg, key="run-1", released_by="pio")
+    snapshot = all_objects(bucket)
+    records = pipeline.history(PRELIMINARY, bucket)
+    again = pipeline.plan(PRELIMINARY, bucket, cfg, key="run-1", records=records)
+    assert (again["version"], again["published"], again["approval"]) == (1, True, False)
+    redone = pipeline.release(PRELIMINARY, bucket, cfg, key="run-1", released_by="pio", records=records)
+    assert (redone["version"], redone["sha256"], redone["created"]) == (1, first["sha256"], False)
+    assert all_objects(bucket) == snapshot
+    # Another submission of a second preliminary is still refused.
+    from releases.errors import ReleaseError
+
+    with pytest.raises(ReleaseError, match="already has a preliminary"):
+        pipeline.plan(PRELIMINARY, bucket, cfg, key="run-2", records=records)
