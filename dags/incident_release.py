@@ -1,7 +1,9 @@
 """Release information about a critical incident: validate, publish, log, render its views, notify, in one
-task; the site-wide views (front page, site feeds, changelog head) follow in ``site_views``, which runs
-once for each batch of releases. And ``incident_redaction``, the one way published text is removed (one
-file: the three share their storage, keys, retry policy and refusal handling).
+task (``release``) when it waits for nothing; a release that waits for a second person (``approve``) or
+for its ``release_at`` (``wait_for_release_at``) is published by ``publish`` after the wait. The site-wide
+views (front page, site feeds, changelog head) follow in ``site_views``, which runs once for each batch of
+releases. And ``incident_redaction``, the one way published text is removed (one file: the three share
+their storage, keys, retry policy and refusal handling).
 
 Trigger it from the Airflow form, the REST API, ``releases submit`` or the inbox. The
 trigger form shows one field per part of the update document (see README); the Params
