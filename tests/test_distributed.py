@@ -322,7 +322,12 @@ def test_two_incidents_at_once_are_released_by_both_workers_against_postgresql(d
     assert hosts == set(distributed.WORKERS), (
         f"the two releases ran on {hosts}, not on both workers; read {[str(dist.log_of(w)) for w in distributed.WORKERS]}"
     )
-    from_api = {ti["hostname"] for run_id in run_ids.values() for ti in api.task_instances(run_id)}
+    from_api = {  # the skipped tasks of a release that waits ran nowhere (no hostname)
+        ti["hostname"]
+        for run_id in run_ids.values()
+        for ti in api.task_instances(run_id)
+        if ti["state"] == "success"
+    }
     assert from_api == set(distributed.WORKERS)
     for worker in distributed.WORKERS:
         log = dist.log_of(worker).read_text(errors="replace")
