@@ -1,7 +1,9 @@
 """Release information about a critical incident: validate, publish, log, render its views, notify, in one
-task; the site-wide views (front page, site feeds, changelog head) follow in ``site_views``, which runs
-once for each batch of releases. And ``incident_redaction``, the one way published text is removed (one
-file: the three share their storage, keys, retry policy and refusal handling).
+task (``release``) when it waits for nothing; a release that waits for a second person (``approve``) or
+for its ``release_at`` (``wait_for_release_at``) is published by ``publish`` after the wait. The site-wide
+views (front page, site feeds, changelog head) follow in ``site_views``, which runs once for each batch of
+releases. And ``incident_redaction``, the one way published text is removed (one file: the three share
+their storage, keys, retry policy and refusal handling).
 
 Trigger it from the Airflow form, the REST API, ``releases submit`` or the inbox. The
 trigger form shows one field per part of the update document (see README); the Params
@@ -15,7 +17,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import Asset, Metadata, Param, dag, task
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import Asset, AssetAlias, Metadata, Param, dag, task
 from release_alerts import (  # plugins/: the triggerer imports it too
     ReleaseFailureNotifier,
     SiteViewsFailureNotifier,
@@ -30,6 +34,10 @@ PARAMS = {name: Param(**schema) for name, schema in param_schemas().items()}
 # One event per published version (its incident, version, stage and page in the event's extra): what a
 # release caused shows in Airflow's Assets view, and ``site_views`` runs on these events.
 PUBLISHED = Asset(name="incident_releases_published", uri="releases://published", group="releases")
+# The tasks that may publish (``release``, ``publish``) name the asset through an alias: an event is emitted
+# only when they add one, so a ``release`` that only planned (it waits for approval or its time) causes no
+# ``site_views`` run. A task whose outlet is the asset itself would emit one on every success.
+PUBLISHED_BY = AssetAlias(name="incident_release_published_by")
 
 
 # The XCom key each task records its outcome under: published (or redacted), or refused.
@@ -115,6 +123,16 @@ def refusals_are_outcomes(ti):
         raise AirflowSkipException(outcome["summary"]) from None
 
 
+class ReleaseAtSensor(DateTimeSensorAsync):
+    """Waits for the document's ``release_at`` in the triggerer (no worker held); a time already come
+    (no ``release_at``: the plan's own time) ends at once, without a round trip through the triggerer."""
+
+    def execute(self, context):
+        if self._moment <= datetime.now(timezone.utc):  # noqa: UP017
+            return None
+        return super().execute(context)
+
+
 @dag(
     dag_id="incident_release",
     description="Publish a versioned, correctable statement about a critical incident",
@@ -132,32 +150,97 @@ def refusals_are_outcomes(ti):
     deadline=release_deadline(),
 )
 def incident_release():
-    @task(outlets=[PUBLISHED], **RETRY)
+    @task.branch(outlets=[PUBLISHED_BY], **RETRY)
     def release(dag_run=None, ti=None):
-        """Validate, publish, log, render the incident's page and feeds and fold the version into the archive,
-        changelog and catalog, then tell the WebSub hub: one task, so a release pays for one task start. Every
-        step is idempotent (a version is written once per run), so a retry or a cleared task redoes only what
-        is missing. The site-wide views are ``site_views``' work, cued by this task's asset event."""
-        from releases import feeds, pipeline
+        """Check the document with the incident's history (a refusal ends the run here, skipped). A release
+        that needs no second person and no later ``release_at`` is published here and now, in this one task
+        (one task start: issue 14), and the run ends. Otherwise its plan and preview are stored and the run
+        goes on to ``approve`` (a second person) or straight to ``wait_for_release_at``, then ``publish``."""
+        from releases import pipeline
 
         cfg, store = open_store()
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)  # each connection looked up once
-        with refusals_are_outcomes(ti):  # validate refuses before anything is written
-            published = pipeline.release(
-                document(dag_run, sealing_key),
-                store,
-                cfg,
-                key=submission_key(dag_run),
-                released_by=releaser(dag_run),
-                signer=log,
-                site=False,
-            )
-        page = feeds.version_url(cfg, published["incident_id"], published["version"])
-        ti.xcom_push(key=OUTCOME, value={"outcome": "published", **published, "url": page})
-        yield Metadata(PUBLISHED, extra={**published, "url": page})
-        return {**published, "url": page}
+        conf = document(dag_run, sealing_key)
+        with refusals_are_outcomes(ti):
+            records = pipeline.history(conf, store)  # read once, for the plan and the release
+            planned = pipeline.plan(conf, store, cfg, key=submission_key(dag_run), records=records)
+        now = datetime.now(timezone.utc)  # noqa: UP017
+        later = planned["release_at"] and datetime.fromisoformat(planned["release_at"]) > now
+        if planned["approval"] or later:
+            ti.xcom_push(key="release_at", value=planned["release_at"] or now.isoformat())
+            ti.xcom_push(key="preview", value=planned["preview"])
+            ti.xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "preview"})
+            return "approve" if planned["approval"] else "wait_for_release_at"
+        yield from published(dag_run, ti, cfg, store, conf, log, records=records)
+        return None  # published: nothing downstream runs
 
-    release()
+    # A second person's decision (Airflow's human-in-the-loop; answer in the UI's Required Actions, the
+    # release desk, or PATCH .../taskInstances/approve/-1/hitlDetails). Reject skips the rest: nothing is
+    # published.
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Approve the release of {{ ti.xcom_pull(task_ids='release', key='plan')['incident_id'] }} "
+        "v{{ ti.xcom_pull(task_ids='release', key='plan')['version'] }} "
+        "({{ ti.xcom_pull(task_ids='release', key='plan')['stage'] }})?",
+        body="{{ ti.xcom_pull(task_ids='release', key='preview') }}",
+        params={"note": Param("", type="string", maxLength=1000, title="Note (recorded with the version)")},
+        # A resumed task that dies (seen on a loaded test stack when the answer came within a second of the
+        # task parking) asks again: a retry clears the answer, it never counts as approved.
+        retries=2,
+        retry_delay=timedelta(seconds=5),
+    )
+    # Scheduled release: deferred to the triggerer, no worker held; cancel by marking the run failed.
+    wait = ReleaseAtSensor(
+        task_id="wait_for_release_at",
+        target_time="{{ ti.xcom_pull(task_ids='release', key='release_at') }}",
+        trigger_rule="none_failed_min_one_success",
+        # A resumed task that dies on a loaded machine (seen once on the test stack: no log after
+        # "Pre Execute") waits again and fires at once: the time has passed.
+        **RETRY,
+    )
+
+    @task(outlets=[PUBLISHED_BY], **RETRY)
+    def publish(dag_run=None, ti=None):
+        """Publish a release that waited (for its approver, its ``release_at``): the approval is checked
+        (the approver is not the submitter; a rejection or one by the submitter ends the run skipped,
+        nothing written), then the same steps as ``release``; a retry writes no second version."""
+        from releases import approval
+
+        cfg, store = open_store()
+        log, sealing_key = signer(cfg), secret(sealing.CONNECTION)
+        answer = ti.xcom_pull(task_ids="approve")
+        with refusals_are_outcomes(ti):
+            approved = approval.decide(answer, releaser(dag_run)) if answer else None
+        yield from published(dag_run, ti, cfg, store, document(dag_run, sealing_key), log, approval=approved)
+
+    chosen = release()
+    chosen >> [approve, wait]
+    approve >> wait >> publish()
+
+
+def published(dag_run, ti, cfg, store, conf, log, **kw):
+    """Validate, publish, log, render the incident's page and feeds and fold the version into the archive,
+    changelog and catalog, then tell the WebSub hub (``releases.pipeline.release``). Every step is
+    idempotent (a version is written once per run), so a retry or a cleared task redoes only what is
+    missing. Records the outcome (XCom ``outcome``: version, public page and feed) and emits the asset
+    event of the published version, whose extra cues ``site_views``; a run that only planned emits none."""
+    from releases import feeds, pipeline
+
+    with refusals_are_outcomes(ti):  # validate refuses before anything is written
+        done = pipeline.release(
+            conf,
+            store,
+            cfg,
+            key=submission_key(dag_run),
+            released_by=releaser(dag_run),
+            signer=log,
+            site=False,
+            **kw,
+        )
+    page = feeds.version_url(cfg, done["incident_id"], done["version"])
+    feed = f"{cfg.base_url}/incidents/{done['incident_id']}/atom.xml"
+    ti.xcom_push(key=OUTCOME, value={"outcome": "published", **done, "url": page, "feed": feed})
+    yield Metadata(PUBLISHED, extra={**done, "url": page}, alias=PUBLISHED_BY)
 
 
 incident_release()
@@ -259,13 +342,34 @@ REDACTION_PARAMS = {
     doc_md=REDACTION_DOC,
 )
 def incident_redaction():
-    @task(**RETRY)
-    def redact(dag_run=None, ti=None) -> dict:
-        """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
+    @task.branch(**RETRY)
+    def plan(dag_run=None, ti=None):
+        """Check the request against the records (a refusal ends the run, skipped); then ``approve`` when
+        redactions need a second person (``RELEASES_APPROVAL_STAGES``), else straight to ``redact``."""
         from releases import pipeline
 
         cfg, store = open_store()
         with refusals_are_outcomes(ti):
+            planned = pipeline.plan_redaction(document(dag_run, secret(sealing.CONNECTION)), store, cfg)
+        ti.xcom_push(key="preview", value=planned["preview"])
+        return "approve" if planned["approval"] else "redact"
+
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Approve the redaction of {{ dag_run.conf.get('incident_id') }}?",
+        body="{{ ti.xcom_pull(task_ids='plan', key='preview') }}",
+        params={"note": Param("", type="string", maxLength=1000, title="Note (recorded with the redaction)")},
+    )
+
+    @task(trigger_rule="none_failed_min_one_success", **RETRY)
+    def redact(dag_run=None, ti=None) -> dict:
+        """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
+        from releases import approval, pipeline
+
+        cfg, store = open_store()
+        answer = ti.xcom_pull(task_ids="approve")
+        with refusals_are_outcomes(ti):
+            approved = approval.decide(answer, releaser(dag_run)) if answer else None
             return pipeline.redact(
                 document(dag_run, secret(sealing.CONNECTION)),
                 store,
@@ -273,9 +377,13 @@ def incident_redaction():
                 key=submission_key(dag_run),
                 released_by=releaser(dag_run),
                 signer=signer(cfg),
+                approval=approved,
             )
 
-    redact()
+    planned = plan()
+    redacted = redact()
+    planned >> [approve, redacted]
+    approve >> redacted
 
 
 incident_redaction()

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from . import checklist, privacy, stages
-from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update
+from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update, release_at_problem
 from .errors import ReleaseError
 
 # Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
@@ -74,6 +75,7 @@ RULES: dict[str, str] = {
     "checklist.unknown": "a checklist naming an item the deployment's checklist does not have",
     "checklist.incomplete": "a checklist that leaves out some of its items",
     "checklist.required": "no checklist, where the deployment requires one",
+    "release_at.past": "a scheduled release time that is not in the future",
     "stage.first_not_preliminary": "an update or correction of an incident that has no release",
     "stage.second_preliminary": "a second preliminary release of an incident",
     "change.none": "an update or correction that changes nothing",
@@ -97,6 +99,8 @@ _TITLES = {
     "keep_unchanged": "Right as it is",
     "language": "Language",
     "checklist": "Before release",
+    "release_at": "Release at",
+    "approval": "Approval",  # refused in the run, after approval (releases.approval)
 }
 
 
@@ -151,6 +155,8 @@ def check(doc: Any, history: History = None, settings: Any = None) -> list[Refus
             problems += items.problems(checklist.parse(doc.get("checklist")))
         return [Refusal.from_error(err) for err in problems]
     confirmed = _refusals(items.problems(update.checklist))
+    if late := release_at_problem(update.release_at, datetime.now(UTC)):
+        return [Refusal.from_error(late), *confirmed]
     public = settings if isinstance(settings, privacy.Public) else getattr(settings, "public", None)
     public = public or privacy.NOTHING_LISTED
     records = history(update.incident_id) if callable(history) else history

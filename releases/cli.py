@@ -18,11 +18,13 @@ from . import settings as settings_mod
 from .document import MAX_DOCUMENT_BYTES, loads, parse_update
 from .errors import ReleaseError, StorageFault
 from .progress import reporter
+from .runs import release_run_id
 
 DAG_ID = "incident_release"
 REDACTION_DAG_ID = "incident_redaction"
-# The one task of each DAG, which records the outcome.
-TASKS = {DAG_ID: "release", REDACTION_DAG_ID: "redact"}
+# The tasks that record a run's outcome (XCom ``outcome``): in incident_release, ``release`` (a refusal, or
+# a release published at once) or ``publish`` (one that waited for approval or its time).
+TASKS = {DAG_ID: ("publish", "release"), REDACTION_DAG_ID: ("redact", "plan")}
 
 
 class CannotRead(Exception):
@@ -64,8 +66,11 @@ class Api:
             raw = resp.read()
         return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw.decode()
 
-    def trigger(self, conf: dict[str, Any], dag_id: str = DAG_ID) -> str:
-        run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
+    def trigger(self, conf: dict[str, Any], dag_id: str = DAG_ID, run_id: str | None = None) -> str:
+        body: dict[str, Any] = {"logical_date": None, "conf": conf}
+        if run_id:
+            body["dag_run_id"] = run_id  # a run id that names the release (releases.runs)
+        run = self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
         return run["dag_run_id"]
 
     def wait(self, run_id: str, timeout: float, dag_id: str = DAG_ID) -> str:
@@ -78,15 +83,40 @@ class Api:
         return "timeout"
 
     def outcome(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, Any] | None:
-        """What the run's task recorded as its outcome (XCom ``outcome``: published or refused), if any."""
-        task = TASKS[dag_id]
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/outcome?deserialize=true"
+        """What the run recorded as its outcome (XCom ``outcome``: published or refused, by ``release`` or,
+        after a wait, by ``publish``), if any."""
+        for task in TASKS[dag_id]:
+            if (value := self.xcom(run_id, task, "outcome", dag_id)) is not None:
+                return value
+        return None
+
+    def xcom(self, run_id: str, task: str, key: str, dag_id: str = DAG_ID) -> Any:
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}/xcomEntries/{key}?deserialize=true"
+        )
         try:
             return self._request("GET", path).get("value")
         except urllib.error.HTTPError as err:
             if err.code == 404:
                 return None
             raise
+
+    def task_state(self, run_id: str, task: str, dag_id: str = DAG_ID) -> str | None:
+        try:
+            return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task}").get(
+                "state"
+            )
+        except urllib.error.HTTPError:
+            return None
+
+    def rejection(self, run_id: str) -> str | None:
+        """Why a release's approver rejected it (Airflow's human-in-the-loop answer), or None."""
+        answer = self.xcom(run_id, "approve", "return_value")
+        if not answer or list(answer.get("chosen_options") or []) != ["Reject"]:
+            return None
+        who = (answer.get("responded_by_user") or {}).get("name") or "the approver"
+        note = (answer.get("params_input") or {}).get("note")
+        return f"rejected by {who}" + (f": {note}" if note else "") + "; nothing was published"
 
     def failure_reason(self, run_id: str, dag_id: str = DAG_ID) -> str:
         tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
@@ -112,7 +142,7 @@ def refusal_from_log(log: Any) -> str:
     return "see the task's log in Airflow"
 
 
-def check(doc: Any, cfg) -> list[checks.Refusal]:
+def check(doc: Any, cfg, seen: dict[str, Any] | None = None) -> list[checks.Refusal]:
     """Every rule the release would refuse ``doc`` for (:func:`releases.checks.check`), with the incident's
     history read from the public site, as anyone reads it. Prints what could not be checked, if anything."""
     from .integrity import http_fetcher
@@ -121,7 +151,10 @@ def check(doc: Any, cfg) -> list[checks.Refusal]:
 
     def history(incident_id: str):
         try:
-            return read(incident_id)
+            records = read(incident_id)
+            if seen is not None:
+                seen["records"] = records
+            return records
         except (OSError, ValueError) as err:  # unreachable, refused, not http(s), not a record
             print(
                 f"note: cannot read the published history of incident {incident_id} from {cfg.base_url} "
@@ -159,17 +192,32 @@ def cmd_validate(args, cfg) -> int:
     return 0
 
 
-def _run(api: Api, conf: dict[str, Any], dag_id: str, args, done: str) -> int:
-    run_id = api.trigger(conf, dag_id)
+def _run(api: Api, conf: dict[str, Any], dag_id: str, args, done: str, run_id: str | None = None) -> int:
+    run_id = api.trigger(conf, dag_id, run_id)
     print(f"triggered {dag_id} run {run_id}")
+    if conf.get("release_at"):
+        print(
+            f"scheduled: public at {conf['release_at']}; to cancel before then, mark the run failed "
+            f'(UI, or PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id} {{"state": "failed"}})'
+        )
     if args.no_wait:
         return 0
     state = api.wait(run_id, args.timeout, dag_id)
     if state == "success":
         if refused := refused_by_run(api, run_id, dag_id):
             return refuse(refused)
+        if dag_id == DAG_ID and (api.outcome(run_id, dag_id) or {}).get("outcome") != "published":
+            print(api.rejection(run_id) or "not published: see the run in Airflow", file=sys.stderr)
+            return 2
         print(done)
         return 0
+    if state == "timeout" and dag_id == DAG_ID and api.task_state(run_id, "approve") == "awaiting_input":
+        print(
+            f"waiting for approval: another person approves or rejects run {run_id} in Airflow "
+            "(Browse > Required Actions); it is published when approved",
+            file=sys.stderr,
+        )
+        return 1
     reason = api.failure_reason(run_id, dag_id) if state == "failed" else "no outcome yet"
     print(f"{state}: {reason}", file=sys.stderr)
     return 1
@@ -183,15 +231,18 @@ def cmd_submit(args, cfg) -> int:
     # Every rule first, here: the PIO sees each refusal at once and no run is made for a document the
     # release would refuse. Airflow parses the JSON itself and would keep the last of duplicate keys;
     # read_document refused them already.
-    if refusals := check(doc, cfg):
+    seen: dict[str, Any] = {}
+    if refusals := check(doc, cfg, seen):
         return refuse(refusals)
     update = parse_update(doc)
+    known = seen.get("records")
+    run_id = release_run_id(update.incident_id, len(known) + 1 if known is not None else None, update.stage)
     if doc.get("withheld"):
         # Airflow keeps the document where viewers read it: withheld text never goes there as text.
         doc = seal_update(doc, sealing.fetch_public_key(cfg.base_url, cfg.sealing_public_key))
     api = Api(cfg.api_url, cfg.api_user, cfg.api_password)
     return _run(
-        api, doc, DAG_ID, args, f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html"
+        api, doc, DAG_ID, args, f"published: {cfg.base_url}/incidents/{update.incident_id}/index.html", run_id
     )
 
 

@@ -108,6 +108,7 @@ ALL_FIELDS = (
     "keep_unchanged",
     "language",
     "checklist",
+    "release_at",
 )
 # Shown instead of the earlier value of a field listed under ``private_fields``.
 REMOVED = "[removed]"
@@ -141,6 +142,9 @@ class Update:
     # The ids of the pre-release checklist's items the submitter confirms (None: not given); checked
     # against the deployment's checklist (:mod:`releases.checklist`) and recorded with their text.
     checklist: tuple[str, ...] | None = None
+    # When the statement is to be public (scheduled release), UTC ISO 8601; None: at once. That it is in
+    # the future is checked before a run exists (:func:`releases.checks.check`), not when the run releases.
+    release_at: str | None = None
 
 
 _TYPE_NAMES = {
@@ -418,6 +422,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
     keep = attempt("keep_unchanged", _keep_unchanged, doc.get("keep_unchanged"), stage)
     language = attempt("language", parse_language, doc.get("language"))
     confirmed = attempt("checklist", checklist.parse, doc.get("checklist"))
+    release_at = attempt("release_at", parse_release_at, doc.get("release_at"))
     if problems:
         return None, problems
     return Update(
@@ -432,6 +437,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
         withheld or (),
         language=language,
         checklist=confirmed,
+        release_at=release_at,
     ), []
 
 
@@ -454,6 +460,28 @@ def _stage(value: Any) -> str:
     if value not in STAGES:
         raise InvalidUpdate("stage", f"must be one of {', '.join(STAGES)}", "stage.unknown")
     return value
+
+
+def parse_release_at(value: Any) -> str | None:
+    """The document's ``release_at`` (scheduled release): a date and time with its zone, as UTC ISO 8601."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidUpdate(
+            "release_at", f"must be a date and time with its time zone, like {TIME_EXAMPLE}", "time.format"
+        )
+    return parse_timestamp("release_at", value).astimezone(UTC).isoformat()
+
+
+def release_at_problem(release_at: str | None, now: datetime) -> InvalidUpdate | None:
+    """A scheduled time must be in the future when the run is asked for (checked before a run exists)."""
+    if release_at and datetime.fromisoformat(release_at) <= now:
+        return InvalidUpdate(
+            "release_at",
+            f"is in the past ({release_at}); give a time in the future, or leave it empty to release at once",
+            "release_at.past",
+        )
+    return None
 
 
 def parse_language(value: Any) -> str | None:
@@ -670,4 +698,13 @@ def param_schemas(items: checklist.Checklist | None = None) -> dict[str, dict[st
         "pattern": LANGUAGE_PATTERN,
     }
     schemas["checklist"] = checklist.schema(items)
+    schemas["release_at"] = {
+        "default": None,
+        "type": ["null", "string"],
+        "title": "Release at (optional)",
+        "description": "Optional: when the statement is to become public, with its time zone, e.g. "
+        f"{TIME_EXAMPLE}. Empty: at once. The run waits until then without holding a worker; mark the run "
+        "failed before then to cancel it.",
+        "pattern": FORM_TIMESTAMP_PATTERN,
+    }
     return schemas

@@ -93,6 +93,7 @@ def append(
     rendering: dict[str, str] | None = None,
     records: list[dict[str, Any]] | None = None,
     checklist: Checklist | None = None,
+    approval: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Append the update as the next version, exactly once per ``key``; returns it, the incident's
     history up to it (``records``: the history as already read, if it was) and whether this call
@@ -119,6 +120,7 @@ def append(
             salt=salt,
             rendering=rendering,
             checklist=checklist,
+            approval=approval,
         )
         if store.create(record_key(update.incident_id, record["version"]), canonical(record)):
             return record, [*records, record], True

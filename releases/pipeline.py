@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import feeds, ledger, privacy, redaction, sealing, tlog, views, websub
+from . import approval, feeds, ledger, privacy, redaction, sealing, tlog, views, websub
 from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
+from .records import next_record
 from .settings import Settings
 from .storage import Store
 
@@ -142,6 +143,59 @@ def notify(conf: dict[str, Any], store: Store, settings: Settings, *, key: str) 
     return _notify(record, settings)
 
 
+def history(conf: dict[str, Any], store: Store) -> list[dict[str, Any]]:
+    """The incident's published records, read once for :func:`plan` and :func:`release` of one run."""
+    return ledger.history(store, parse_update(conf).incident_id)
+
+
+def plan(
+    conf: dict[str, Any],
+    store: Store,
+    settings: Settings,
+    *,
+    key: str,
+    records: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Before anything waits or is written: the document's rules with the incident's history (a refusal
+    raises), whether the release waits for approval (:mod:`releases.approval`), when it is to be public
+    (``release_at``, None: at once) and the preview an approver is shown. ``records``: the history as
+    already read. A submission whose version exists already (a retried task that had published) is
+    ``published`` and needs neither approval nor a wait: releasing it again writes nothing."""
+    update = parse_update(conf)
+    history = ledger.history(store, update.incident_id) if records is None else records
+    if (mine := ledger.find(history, key)) is not None:
+        return {
+            "incident_id": mine["incident_id"],
+            "version": mine["version"],
+            "stage": mine["stage"],
+            "approval": False,
+            "release_at": None,
+            "url": feeds.version_url(settings, mine["incident_id"], mine["version"]),
+            "preview": "",
+            "published": True,
+        }
+    previous = history[-1] if history else None
+    would_be = next_record(
+        update,
+        previous,
+        released_at="(not yet released)",
+        released_by="preview",
+        key=key,
+        public=settings.public,
+    )
+    page = feeds.version_url(settings, would_be["incident_id"], would_be["version"])
+    return {
+        "incident_id": would_be["incident_id"],
+        "version": would_be["version"],
+        "stage": would_be["stage"],
+        "approval": approval.needs_approval(update.stage, settings),
+        "release_at": update.release_at,
+        "url": page,
+        "preview": approval.preview(dict(would_be), previous, page),
+        "published": False,
+    }
+
+
 def _notify(record: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     if not settings.websub_hub:
         return None
@@ -159,10 +213,11 @@ def release(
     site: bool = True,
     **kw,
 ) -> dict:
-    """Every step in one process, the incident's history read once: the DAG's one task, the tests,
-    the benchmarks. ``site=False``: the site-wide views are left to their own writer (the
-    ``site_views`` DAG), which the result's ``corrections`` tells whether to render the
-    corrections views too, and ``tables`` which tables' pages to render. A failing WebSub hub only warns (see ``notify``)."""
+    """Every step in one process, the incident's history read once (``records=``: as :func:`plan` read
+    it): the DAG's ``release`` or ``publish`` task, the tests, the benchmarks. ``site=False``: the
+    site-wide views are left to their own writer (the ``site_views`` DAG), which the result's
+    ``corrections`` tells whether to render the corrections views too, and ``tables`` which tables' pages
+    to render. A failing WebSub hub only warns (see ``notify``)."""
     update = parse_update(conf)
     record, records, created = ledger.append(
         update,
@@ -199,12 +254,37 @@ def redact(
     released_by: str,
     clock: Callable[[], str] = ledger.utc_now,
     signer: tlog.Signer | None = None,
+    approval: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A redaction, every step (see :mod:`releases.redaction`); safe to repeat."""
     request = redaction.parse_request(conf)
     return redaction.apply(
-        request, store, settings, key=key, released_by=released_by, clock=clock, signer=signer
+        request,
+        store,
+        settings,
+        key=key,
+        released_by=released_by,
+        clock=clock,
+        signer=signer,
+        approval=approval,
     )
+
+
+def plan_redaction(conf: dict[str, Any], store: Store, settings: Settings) -> dict[str, Any]:
+    """Before a redaction waits for approval: the request checked against the incident's records (a
+    misspelt text is refused here) and what the approver is shown. Never the text to remove: the request
+    is stored in Airflow's database, which viewers read; only the categories, counts and the reason."""
+    request = redaction.parse_request(conf)
+    history = ledger.history(store, request.incident_id)
+    removed = redaction.plan(history, request)
+    versions = sorted({item["version"] for item in removed})
+    preview = (
+        f"**Redaction of incident {request.incident_id}**: remove {len(request.remove)} text(s) "
+        f"({', '.join(sorted({i.category for i in request.remove}))}) from {len(removed)} value(s) in "
+        f"version(s) {', '.join(map(str, versions))}; recorded as version {len(history) + 1}.\n\n"
+        f"Reason (published): {request.reason}\n"
+    )
+    return {"approval": approval.needs_approval("redaction", settings), "preview": preview}
 
 
 def publish_keys(store: Store, sealing_private: str | None, signer: tlog.Signer | None) -> list[str]:

@@ -63,6 +63,9 @@ TEXT_KEYS = frozenset(
         "value",
         "justification",
         "reason",
+        "approved_by",
+        "submitted_by",
+        "note",
     }
 )
 # Not part of what ``sha256`` covers: the hash itself, the salts, and where removed values were.
@@ -107,6 +110,9 @@ class Record(TypedDict, total=False):
     # Only when the releaser confirmed the pre-release checklist: each item's id and its text as it read
     # then (``{"id", "text"}``, the checklist's order); who confirmed it is ``released_by``.
     checklist: list[dict[str, str]]
+    # Only when the version waited for a second person (see releases.approval): who approved it, when,
+    # their note, and who submitted it.
+    approval: dict[str, str]
     sha256: str
 
 
@@ -208,10 +214,12 @@ def seal(
     prev: str | None,
     on_behalf_of: str | None = None,
     salt: Callable[[str], str] = new_salt,
+    approval: dict[str, str] | None = None,
 ) -> Record:
     record = {
         "schema": SCHEMA,
         **content,
+        **({"approval": dict(approval)} if approval else {}),
         "released_at": released_at,
         "released_by": released_by,
         "on_behalf_of": on_behalf_of,
@@ -234,6 +242,7 @@ def next_record(
     salt: Callable[[str], str] = new_salt,
     rendering: dict[str, str] | None = None,
     checklist: Checklist | None = None,
+    approval: dict[str, str] | None = None,
 ) -> Record:
     """The record ``update`` makes on top of ``prev`` (the latest version, or None): the stage rules and
     field carry-over (:func:`releases.stages.plan`), the confirmed checklist (``checklist``: the
@@ -258,6 +267,7 @@ def next_record(
         key=key,
         prev=prev["sha256"] if prev else None,
         salt=salt,
+        approval=approval,
     )
 
 

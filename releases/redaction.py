@@ -176,6 +176,7 @@ def redaction_record(
     released_by: str,
     released_at: str,
     salt=None,
+    approval: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Version M: the act itself, with the latest statement (text removed) carried over."""
     removed = plan(records, request)
@@ -208,6 +209,7 @@ def redaction_record(
             "privacy_overrides",
             "kept_unchanged",
             "checklist",
+            "approval",
         )
     }
     for pointer, value in text_values(statement):
@@ -227,7 +229,13 @@ def redaction_record(
     }
     kw = {"salt": salt} if salt else {}
     return seal(
-        content, released_at=released_at, released_by=released_by, key=key, prev=latest["sha256"], **kw
+        content,
+        released_at=released_at,
+        released_by=released_by,
+        key=key,
+        prev=latest["sha256"],
+        approval=approval,
+        **kw,
     )
 
 
@@ -261,10 +269,18 @@ def apply(
     clock: Callable[[], str] = ledger.utc_now,
     max_attempts: int = 20,
     signer: tlog.Signer | None = None,
+    approval: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Carry out the redaction (every step; safe to repeat). Returns what was done."""
+    """Carry out the redaction (every step; safe to repeat). Returns what was done. ``approval``: the
+    second person's approval (:mod:`releases.approval`), recorded in the act's record."""
     act = _record_act(
-        request, store, key=key, released_by=released_by, clock=clock, max_attempts=max_attempts
+        request,
+        store,
+        key=key,
+        released_by=released_by,
+        clock=clock,
+        max_attempts=max_attempts,
+        approval=approval,
     )
     if signer is not None:  # the act is logged like any version (no sha256 ever changes)
         tlog.append(store, [act], settings, signer)
@@ -296,12 +312,14 @@ def _runs(store: Store, incident_id: str, act: dict[str, Any]) -> list[str]:
     return [ledger.load_record(store, incident_id, v)["idempotency_key"] for v in versions]
 
 
-def _record_act(request, store, *, key, released_by, clock, max_attempts) -> dict[str, Any]:
+def _record_act(request, store, *, key, released_by, clock, max_attempts, approval=None) -> dict[str, Any]:
     for _ in range(max_attempts):
         records = ledger.history(store, request.incident_id)
         if (mine := ledger.find(records, key)) is not None:
             return mine
-        act = redaction_record(records, request, key=key, released_by=released_by, released_at=clock())
+        act = redaction_record(
+            records, request, key=key, released_by=released_by, released_at=clock(), approval=approval
+        )
         if store.create(ledger.record_key(request.incident_id, act["version"]), canonical(act)):
             return act
     raise StorageFault(

@@ -153,6 +153,29 @@ def _text_attrs(item: dict) -> Markup:
     return Markup(' lang="{}" dir="{}"').format(tag, direction(tag))
 
 
+# An http(s) URL in statement text; it ends at white space, a quote or an angle bracket, and trailing
+# punctuation (the sentence's full stop, a closing bracket) is left outside the link.
+URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+TRAILING = ".,;:!?)]}\u201d\u2019"
+
+
+def linkify(text: str) -> Markup:
+    """Statement text, escaped, with each http(s) URL a link: ``rel="nofollow noopener"`` (no ranking
+    credit, no access to the page from the opened one). Only http and https: nothing else becomes a link,
+    so no ``javascript:`` or ``data:`` URL can."""
+    out, pos = [], 0
+    for match in URL.finditer(text):
+        url = match.group().rstrip(TRAILING)
+        if len(url) <= len("https://"):
+            continue
+        start = match.start()
+        out.append(Markup.escape(text[pos:start]))
+        out.append(Markup('<a href="{}" rel="nofollow noopener">{}</a>').format(url, url))
+        pos = start + len(url)
+    out.append(Markup.escape(text[pos:]))
+    return Markup("").join(out)
+
+
 def _when(value: str, tz: tzinfo | None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(_normalise(value), human_time(value, tz))
 
@@ -260,6 +283,7 @@ def environment() -> jinja2.Environment:
         when=_when,
         human_time=human_time,
         paragraphs=_paragraphs,
+        linkify=linkify,
         plain_paragraphs=_plain_paragraphs,
         hours=_hours,
         duration=duration,

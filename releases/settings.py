@@ -65,6 +65,9 @@ class Settings:
     # send ``checklist`` too, and documents written before it existed are refused; an agency turns it on
     # once its PIOs send it everywhere. The release desk always sends it, all items ticked.
     require_checklist: bool = False
+    # Stages whose release waits for a second person's approval (RELEASES_APPROVAL_STAGES, comma
+    # separated; "none" for no approval at all).
+    approval_stages: tuple[str, ...] = ("corrected", "redaction")
 
     @property
     def base_url(self) -> str:
@@ -142,9 +145,11 @@ ENV = {
     "public_addresses": "RELEASES_PUBLIC_ADDRESSES",
     "checklist_path": "RELEASES_CHECKLIST",
     "require_checklist": "RELEASES_REQUIRE_CHECKLIST",
+    "approval_stages": "RELEASES_APPROVAL_STAGES",
 }
 # Lists: contacts are separated by commas; addresses, which contain commas, by semicolons.
-_SEPARATORS = {"public_contacts": ",", "public_addresses": ";"}
+_SEPARATORS = {"public_contacts": ",", "public_addresses": ";", "approval_stages": ","}
+APPROVABLE = ("preliminary", "updated", "corrected", "redaction")
 
 
 # The name of a variable, not a password.
@@ -171,7 +176,14 @@ def load(environ: dict[str, str] | None = None, *, log_key_check: bool = True) -
                 values[attr] = int(env[var])
             else:
                 values[attr] = env[var]
+    if values.get("approval_stages") == ("none",):
+        values["approval_stages"] = ()
     settings = Settings(**values)
+    if unknown := [s for s in settings.approval_stages if s not in APPROVABLE]:
+        raise ValueError(
+            f"RELEASES_APPROVAL_STAGES: {ascii(unknown[0])[:40]} is not a stage; give some of "
+            f"{', '.join(APPROVABLE)} separated by commas, or none"
+        )
     if settings.websub_hub and urlsplit(settings.websub_hub).scheme not in ("http", "https"):
         # urllib would also open file: and ftp: URLs; a hub is an HTTP endpoint.
         raise ValueError("RELEASES_WEBSUB_HUB: must be an http:// or https:// URL")

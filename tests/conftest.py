@@ -27,6 +27,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+# dag.test() cannot answer a human-in-the-loop request: releases here do not wait for approval (the
+# approval tests start a stack with RELEASES_APPROVAL_STAGES set, tests/test_approval_stack.py).
+os.environ["RELEASES_APPROVAL_STAGES"] = "none"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 # No test may reach a real AWS account with someone's credentials from the environment.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
@@ -183,7 +186,12 @@ class ReleaseThenSite:
         """Run a release; a refusal (its run succeeds with the task skipped, nothing written) fails the
         calling test unless it expects one (``refused=True``), so "success" still means published."""
         run = self.dag.test(*args, **kwargs)
-        skipped = run.state == "success" and run.get_task_instance("release").state == "skipped"
+        # Refused by ``release`` (the check) or, after a wait, by ``publish``.
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        waited = "success" in (states.get("approve"), states.get("wait_for_release_at"))
+        skipped = run.state == "success" and (
+            states.get("release") == "skipped" or (waited and states.get("publish") == "skipped")
+        )
         assert skipped == refused or run.state != "success", "the release was refused: see the task's log"
         # A refused release emits no asset event: nothing to render.
         if run.state == "success" and not skipped:

@@ -203,6 +203,7 @@ EXAMPLES = {
     "checklist.unknown": _doc({**NEW, "checklist": [*ALL_ITEMS, "victim-named"]}),
     "checklist.incomplete": _doc({**NEW, "checklist": ["next-of-kin"]}),
     "checklist.required": lambda: checks.check(NEW, [], load({"RELEASES_REQUIRE_CHECKLIST": "true"})),
+    "release_at.past": _doc({**NEW, "release_at": "2020-01-01T09:00:00-05:00"}),
     "stage.first_not_preliminary": _doc(UPDATE, []),
     "stage.second_preliminary": _doc(PRELIMINARY, HISTORY),
     "change.none": _doc({**FIX, "location": PRELIMINARY["location"]}, HISTORY),
@@ -291,3 +292,15 @@ def test_settings_listing_a_public_contact_are_used():
     assert [r.rule for r in checks.check(doc, [])] == ["privacy.phone"]
     cfg = load({"RELEASES_PUBLIC_CONTACTS": "217-555-0199, 555-0100, pio@example.org"})
     assert checks.check(doc, [], cfg) == []
+
+
+def test_a_scheduled_release_time_needs_its_zone_and_a_future_time():
+    from datetime import UTC, datetime, timedelta
+
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert checks.check({**NEW, "release_at": later}) == []
+    [no_zone] = checks.check({**NEW, "release_at": "2030-01-01T09:00:00"})
+    assert (no_zone.field, no_zone.rule) == ("release_at", "time.format")
+    [past] = checks.check({**NEW, "release_at": "2020-01-01T09:00:00-05:00"})
+    assert (past.field, past.rule) == ("release_at", "release_at.past")
+    assert "future" in past.message

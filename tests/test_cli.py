@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sample import PRELIMINARY
@@ -287,9 +288,16 @@ class FakeApi:
     def __init__(self, *args):
         pass
 
-    def trigger(self, conf, dag_id=cli.DAG_ID):
+    run_ids: list = []
+    rejected: str | None = None
+
+    def trigger(self, conf, dag_id=cli.DAG_ID, run_id=None):
         FakeApi.triggered.append(conf)
-        return "manual__1"
+        FakeApi.run_ids.append(run_id)
+        return run_id or "manual__1"
+
+    def rejection(self, run_id):
+        return FakeApi.rejected
 
     def wait(self, run_id, timeout, dag_id=cli.DAG_ID):
         return "success"
@@ -338,7 +346,8 @@ def test_submit_reports_a_run_that_ended_refused(tmp_path, capsys, monkeypatch):
     path.write_text(json.dumps(PRELIMINARY))
     assert cli.main(["submit", str(path)]) == 2
     captured = capsys.readouterr()
-    assert "triggered incident_release run manual__1" in captured.out and "published" not in captured.out
+    assert "triggered incident_release run 2026-0142-vnext-preliminary-" in captured.out
+    assert "published" not in captured.out
     assert captured.err.endswith(
         "refused: stage: incident 2026-0142 already has a preliminary release (version 1 is the latest); "
         "use updated or corrected\n"
@@ -346,3 +355,57 @@ def test_submit_reports_a_run_that_ended_refused(tmp_path, capsys, monkeypatch):
     FakeApi.outcome_of_run = {"outcome": "published", "incident_id": "2026-0142", "version": 1}
     assert cli.main(["submit", str(path)]) == 0
     assert "published: " in capsys.readouterr().out
+
+
+def test_submit_names_the_run_after_the_release_and_says_when_an_approver_rejected_it(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(cli, "Api", FakeApi)
+    monkeypatch.setenv("RELEASES_PUBLIC_URL", "http://127.0.0.1:9/x")
+    FakeApi.triggered, FakeApi.run_ids = [], []
+    FakeApi.outcome_of_run, FakeApi.rejected = (
+        None,
+        "rejected by approver: wait for the video; nothing was published",
+    )
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(PRELIMINARY))
+    assert cli.main(["submit", str(path)]) == 2
+    captured = capsys.readouterr()
+    [run_id] = FakeApi.run_ids
+    assert re.fullmatch(r"2026-0142-vnext-preliminary-\d{8}T\d{6}Z", run_id)  # history unreadable: vnext
+    assert "published" not in captured.out and "rejected by approver: wait for the video" in captured.err
+    FakeApi.rejected = None
+
+
+def test_release_run_ids_name_incident_version_stage_and_time():
+    from datetime import UTC, datetime
+
+    from releases.runs import ALLOWED, release_run_id
+
+    when = datetime(2026, 11, 27, 18, 10, 5, tzinfo=UTC)
+    assert release_run_id("2026-0142", 2, "corrected", when) == "2026-0142-v2-corrected-20261127T181005Z"
+    assert (
+        ALLOWED.match(release_run_id("abc-1", None, "updated", when)).group()
+        == "ABC-1-vnext-updated-20261127T181005Z"
+    )
+
+
+def test_submit_reads_the_outcome_from_the_task_that_recorded_it(monkeypatch):
+    """``release`` records a refusal or a release published at once; ``publish`` one that waited for its
+    approver or its time: the real Api asks ``publish`` first, then ``release`` (redactions: redact, plan)."""
+    asked = []
+    recorded = {("incident_release", "release"): {"outcome": "published", "version": 1}}
+
+    def xcom(self, run_id, task, key, dag_id=cli.DAG_ID):
+        asked.append((dag_id, task, key))
+        return recorded.get((dag_id, task))
+
+    monkeypatch.setattr(cli.Api, "xcom", xcom)
+    api = cli.Api.__new__(cli.Api)
+    assert api.outcome("r1") == {"outcome": "published", "version": 1}
+    assert asked == [("incident_release", "publish", "outcome"), ("incident_release", "release", "outcome")]
+    recorded[("incident_release", "publish")] = {"outcome": "refused", "refusals": []}
+    assert api.outcome("r2")["outcome"] == "refused"
+    asked.clear()
+    assert api.outcome("r3", cli.REDACTION_DAG_ID) is None
+    assert [task for _, task, _ in asked] == ["redact", "plan"]

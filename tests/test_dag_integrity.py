@@ -39,8 +39,24 @@ def test_dag_settings_are_written_out(release_dag):
     assert dag.catchup is False
     assert dag.start_date.tzinfo is not None and dag.start_date.utcoffset() == UTC.utcoffset(None)
     assert dag.tags == {"releases"} or list(dag.tags) == ["releases"]
-    # One task: a release pays for one task start (issue 14), its steps run in one process.
-    assert [t.task_id for t in dag.topological_sort()] == ["release"]
+    # One task start on the common path (issue 14): ``release`` checks the document with the history and
+    # publishes a release that needs no second person and no later time, then branches to nothing. Only a
+    # release that waits goes on: approve (a second person) -> wait_for_release_at (deferred) -> publish.
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "release",
+        "approve",
+        "wait_for_release_at",
+        "publish",
+    ]
+    release, publish = dag.get_task("release"), dag.get_task("publish")
+    assert release.downstream_task_ids == {"approve", "wait_for_release_at"}
+    assert publish.upstream_task_ids == {"wait_for_release_at"}
+    assert dag.get_task("wait_for_release_at").trigger_rule == "none_failed_min_one_success"
+    # Both tasks that publish name the PUBLISHED asset through an alias (an event only for a published
+    # version), retry storage faults and alert on failure.
+    for task in (release, publish):
+        assert [type(o).__name__ for o in task.outlets] == ["AssetAlias"], task.task_id
+        assert task.retries == 3 and task.on_failure_callback, task.task_id
     params = dag.params
     assert params.get_param("incident_id").schema["pattern"] == "^[A-Za-z0-9][A-Za-z0-9-]{2,63}$"
     assert params.get_param("stage").schema["enum"] == ["preliminary", "updated", "corrected"]

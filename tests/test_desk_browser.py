@@ -36,6 +36,13 @@ JARGON = re.compile(r"Error\b|Exception|\^|\$|\[A-Z|\\d|RFC|JSON|pointer|regex|N
 def desk():
     folder = Path(tempfile.mkdtemp(prefix="releases-desk-ui-"))
     folder.chmod(0o711)
+    # As make up is run: corrections wait for a second person (conftest turns approval off for dag.test()).
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("RELEASES_APPROVAL_STAGES")
+        yield from _desk(folder)
+
+
+def _desk(folder: Path):
     with running_up(folder) as up:
         writer = seaweed.credentials(folder / "s3")["writer"]
         import boto3
@@ -308,3 +315,55 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
     v2 = json.loads(desk.store.get(f"incidents/{iid}/v2.json"))
     assert [c["field"] for c in v2["changes"]] == ["summary"]
     assert v2["released_by"] == "pio"
+
+
+def correct_summary(page, desk, iid: str, summary: str, note: str) -> None:
+    open_desk(page, desk)
+    page.select_option("#field-stage", "corrected")
+    page.fill("#field-incident_id", iid)
+    page.press("#field-incident_id", "Tab")
+    page.wait_for_selector(f"body[data-prefilled='{iid}']")
+    page.fill("#field-summary", summary)
+    page.fill("#field-correction_note", note)
+    confirm_checklist(page)
+    page.click("#submit")
+    page.wait_for_selector("#outcome[data-outcome='awaiting approval']", timeout=300_000)
+
+
+def answer_in_desk(desk, chromium, option: str):
+    """The approver opens the desk, finds the pending correction and answers it there."""
+    approver = signed_in(desk, chromium, "approver")
+    open_desk(approver, desk)
+    approver.wait_for_selector(".approval button", timeout=120_000)
+    approver.locator(".approval").first.scroll_into_view_if_needed()
+    if option == "Approve":
+        approver.screenshot(path=str(SHOTS / "desk-approval.png"), full_page=False)
+    approver.locator(".approval").first.get_by_role("button", name=option).click()
+    approver.wait_for_selector(f".approval:has-text('{option}: recorded.')")
+    approver.context.close()
+
+
+def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_desk(desk, chromium):
+    pio = signed_in(desk, chromium, "pio")
+    correct_summary(
+        pio,
+        desk,
+        INCIDENT,
+        "One adult injured; released from hospital.",
+        "The hospital gave the wrong status.",
+    )
+    assert "Waiting for approval" in pio.inner_text("#outcome")
+    assert desk.store.get(f"incidents/{INCIDENT}/v3.json") is None
+    answer_in_desk(desk, chromium, "Approve")
+    link = wait_public(pio)
+    assert link.endswith(f"/incidents/{INCIDENT}/index.html")
+    v3 = json.loads(desk.store.get(f"incidents/{INCIDENT}/v3.json"))
+    assert v3["stage"] == "corrected" and v3["released_by"] == "pio"
+    assert v3["approval"]["approved_by"] == "approver" and v3["approval"]["submitted_by"] == "pio"
+
+    # A rejected correction publishes nothing, and the desk says so.
+    correct_summary(pio, desk, INCIDENT, "One adult injured; in critical condition.", "Status changed again.")
+    answer_in_desk(desk, chromium, "Reject")
+    pio.wait_for_selector("#outcome[data-outcome='rejected']", timeout=300_000)
+    assert "nothing was published" in pio.inner_text("#outcome")
+    assert desk.store.get(f"incidents/{INCIDENT}/v4.json") is None

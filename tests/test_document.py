@@ -157,6 +157,7 @@ def test_param_schemas_describe_every_field():
         "keep_unchanged",
         "language",
         "checklist",
+        "release_at",
     ]
     for name, schema in schemas.items():
         assert schema["title"] and schema["description"], name

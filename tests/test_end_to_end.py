@@ -276,3 +276,62 @@ def test_rerunning_a_finished_release_changes_nothing(release_dag, bucket):
     for _ in range(3):
         assert release_dag.test(run_conf=PRELIMINARY, logical_date=when, run_after=when).state == "success"
     assert fingerprint(bucket) == before
+
+
+def published_events(dag_run) -> list[tuple[str, dict]]:
+    """The run's events on the PUBLISHED asset (what ``site_views`` runs on): (task, extra) each."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.source_task_id, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(
+                AssetModel.name == "incident_releases_published", AssetEvent.source_run_id == dag_run.run_id
+            )
+        ).all()
+    return [(task, dict(extra or {})) for task, extra in rows]
+
+
+def test_a_release_that_waits_for_nothing_is_published_in_one_task_and_a_scheduled_one_waits(
+    release_dag, bucket
+):
+    """Issue 14 on the common path: a preliminary is checked and published by ``release`` alone (one task
+    start; approve, wait_for_release_at and publish are skipped) and emits one PUBLISHED event with the
+    version. A ``release_at`` still to come: ``release`` only plans (no event, nothing written), the sensor
+    waits, ``publish`` publishes and emits the event."""
+    from datetime import UTC, datetime, timedelta
+
+    dag_run = release_dag.test(run_conf=PRELIMINARY)
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {
+        "release": "success",
+        "approve": "skipped",
+        "wait_for_release_at": "skipped",
+        "publish": "skipped",
+    }
+    assert outcome(dag_run)["version"] == 1 and outcome(dag_run, "publish") is None
+    [(task, extra)] = published_events(dag_run)
+    assert task == "release" and (extra["incident_id"], extra["version"], extra["created"]) == (
+        PRELIMINARY["incident_id"],
+        1,
+        True,
+    )
+
+    at = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+    dag_run = release_dag.test(run_conf={**UPDATE, "release_at": at})
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert states == {
+        "release": "success",
+        "approve": "skipped",
+        "wait_for_release_at": "success",
+        "publish": "success",
+    }
+    assert outcome(dag_run, "release") is None  # it only planned
+    published = json.loads(bucket.get("incidents/2026-0142/v2.json"))
+    assert published["released_at"] >= at.replace("+00:00", "")
+    [(task, extra)] = published_events(dag_run)
+    assert (task, extra["version"]) == ("publish", 2)
+    assert outcome(dag_run, "publish")["url"].endswith("/incidents/2026-0142/v2.html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import feedparser
@@ -57,11 +58,22 @@ def pages(records):
     return out, feed_docs
 
 
+SAFE_LINK = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+
+
 def shape(page: bytes) -> Counter:
-    """Every element and attribute name in a page: injected markup would add to it."""
+    """Every element and attribute name in a page: injected markup would add to it. The one element a
+    payload may add is a safe link made of an http(s) URL in statement text: checked, then not counted."""
     tree = lxml.html.document_fromstring(page.decode("utf-8"))
     counts = Counter()
     for el in tree.iter():
+        if el.tag == "a" and el.get("rel") == "nofollow noopener" and not el.get("class"):
+            href = el.get("href", "")
+            assert (
+                SAFE_LINK.fullmatch(href) and el.text_content() == href and set(el.attrib) == {"href", "rel"}
+            )
+            assert len(el) == 0, "a link holds markup"
+            continue
         if isinstance(el.tag, str):
             counts[el.tag] += 1
             counts.update(f"{el.tag}@{name}" for name in el.attrib)
@@ -131,3 +143,39 @@ def test_invisible_characters_never_reach_a_page(payload):
         docs(payload)
     assert err.value.field == "headline"
     assert "invisible" in err.value.rule
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("See https://example.org/a?b=1&c=2.", ["https://example.org/a?b=1&c=2"]),
+        ("(details: http://example.org/x)", ["http://example.org/x"]),
+        ("javascript:alert(1) and JAVASCRIPT://x", []),
+        (
+            'data:text/html,<script>alert(1)</script> "https://a.example/"onmouseover=alert(1)',
+            ["https://a.example/"],
+        ),
+        ("ftp://example.org and //example.org and https:// alone", []),
+    ],
+)
+def test_http_urls_in_statement_text_become_safe_links_and_nothing_else_does(text, links):
+    html = str(render.linkify(text))
+    assert "<script" not in html
+    tree = lxml.html.fragment_fromstring(html, create_parent="div")
+    found = tree.findall(".//a")
+    assert [a.get("href") for a in found] == links
+    assert all(a.get("rel") == "nofollow noopener" and set(a.attrib) == {"href", "rel"} for a in found)
+    assert tree.text_content() == text  # the text reads as it was typed
+
+
+def test_links_in_the_body_and_summary_on_pages_and_in_feeds():
+    records = docs("Read https://city.example/report.pdf, or call.")
+    html_pages, feed_docs = pages(records)
+    page = lxml.html.document_fromstring(html_pages["incident"].decode("utf-8"))
+    hrefs = [a.get("href") for a in page.iter("a") if a.get("rel") == "nofollow noopener"]
+    assert hrefs.count("https://city.example/report.pdf") >= 2  # summary and body
+    for name, raw in feed_docs.items():
+        fields = [value for _, value in feed_html_fields(lxml.etree.fromstring(raw))]
+        assert any(
+            '<a href="https://city.example/report.pdf" rel="nofollow noopener">' in v for v in fields
+        ), name

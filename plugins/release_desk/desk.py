@@ -279,6 +279,24 @@ async def submit(request: Request) -> JSONResponse:
     return JSONResponse({**answer, "run_id": run_id})
 
 
+# The tasks that record a release's outcome (XCom ``outcome``): ``publish`` after a wait for approval or
+# ``release_at``, else ``release`` (a refusal, or a release published at once). Written once the statement,
+# its page and its feeds are public, so the desk's link is never one a reader would find missing.
+OUTCOME_TASKS = ("publish", "release")
+
+
+async def _outcome(client: httpx.AsyncClient, base: str, headers: dict[str, str]) -> dict[str, Any] | None:
+    for task_id in OUTCOME_TASKS:
+        got = await client.get(
+            f"{base}/taskInstances/{task_id}/xcomEntries/outcome",
+            params={"deserialize": "true"},
+            headers=headers,
+        )
+        if got.status_code == 200 and isinstance(value := got.json().get("value"), dict):
+            return value
+    return None
+
+
 @router.get("/api/runs/{run_id}", dependencies=[may_release])
 async def run(run_id: str, request: Request) -> JSONResponse:
     """Where a release stands: queued, running, waiting for approval, public (with its link), refused."""
@@ -290,27 +308,28 @@ async def run(run_id: str, request: Request) -> JSONResponse:
             return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
         dag_run = got.json()
         tis = (await client.get(f"{base}/taskInstances", headers=headers)).json().get("task_instances", [])
+        outcome = await _outcome(client, base, headers)
     conf = dag_run.get("conf") or {}
     states = {t["task_id"]: t["state"] for t in tis}
     out: dict[str, Any] = {"run_id": run_id, "state": dag_run["state"], "tasks": states}
     if any(s == "awaiting_input" for s in states.values()):
         out["outcome"] = "awaiting approval"
-    m = re.fullmatch(r"(.+)-v(\d+)-\w+-\d{8}T\d{6}Z?", run_id)
-    if m:
+    if outcome and outcome.get("outcome") == "published":
         cfg = settings.load()
-        iid, version = m.group(1), int(m.group(2))
+        iid, version = outcome["incident_id"], int(outcome["version"])
         published = await run_in_threadpool(open_store(cfg).get, ledger.record_key(iid, version))
+        out["outcome"] = "public"
+        out["link"] = f"{cfg.base_url}/incidents/{iid}/index.html"
+        out["version_link"] = outcome.get("url") or f"{cfg.base_url}/incidents/{iid}/v{version}.html"
         if published is not None:
-            out["outcome"] = "public"
-            out["link"] = f"{cfg.base_url}/incidents/{iid}/index.html"
-            out["version_link"] = f"{cfg.base_url}/incidents/{iid}/v{version}.html"
             out["record"] = json.loads(published)
-        elif dag_run["state"] == "success" and states.get("approve") == "success":
-            # The approver chose Reject: the release was skipped, nothing written.
-            out["outcome"] = "rejected"
-        elif dag_run["state"] == "success" and "skipped" in (states.get("plan"), states.get("release")):
-            out["outcome"] = "refused"
-        elif dag_run["state"] == "failed":
-            out["outcome"] = "failed"
+    elif outcome and outcome.get("outcome") == "refused":
+        out["outcome"] = "refused"  # by the rules when it ran, or an approval by the submitter
+        out["refusals"] = outcome.get("refusals") or []
+    elif dag_run["state"] == "success" and states.get("approve") == "success":
+        # The approver chose Reject: the rest was skipped, nothing written.
+        out["outcome"] = "rejected"
+    elif dag_run["state"] == "failed":
+        out["outcome"] = "failed"
     out["incident_id"] = conf.get("incident_id")
     return JSONResponse(out)

@@ -1,0 +1,184 @@
+"""Approval and scheduled release through a real `make up` stack (issue 16 must-show 4 and the DAG half of 1):
+the PIO submits through Airflow's REST API, a second user answers the human-in-the-loop request through the
+same API, and what is public is read anonymously from the store, as a reader would."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sample import CORRECTION, PRELIMINARY
+from test_stack import BUCKET, anonymous_get, running_up
+
+from devstack import stack
+
+DAG = "incident_release"
+
+
+class Api:
+    def __init__(self, up):
+        self.up = up
+        passwords = json.loads(stack.password_file(up.home).read_text())
+        self.tokens = {
+            u: stack.api_token(up.api, u, p) for u, p in passwords.items() if u in ("pio", "approver")
+        }
+
+    def call(self, user, method, path, body=None):
+        return stack._http(method, f"{self.up.api}/api/v2{path}", body, token=self.tokens[user])
+
+    def trigger(self, run_id, conf, user="pio"):
+        code, answer = self.call(
+            user, "POST", f"/dags/{DAG}/dagRuns", {"logical_date": None, "dag_run_id": run_id, "conf": conf}
+        )
+        assert code == 200, answer
+        return run_id
+
+    def task_state(self, run_id, task_id):
+        code, answer = self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return (
+            answer.get("state") if code == 200 else None
+        )  # a slow answer (0) on a loaded machine: ask again
+
+    def wait_task(self, run_id, task_id, states, timeout=240):
+        assert stack._wait_for(lambda: self.task_state(run_id, task_id) in states, timeout, 1.0), (
+            run_id,
+            task_id,
+            self.task_state(run_id, task_id),
+        )
+
+    def run_state(self, run_id):
+        code, answer = self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}")
+        return answer.get("state") if code == 200 else None
+
+    def wait_run(self, run_id, timeout=240):
+        assert stack._wait_for(lambda: self.run_state(run_id) in ("success", "failed"), timeout, 1.0), run_id
+        return self.run_state(run_id)
+
+    def why(self, run_id):
+        """Each task's state, and the log of those that failed (for an assertion's message)."""
+        _, tis = self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")
+        out = []
+        for ti in tis.get("task_instances", []) if isinstance(tis, dict) else []:
+            out.append(f"{ti['task_id']}: {ti['state']}")
+            if ti["state"] == "failed":
+                path = f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}"
+                out.append(str(self.call("pio", "GET", path + "?full_content=true")[1])[-3000:])
+        return "\n".join(out)
+
+    def note(self, run_id):
+        """The run's note, written by the scheduler as the run ends (plugins/release_feedback.py)."""
+        answer = {}
+        stack._wait_for(
+            lambda: (
+                (answer.update(self.call("pio", "GET", f"/dags/{DAG}/dagRuns/{run_id}")[1] or {}))
+                or answer.get("note")
+            ),
+            60,
+            1.0,
+        )
+        return answer.get("note") or ""
+
+    def answer(self, run_id, user, option, note=""):
+        time.sleep(3)  # as a person would: not within a second of the request (see the DAG's approve)
+        return self.call(
+            user,
+            "PATCH",
+            f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
+            {"chosen_options": [option], "params_input": {"note": note}},
+        )
+
+
+def record(up, incident, version):
+    code, body, _ = anonymous_get(f"{up.s3}/{BUCKET}/incidents/{incident}/v{version}.json")
+    return json.loads(body) if code == 200 else None
+
+
+@pytest.mark.stack
+def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
+    monkeypatch.setenv("RELEASES_APPROVAL_STAGES", "corrected")
+    incident = "2026-0916"
+    with running_up(stack_dir) as up:
+        api = Api(up)
+        first = api.trigger("t-v1-preliminary", {**PRELIMINARY, "incident_id": incident})
+        assert api.wait_run(first) == "success", api.why(first)
+        # A preliminary needs no second person and no wait: published by ``release`` alone (one task start).
+        assert api.task_state(first, "release") == "success"
+        assert [api.task_state(first, t) for t in ("approve", "wait_for_release_at", "publish")] == [
+            "skipped"
+        ] * 3
+        assert record(up, incident, 1)["released_by"] == "pio"
+
+        # A correction waits for approval; the request shows the preview; the submitter cannot approve it.
+        correction = {**CORRECTION, "incident_id": incident}
+        own = api.trigger("t-v2-corrected-own", correction)
+        api.wait_task(own, "approve", ("awaiting_input",))
+        code, detail = api.call(
+            "pio", "GET", f"/dags/{DAG}/dagRuns/{own}/taskInstances/approve/-1/hitlDetails"
+        )
+        assert code == 200 and "6th St and Main St" in detail["body"] and "location" in detail["body"]
+        code, answer = api.answer(own, "pio", "Approve")
+        assert code == 200, answer
+        assert api.wait_run(own) == "success", api.why(own)
+        assert api.task_state(own, "publish") == "skipped"
+        assert record(up, incident, 2) is None  # refused: the approver was the submitter
+
+        # Rejected by the approver: nothing published.
+        rejected = api.trigger("t-v2-corrected-rejected", correction)
+        api.wait_task(rejected, "approve", ("awaiting_input",))
+        assert api.answer(rejected, "approver", "Reject", "Wait for the video review.")[0] == 200
+        assert api.wait_run(rejected) == "success", api.why(rejected)
+        assert api.task_state(rejected, "publish") == "skipped"
+        assert record(up, incident, 2) is None
+        assert api.note(rejected) == "Rejected by approver, nothing published: Wait for the video review."
+        assert api.note(own).startswith(
+            "Refused, nothing published:\n\n- Approval: pio submitted this release and cannot"
+        )
+
+        # Approved by a second person: published, the approval recorded and sealed in the version.
+        approved = api.trigger("t-v2-corrected-approved", correction)
+        api.wait_task(approved, "approve", ("awaiting_input",))
+        assert record(up, incident, 2) is None  # nothing public while it waits
+        # What the desk lists as pending: Airflow's own HITL REST API, unanswered requests of this DAG.
+        code, pending = api.call(
+            "approver", "GET", f"/dags/{DAG}/dagRuns/~/hitlDetails?response_received=false"
+        )
+        assert code == 200, pending
+        assert [d["task_instance"]["dag_run_id"] for d in pending["hitl_details"]] == [approved]
+        assert api.answer(approved, "approver", "Approve", "Checked against the video.")[0] == 200
+        assert api.wait_run(approved) == "success", api.why(approved)
+        v2 = record(up, incident, 2)
+        assert v2["stage"] == "corrected" and v2["released_by"] == "pio"
+        assert v2["approval"]["approved_by"] == "approver" and v2["approval"]["submitted_by"] == "pio"
+        assert v2["approval"]["note"] == "Checked against the video." and v2["approval"]["approved_at"]
+        page = f"{up.s3}/{BUCKET}/incidents/{incident}/v2.html"
+        assert api.note(approved).startswith(
+            f"Published {incident} v2 (corrected), approved by approver: {page}"
+        )
+        code, links = api.call("pio", "GET", f"/dags/{DAG}/dagRuns/{approved}/taskInstances/publish/links")
+        assert code == 200 and links["extra_links"]["Public page"] == page, links
+        assert links["extra_links"]["Feed"] == f"{up.s3}/{BUCKET}/incidents/{incident}/atom.xml"
+
+        # Scheduled: nothing public before the time, public after it; a cancelled one publishes nothing.
+        at = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
+        update = {
+            "incident_id": incident,
+            "stage": "updated",
+            "summary": "Stable condition.",
+            "release_at": at.isoformat(),
+        }
+        scheduled = api.trigger("t-v3-updated-scheduled", update)
+        cancelled = api.trigger("t-v4-updated-cancelled", {**update, "summary": "Never published."})
+        api.wait_task(scheduled, "wait_for_release_at", ("deferred",))
+        api.wait_task(cancelled, "wait_for_release_at", ("deferred",))
+        code, answer = api.call("pio", "PATCH", f"/dags/{DAG}/dagRuns/{cancelled}", {"state": "failed"})
+        assert code == 200, answer
+        assert datetime.now(UTC) < at and record(up, incident, 3) is None
+        assert api.wait_run(scheduled, timeout=400) == "success", api.why(scheduled)
+        v3 = record(up, incident, 3)
+        assert v3["summary"] == "Stable condition." and v3["released_at"] >= at.isoformat().replace(
+            "+00:00", ""
+        )
+        time.sleep(5)
+        assert record(up, incident, 4) is None and api.run_state(cancelled) == "failed"
