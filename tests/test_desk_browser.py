@@ -236,6 +236,12 @@ CASES = [
         "time.range",
     ),
     (
+        "release at a time already past",
+        lambda p: (fill_preliminary(p, NEW), p.fill("#field-release_at", "2020-01-01T09:00")),
+        "release_at",
+        "release_at.past",
+    ),
+    (
         "a social security number",
         lambda p: (fill_preliminary(p, NEW), p.fill("#field-body", "His SSN is 123-45-6789.")),
         "body",

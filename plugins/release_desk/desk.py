@@ -72,6 +72,19 @@ def form() -> dict[str, Any]:
         }
         for f in (*FIELDS, CORRECTION_NOTE, RELEASED_BY)
     ]
+    # Scheduled release (the document's ``release_at``): picked in the agency's zone like occurred_at.
+    fields.append(
+        {
+            "name": "release_at",
+            "title": "Release at (optional)",
+            "help": "Leave empty to release at once. Or pick when the statement is to become public, in the "
+            f"agency's time zone ({_zone_name(cfg)}): the release waits until then, and can be cancelled "
+            "before it by marking its run failed in Airflow.",
+            "max": None,
+            "multiline": False,
+            "time": True,
+        }
+    )
     return {
         "fields": fields,
         "templates": templates,
