@@ -23,6 +23,7 @@ def test_plugin_links_to_public_site_from_settings(monkeypatch):
     module = load_plugin_module()
     views = module.IncidentReleasesPlugin.external_views
     assert [v["href"] for v in views] == [
+        "/release-desk/",  # the desk, on Airflow's own address (the plugin's FastAPI app)
         "https://releases.example.org/index.html",
         "https://releases.example.org/corrections/index.html",
     ]
