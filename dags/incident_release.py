@@ -123,6 +123,43 @@ def refusals_are_outcomes(ti):
         raise AirflowSkipException(outcome["summary"]) from None
 
 
+def approval_secret() -> str | None:
+    """The key that seals the approval step's answer (``releases.approval.seal``): a private key only the
+    workers' connections hold (the sealing key, else the signing key)."""
+    from releases import checkpoint
+
+    return secret(sealing.CONNECTION) or secret(checkpoint.CONNECTION)
+
+
+class SealedApproval(ApprovalOperator):
+    """Airflow's approval step, whose answer (from the triggerer's event, read from Airflow's own record of
+    the approver's response) is also kept sealed for this run: the task that publishes trusts only that, so
+    a user who may edit XComs or mark tasks done can neither forge an approval nor skip one."""
+
+    def execute_complete(self, context, event):
+        from releases import approval
+
+        answer = super().execute_complete(context=context, event=event)
+        key = approval_secret()
+        if key:
+            sealed = approval.seal(dict(answer), submission_key(context["dag_run"]), key)
+            context["ti"].xcom_push(key=approval.SEAL, value=sealed)
+        return answer
+
+
+def approved_answer(dag_run, ti, stage: str, cfg) -> dict | None:
+    """The approval the publishing task relies on: None when ``stage`` needs none, else the answer the
+    approval step of this very run sealed (``approval.missing`` refused otherwise)."""
+    from releases import approval
+
+    if not approval.needs_approval(stage, cfg):
+        return None
+    sealed = ti.xcom_pull(task_ids="approve", key=approval.SEAL)
+    return approval.decide(
+        approval.unseal(sealed, submission_key(dag_run), approval_secret()), releaser(dag_run)
+    )
+
+
 class ReleaseAtSensor(DateTimeSensorAsync):
     """Waits for the document's ``release_at`` in the triggerer (no worker held); a time already come
     (no ``release_at``: the plan's own time) ends at once, without a round trip through the triggerer."""
@@ -177,7 +214,7 @@ def incident_release():
     # A second person's decision (Airflow's human-in-the-loop; answer in the UI's Required Actions, the
     # release desk, or PATCH .../taskInstances/approve/-1/hitlDetails). Reject skips the rest: nothing is
     # published.
-    approve = ApprovalOperator(
+    approve = SealedApproval(
         task_id="approve",
         subject="Approve the release of {{ ti.xcom_pull(task_ids='release', key='plan')['incident_id'] }} "
         "v{{ ti.xcom_pull(task_ids='release', key='plan')['version'] }} "
@@ -204,14 +241,12 @@ def incident_release():
         """Publish a release that waited (for its approver, its ``release_at``): the approval is checked
         (the approver is not the submitter; a rejection or one by the submitter ends the run skipped,
         nothing written), then the same steps as ``release``; a retry writes no second version."""
-        from releases import approval
-
         cfg, store = open_store()
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)
-        answer = ti.xcom_pull(task_ids="approve")
+        conf = document(dag_run, sealing_key)
         with refusals_are_outcomes(ti):
-            approved = approval.decide(answer, releaser(dag_run)) if answer else None
-        yield from published(dag_run, ti, cfg, store, document(dag_run, sealing_key), log, approval=approved)
+            approved = approved_answer(dag_run, ti, str(conf.get("stage")), cfg)
+        yield from published(dag_run, ti, cfg, store, conf, log, approval=approved)
 
     chosen = release()
     chosen >> [approve, wait]
@@ -354,7 +389,7 @@ def incident_redaction():
         ti.xcom_push(key="preview", value=planned["preview"])
         return "approve" if planned["approval"] else "redact"
 
-    approve = ApprovalOperator(
+    approve = SealedApproval(
         task_id="approve",
         subject="Approve the redaction of {{ dag_run.conf.get('incident_id') }}?",
         body="{{ ti.xcom_pull(task_ids='plan', key='preview') }}",
@@ -364,12 +399,11 @@ def incident_redaction():
     @task(trigger_rule="none_failed_min_one_success", **RETRY)
     def redact(dag_run=None, ti=None) -> dict:
         """Record the redaction, remove the text everywhere, purge old object versions, prove it."""
-        from releases import approval, pipeline
+        from releases import pipeline
 
         cfg, store = open_store()
-        answer = ti.xcom_pull(task_ids="approve")
         with refusals_are_outcomes(ti):
-            approved = approval.decide(answer, releaser(dag_run)) if answer else None
+            approved = approved_answer(dag_run, ti, "redaction", cfg)
             return pipeline.redact(
                 document(dag_run, secret(sealing.CONNECTION)),
                 store,

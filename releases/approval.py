@@ -10,6 +10,10 @@ answer by the person who submitted the release (the approver must be someone els
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +25,54 @@ MAX_NOTE = 1000
 
 class ApprovalRefused(ReleaseError):
     """The release was rejected, or approved by the person who submitted it: nothing is published."""
+
+
+# The XCom key under which the approval step keeps its answer sealed (see :func:`seal`).
+SEAL = "approval_seal"
+
+
+def _answer(response: dict[str, Any]) -> dict[str, Any]:
+    who = response.get("responded_by_user") or {}
+    return {
+        "chosen_options": [str(c) for c in response.get("chosen_options") or []],
+        "params_input": {"note": str((response.get("params_input") or {}).get("note") or "")},
+        "responded_by_user": {"id": str(who.get("id") or ""), "name": str(who.get("name") or "")},
+        "responded_at": _when(response.get("responded_at")),
+    }
+
+
+def _mac(answer: dict[str, Any], run: str, secret: str) -> str:
+    message = json.dumps({"run": run, **answer}, sort_keys=True, ensure_ascii=False).encode()
+    key = hashlib.sha256(b"incident-releases approval\0" + secret.encode()).digest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def seal(response: dict[str, Any], run: str, secret: str) -> dict[str, Any]:
+    """The approval step's answer (Airflow's, from the triggerer's event, read from its own HITL record) with
+    a MAC keyed by a secret only the workers' connections hold, bound to the run. A user who may edit XComs or
+    mark tasks done (a PIO) can neither forge an approval nor skip one: :func:`unseal` refuses both."""
+    answer = _answer(response)
+    return {"answer": answer, "mac": _mac(answer, run, secret)}
+
+
+def unseal(sealed: Any, run: str, secret: str | None) -> dict[str, Any]:
+    """The answer the approval step sealed for this run, or :class:`ApprovalRefused` (``approval.missing``)
+    when there is none or it was not sealed by the approval step of this run."""
+    ok = (
+        secret
+        and isinstance(sealed, dict)
+        and isinstance(sealed.get("answer"), dict)
+        and isinstance(sealed.get("mac"), str)
+        and hmac.compare_digest(_mac(_answer(sealed["answer"]), run, secret), sealed["mac"])
+    )
+    if not ok:
+        raise ApprovalRefused(
+            "approval",
+            "no approval from the approval step of this run is recorded (the step was marked done by hand, "
+            "or its answer was changed): nothing is published; submit it again for a second person's approval",
+            "approval.missing",
+        )
+    return sealed["answer"]
 
 
 def needs_approval(stage: str, settings: Any) -> bool:
@@ -58,20 +110,33 @@ def decide(response: dict[str, Any], submitter: str) -> dict[str, str]:
     }
 
 
+# Every character Markdown (CommonMark, GFM) gives a meaning to: escaped in the PIO's text, so the approval
+# request shows it as written (an attack trial put an image in a correction note: the approver's browser
+# fetched it, and a bold "Field changes: none" line could be faked).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&:])")
+
+
+def _text(value: Any) -> str:
+    """The PIO's text as literal Markdown: specials escaped, each line break kept inside its paragraph."""
+    return _MARKDOWN.sub(r"\\\1", str(value)).replace("\n", "  \n")
+
+
 def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: str) -> str:
     """Markdown for the approval request: the field changes, the statement as it will be published (the
     wire text), and where it will be public. ``record`` is the version as it would be written."""
     lines = [
-        f"**{record['incident_id']} version {record['version']} ({record['stage']})**, "
+        f"**{_text(record['incident_id'])} version {record['version']} ({record['stage']})**, "
         f"to be public at {page_url}",
         "",
     ]
     if record.get("correction_note"):
-        lines += [f"Correction note: {record['correction_note']}", ""]
+        lines += [f"Correction note: {_text(record['correction_note'])}", ""]
     changes = record.get("changes") or []
     if changes:
         lines.append("Field changes:")
-        lines += [f"- {c['field']}: was \u201c{c['was']}\u201d, now \u201c{c['now']}\u201d" for c in changes]
+        lines += [
+            f"- {c['field']}: was \u201c{_text(c['was'])}\u201d, now \u201c{_text(c['now'])}\u201d" for c in changes
+        ]
         lines.append("")
     elif previous is None:
         lines += ["First release of this incident.", ""]
@@ -79,6 +144,6 @@ def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: s
     lines.append("")
     for name in ("headline", "summary", "body", "occurred_at", "location", "agency", "contact"):
         if record.get(name):
-            lines.append(f"> **{name}**: {record[name]}")
+            lines.append(f"> **{name}**: {_text(record[name])}".replace("\n", "\n> "))
             lines.append(">")
     return "\n".join(lines).rstrip(">\n") + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -71,7 +72,10 @@ def test_the_approval_is_sealed_into_the_version_and_the_preview_shows_the_chang
     assert second["approval"] == ok and content_hash(second) == second["sha256"]
     forged = {**second, "approval": {**ok, "approved_by": "someone else"}}
     assert content_hash(forged) != second["sha256"]  # the approver is committed to like any other value
-    shown = approval.preview(dict(second), first, "https://example.org/incidents/2026-0142/v2.html")
+    from markdown_it import MarkdownIt
+
+    markdown = approval.preview(dict(second), first, "https://example.org/incidents/2026-0142/v2.html")
+    shown = MarkdownIt("gfm-like").render(markdown)  # as the approver reads it in Airflow's UI
     assert "location: was \u201c5th St and Main St\u201d, now \u201c6th St and Main St\u201d" in shown
     assert (
         "https://example.org/incidents/2026-0142/v2.html" in shown and CORRECTION["correction_note"] in shown
@@ -157,3 +161,57 @@ def test_plan_of_a_submission_already_published_is_its_version_not_a_second_rele
 
     with pytest.raises(ReleaseError, match="already has a preliminary"):
         pipeline.plan(PRELIMINARY, bucket, cfg, key="run-2", records=records)
+
+
+ANSWER = {
+    "chosen_options": ["Approve"],
+    "params_input": {"note": "Checked against the video."},
+    "responded_by_user": {"id": "approver", "name": "approver"},
+    "responded_at": datetime(2026, 11, 27, 22, 40, tzinfo=UTC),
+}
+
+
+def test_only_the_answer_the_approval_step_sealed_for_this_run_counts():
+    """An attack from a fresh clone: a PIO wrote the approver's answer into the approve task's XComs (or
+    marked the task done) and the correction went out 'approved by approver'. The publishing task now takes
+    only the answer the approval step sealed with a key the PIO never holds, bound to the run."""
+    sealed = approval.seal(ANSWER, "incident_release/run-1", "sealing-private-key")
+    answer = approval.unseal(sealed, "incident_release/run-1", "sealing-private-key")
+    assert approval.decide(answer, "pio")["approved_by"] == "approver"
+    forged = {**sealed, "answer": {**sealed["answer"], "responded_by_user": {"id": "x", "name": "chief"}}}
+    for bad, run, key in (
+        (None, "incident_release/run-1", "sealing-private-key"),  # marked done by hand: no answer at all
+        ({"answer": sealed["answer"], "mac": "0" * 64}, "incident_release/run-1", "sealing-private-key"),
+        (forged, "incident_release/run-1", "sealing-private-key"),  # another approver written in
+        (sealed, "incident_release/run-2", "sealing-private-key"),  # another run's approval copied over
+        (sealed, "incident_release/run-1", "another-key"),
+        (sealed, "incident_release/run-1", None),  # no key to check it with
+        ({"answer": "Approve", "mac": sealed["mac"]}, "incident_release/run-1", "sealing-private-key"),
+    ):
+        with pytest.raises(approval.ApprovalRefused) as err:
+            approval.unseal(bad, run, key)
+        assert err.value.code == "approval.missing"
+        assert str(err.value).startswith(
+            "approval: no approval from the approval step of this run is recorded"
+        )
+
+
+def test_the_approval_request_shows_the_pio_s_text_as_written_not_as_markdown():
+    """An attack from a fresh clone: a correction note with ``![beacon](http://...)`` made the approver's
+    browser fetch the image when Airflow rendered the request, and ``**Field changes: none**`` could fake
+    the request's own lines. Rendered with a CommonMark renderer (Airflow's UI renders the body as
+    Markdown): no image, no link, no emphasis from the PIO's text, and the text reads as typed."""
+    from markdown_it import MarkdownIt
+
+    note = "![beacon](http://localhost:8798/beacon.png) **Field changes: none** <img src=x> https://x.example/a_b"
+    previous = next_record(
+        parse_update(PRELIMINARY), None, released_at="2026-11-21T03:00:00Z", released_by="pio", key="k1"
+    )
+    update = parse_update({**CORRECTION, "correction_note": note})
+    record = next_record(update, previous, released_at="2026-11-21T04:00:00Z", released_by="pio", key="k2")
+    html = MarkdownIt("gfm-like").render(approval.preview(record, previous, "https://example.org/p.html"))
+    assert "<img" not in html and "<em>" not in html
+    # The one link is the request's own: where the statement will be public.
+    assert re.findall(r"<a [^>]*>", html) == ['<a href="https://example.org/p.html">']
+    assert html.count("<strong>") == 1 + 7  # the request's own: its title, and each wire-text field's name
+    assert "![beacon](http://localhost:8798/beacon.png) **Field changes: none** &lt;img src=x&gt;" in html

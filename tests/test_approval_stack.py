@@ -136,6 +136,28 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
             "Refused, nothing published:\n\n- Approval: pio submitted this release and cannot"
         )
 
+        # An attack from a fresh clone: the PIO forges the approver's answer in the approve task's XComs and
+        # marks the task done by hand. The publishing task trusts only the answer the approval step of this
+        # run sealed: refused, nothing published.
+        forged = api.trigger("t-v2-corrected-forged", correction)
+        api.wait_task(forged, "approve", ("awaiting_input",))
+        answer = {
+            "chosen_options": ["Approve"],
+            "params_input": {"note": "looks right"},
+            "responded_by_user": {"id": "approver", "name": "approver"},
+            "responded_at": "2026-11-27T22:40:00+00:00",
+        }
+        base = f"/dags/{DAG}/dagRuns/{forged}/taskInstances/approve"
+        for key, value in (("return_value", answer), ("approval_seal", {"answer": answer, "mac": "0" * 64})):
+            code, reply = api.call("pio", "POST", f"{base}/xcomEntries", {"key": key, "value": value})
+            assert code in (200, 201), reply
+        code, reply = api.call("pio", "PATCH", base, {"new_state": "success"})
+        assert code == 200, reply
+        assert api.wait_run(forged) == "success", api.why(forged)
+        assert api.task_state(forged, "publish") == "skipped"
+        assert record(up, incident, 2) is None
+        assert "no approval from the approval step of this run is recorded" in api.note(forged)
+
         # Approved by a second person: published, the approval recorded and sealed in the version.
         approved = api.trigger("t-v2-corrected-approved", correction)
         api.wait_task(approved, "approve", ("awaiting_input",))
