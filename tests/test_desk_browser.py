@@ -395,6 +395,12 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
     assert page.input_value("#field-headline") == v1["headline"]
     assert page.input_value("#field-occurred_at") == "2026-11-20T21:14" or v1["occurred_at"].endswith("Z")
     page.fill("#field-summary", "One adult injured; in stable condition.")
+    # The preview of an update shows its field changes (an attack trial found every preview with changes
+    # failing in the page's script, the preview left hidden).
+    page.click("#preview")
+    page.wait_for_selector("#preview-area:not([hidden]) #preview-changes table")
+    changes = page.inner_text("#preview-changes")
+    assert "Was" in changes and "One adult injured; in stable condition." in changes
     confirm_checklist(page)
     sent = []
     page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/api/submit") else None)

@@ -293,3 +293,43 @@ def test_the_desk_records_the_ticked_checklist_in_the_document_and_refuses_until
     )
     assert status == 200, body
     assert json.loads(body)["conf"]["checklist"] == ids
+
+
+def test_the_desk_calls_airflow_at_its_own_address_whatever_host_the_request_names(desk):
+    """An attack from a fresh clone: a signed-in user sent ``Host: 127.0.0.1:<their port>`` and the desk sent
+    its call to Airflow, the PIO's token with it, to their listener, and returned its answer. The desk now
+    calls the address it listens on; odd run ids are not passed on at all."""
+    caught: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            caught.append(f"{self.path} {self.headers.get('Authorization', '')[:12]}")
+            self.send_response(418)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    pio = token(desk, "pio")
+    try:
+        other = f"127.0.0.1:{httpd.server_address[1]}"
+        status, answer = call(
+            f"{desk.api}/release-desk/api/runs/abc",
+            None,
+            {"Authorization": f"Bearer {pio}", "Host": other},
+            method="GET",
+        )
+        assert caught == [] and status == 404, (status, answer, caught)  # Airflow's own: no such run
+        for odd in ("..", "%2e%2e", "x%3Forder_by%3Dfoo", "a%2Fb"):
+            status, answer = call(
+                f"{desk.api}/release-desk/api/runs/{odd}",
+                None,
+                {"Authorization": f"Bearer {pio}"},
+                method="GET",
+            )
+            assert status == 404 and b"Traceback" not in answer, (odd, status, answer)
+    finally:
+        httpd.shutdown()
+    assert caught == []

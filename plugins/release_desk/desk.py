@@ -245,7 +245,16 @@ def _token(request: Request) -> str | None:
 
 
 def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+    """Airflow's own REST API, at the address this API server listens on: the socket's, never the request's
+    ``Host`` header (an attack trial pointed the desk's calls, the PIO's token with them, at its own
+    listener by sending another ``Host``). TLS ends before the API server, so plain HTTP."""
+    host, port = request.scope.get("server") or ("127.0.0.1", 8080)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+# Airflow's run ids (``airflow.models.dagrun``'s pattern): anything else is not a run of the desk's.
+RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]{1,250}")
 
 
 @router.post("/api/submit", dependencies=[may_release])
@@ -313,6 +322,8 @@ async def _outcome(client: httpx.AsyncClient, base: str, headers: dict[str, str]
 @router.get("/api/runs/{run_id}", dependencies=[may_release])
 async def run(run_id: str, request: Request) -> JSONResponse:
     """Where a release stands: queued, running, waiting for approval, public (with its link), refused."""
+    if not RUN_ID.fullmatch(run_id) or set(run_id) == {"."}:
+        return JSONResponse({"detail": "no such release run"}, status_code=404)
     headers = {"Authorization": f"Bearer {_token(request)}"}
     base = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns/{run_id}"
     async with httpx.AsyncClient(timeout=60) as client:
