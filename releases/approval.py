@@ -135,7 +135,8 @@ def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: s
     if changes:
         lines.append("Field changes:")
         lines += [
-            f"- {c['field']}: was \u201c{_text(c['was'])}\u201d, now \u201c{_text(c['now'])}\u201d" for c in changes
+            f"- {c['field']}: was \u201c{_text(c['was'])}\u201d, now \u201c{_text(c['now'])}\u201d"
+            for c in changes
         ]
         lines.append("")
     elif previous is None:
