@@ -460,6 +460,6 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
     # A rejected correction publishes nothing, and the desk says so.
     correct_summary(pio, desk, INCIDENT, "One adult injured; in critical condition.", "Status changed again.")
     answer_in_desk(desk, chromium, "Reject")
-    pio.wait_for_selector("#outcome[data-outcome='rejected']", timeout=300_000)
+    pio.wait_for_selector("#outcome[data-outcome='rejected']", timeout=600_000)
     assert "nothing was published" in pio.inner_text("#outcome")
     assert desk.store.get(f"incidents/{INCIDENT}/v4.json") is None
