@@ -17,6 +17,14 @@ from devstack import stack
 DAG = "incident_release"
 
 
+# How long after the request appears the approver answers, as a person would. Airflow 3.3.2 with the
+# LocalExecutor: an answer that resumes the task while the worker process that parked it has not yet exited
+# (seen 5 s after parking under load) makes the scheduler take that process's late "success" event for the
+# resumed try, mark it up for retry and ask again ("executor reported that the task instance finished with
+# state success, but the task instance's state attribute is running"): the answer is lost, never counted.
+ANSWER_AFTER = 20
+
+
 class Api:
     def __init__(self, up):
         self.up = up
@@ -84,7 +92,7 @@ class Api:
         return answer.get("note") or ""
 
     def answer(self, run_id, user, option, note=""):
-        time.sleep(3)  # as a person would: not within a second of the request (see the DAG's approve)
+        time.sleep(ANSWER_AFTER)
         return self.call(
             user,
             "PATCH",

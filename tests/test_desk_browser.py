@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -434,6 +435,8 @@ def answer_in_desk(desk, chromium, option: str):
     approver.locator(".approval").first.scroll_into_view_if_needed()
     if option == "Approve":
         approver.screenshot(path=str(SHOTS / "desk-approval.png"), full_page=False)
+    # As a person would, not within seconds of the request (test_approval_stack.ANSWER_AFTER says why).
+    time.sleep(20)
     approver.locator(".approval").first.get_by_role("button", name=option).click()
     approver.wait_for_selector(f".approval:has-text('{option}: recorded.')")
     approver.context.close()
