@@ -426,14 +426,16 @@ def correct_summary(page, desk, iid: str, summary: str, note: str) -> None:
     page.wait_for_selector("#outcome[data-outcome='awaiting approval']", timeout=300_000)
 
 
-def answer_in_desk(desk, chromium, option: str):
-    """The approver opens the desk, finds the pending correction and answers it there."""
+def answer_in_desk(desk, chromium, option: str, note: str = ""):
+    """The approver opens the desk, finds the pending correction and answers it there, with a note."""
     approver = signed_in(desk, chromium, "approver")
     open_desk(approver, desk)
     approver.wait_for_selector(".approval button", timeout=120_000)
     approver.locator(".approval").first.scroll_into_view_if_needed()
     if option == "Approve":
         approver.screenshot(path=str(SHOTS / "desk-approval.png"), full_page=False)
+    if note:
+        approver.locator(".approval").first.locator(".approval-note").fill(note)
     approver.locator(".approval").first.get_by_role("button", name=option).click()
     approver.wait_for_selector(f".approval:has-text('{option}: recorded.')")
     approver.context.close()
@@ -450,6 +452,15 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
     )
     assert "Waiting for approval" in pio.inner_text("#outcome")
     assert desk.store.get(f"incidents/{INCIDENT}/v3.json") is None
+    # Issue 16: the submitter's own desk offers no Approve/Reject for it, and says why.
+    own = signed_in(desk, chromium, "pio")
+    open_desk(own, desk)
+    own.wait_for_selector(".approval .why-not", timeout=120_000)
+    mine = own.locator(".approval").first
+    assert mine.get_by_role("button").count() == 0
+    assert "You submitted this: another person must approve it" in mine.inner_text()
+    assert "Submitted by pio" in mine.inner_text()
+    own.context.close()
     answer_in_desk(desk, chromium, "Approve")
     link = wait_public(pio)
     assert link.endswith(f"/incidents/{INCIDENT}/index.html")
@@ -459,7 +470,9 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
 
     # A rejected correction publishes nothing, and the desk says so.
     correct_summary(pio, desk, INCIDENT, "One adult injured; in critical condition.", "Status changed again.")
-    answer_in_desk(desk, chromium, "Reject")
+    answer_in_desk(desk, chromium, "Reject", note="The status is not confirmed yet.")
     pio.wait_for_selector("#outcome[data-outcome='rejected']", timeout=600_000)
-    assert "nothing was published" in pio.inner_text("#outcome")
+    assert "Rejected by approver: The status is not confirmed yet. Nothing was published." in pio.inner_text(
+        "#outcome"
+    )
     assert desk.store.get(f"incidents/{INCIDENT}/v4.json") is None
