@@ -209,3 +209,18 @@ def test_the_approval_request_names_the_submitter_and_the_checklist_they_confirm
     assert expected in text
     assert "Checklist: none confirmed." in pipeline.plan(PRELIMINARY, bucket, cfg, key="r2")["preview"]
     json.dumps(planned)  # an XCom: plain JSON
+
+
+def test_the_hidden_attribute_wins_over_the_page_s_own_display_rules():
+    """Issue 16, item 4: ``label { display: block }`` overrode ``hidden``, so every "is right as it is:
+    keep it unchanged" row showed on a first statement. The page's stylesheet makes ``hidden`` win over
+    every display rule of its own (the browser test checks the rows are not visible)."""
+    import re
+
+    from conftest import ROOT
+
+    page = (ROOT / "plugins" / "release_desk" / "page.html").read_text()
+    style = page[page.index("<style>") : page.index("</style>")]
+    assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important;?\s*\}", style)
+    # The rows it hides are made with the attribute (not a class of their own that could be styled).
+    assert 'el("label", {class: "keep-row", hidden: ""' in page

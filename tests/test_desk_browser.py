@@ -363,6 +363,9 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
     page = signed_in(desk, chromium, "pio")
     iid = "2026-0500"
     open_desk(page, desk)
+    # Issue 16: the "keep it unchanged" rows are shown only after a consistency refusal.
+    assert page.locator(".keep-row").count() > 0
+    assert not any(row.is_visible() for row in page.locator(".keep-row").all())
     page.screenshot(path=str(SHOTS / "desk-form.png"), full_page=False)
     fill_preliminary(page, iid)
     page.click("#preview")
