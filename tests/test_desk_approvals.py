@@ -224,3 +224,35 @@ def test_the_hidden_attribute_wins_over_the_page_s_own_display_rules():
     assert re.search(r"\[hidden\]\s*\{\s*display:\s*none\s*!important;?\s*\}", style)
     # The rows it hides are made with the attribute (not a class of their own that could be styled).
     assert 'el("label", {class: "keep-row", hidden: ""' in page
+
+
+def test_a_privacy_refusal_on_the_desk_says_what_the_pio_can_do_there(desk, bucket, monkeypatch):
+    """Issue 16, item 6: the desk said "add a privacy override with category phone ... (at character 97)",
+    though it has no override control. On the desk (preview, submit) the refusal names what was found and
+    says: remove it or withhold it; an override needs the trigger form or ``releases submit``. No run is
+    made. The REST validation endpoint, like ``releases validate``, keeps the full sentence."""
+    from release_desk import validation
+    from sample import PRELIMINARY
+
+    monkeypatch.setattr(validation, "open_store", lambda cfg: bucket)
+    handler, seen = fake_airflow({})
+    client = desk("pio", handler)
+    doc = {**PRELIMINARY, "body": PRELIMINARY["body"] + "\n\nWitnesses may call 555-867-5309."}
+    ids = list(checklist.read().ids)
+    for path in ("/api/submit", "/api/preview"):
+        answer = client.post(path, json={"document": doc, "checklist": ids}).json()
+        assert answer["ok"] is False
+        [refusal] = answer["refusals"]
+        assert (refusal["field"], refusal["rule"]) == ("body", "privacy.phone")
+        assert refusal["message"] == (
+            "contains what looks like a phone number other than the agency's, \u201c555-867-5309\u201d: remove "
+            "it, or add it under \u201cWithheld from publication\u201d so it is shown as \u201c[withheld: ...]\u201d. "
+            "If it must be published as it is, that needs a privacy override with a written reason, which the "
+            "desk does not take: submit the statement from Airflow's trigger form or with `releases submit` "
+            "instead"
+        )
+        assert "character" not in refusal["message"]
+    assert seen == []  # no run asked for
+    [endpoint] = client.post("/api/validate", json={**doc, "checklist": ids}).json()["refusals"]
+    assert endpoint["rule"] == "privacy.phone" and "(at character" in endpoint["message"]
+    assert "add a privacy override with category phone" in endpoint["message"]

@@ -343,6 +343,11 @@ def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run
         text = message.inner_text()
         if not text or JARGON.search(text):
             wrong.append((name, "jargon", text))
+        # Issue 16: the desk has no override control and shows no character offsets.
+        if rule.startswith("privacy.") and (
+            "at character" in text or "Withheld from publication" not in text
+        ):
+            wrong.append((name, "privacy refusal not in the desk's terms", text))
         if field and field not in ("withheld", "checklist", "stage"):
             if page.get_attribute(f"#field-{field}", "aria-invalid") != "true":
                 wrong.append((name, "field not marked", field))

@@ -188,7 +188,7 @@ async def preview(request: Request) -> JSONResponse:
         and sorted(map(str, ticked)) == sorted(settings.load().checklist().ids)
     ):
         doc["checklist"] = ticked
-    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode(), True)
     answer["refusals"] = [r for r in answer["refusals"] if r["field"] != "checklist"]
     answer["ok"] = not answer["refusals"]
     if answer["ok"]:
@@ -282,7 +282,7 @@ async def submit(request: Request) -> JSONResponse:
     ticked = _ticked(raw)
     if isinstance(doc, dict):
         doc["checklist"] = ticked if ticked is not None else []
-    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode(), True)
     if not answer["ok"]:
         return JSONResponse(answer)
     key = sealing_key()
