@@ -71,6 +71,12 @@ def releaser(dag_run) -> str:
     return pipeline.releaser(getattr(dag_run, "triggering_user_name", None), dag_run.run_id)
 
 
+def submitted_at(dag_run) -> datetime:
+    """When the run was asked for: ``queued_at`` where the run carries it, else ``run_after`` (a manual
+    run's is the moment it was triggered); never the task's start, which may be minutes later."""
+    return getattr(dag_run, "queued_at", None) or dag_run.run_after
+
+
 def secret(conn_id: str) -> str | None:
     """The password of an Airflow connection (a private key), or None if there is no such connection."""
     from airflow.sdk import Connection
@@ -189,7 +195,8 @@ class ReleaseAtSensor(DateTimeSensorAsync):
 def incident_release():
     @task.branch(outlets=[PUBLISHED_BY], **RETRY)
     def release(dag_run=None, ti=None):
-        """Check the document with the incident's history (a refusal ends the run here, skipped). A release
+        """Check the document with the incident's history and a ``release_at`` against the run's submission
+        time (a refusal ends the run here, skipped: the trigger form skips the desk's check). A release
         that needs no second person and no later ``release_at`` is published here and now, in this one task
         (one task start: issue 14), and the run ends. Otherwise its plan and preview are stored and the run
         goes on to ``approve`` (a second person) or straight to ``wait_for_release_at``, then ``publish``."""
@@ -200,7 +207,15 @@ def incident_release():
         conf = document(dag_run, sealing_key)
         with refusals_are_outcomes(ti):
             records = pipeline.history(conf, store)  # read once, for the plan and the release
-            planned = pipeline.plan(conf, store, cfg, key=submission_key(dag_run), records=records)
+            planned = pipeline.plan(
+                conf,
+                store,
+                cfg,
+                key=submission_key(dag_run),
+                records=records,
+                submitted_at=submitted_at(dag_run),
+                submitted_by=releaser(dag_run),
+            )
         now = datetime.now(timezone.utc)  # noqa: UP017
         later = planned["release_at"] and datetime.fromisoformat(planned["release_at"]) > now
         if planned["approval"] or later:

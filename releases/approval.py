@@ -75,6 +75,17 @@ def unseal(sealed: Any, run: str, secret: str | None) -> dict[str, Any]:
     return sealed["answer"]
 
 
+# What the desk says to the submitter in place of Approve/Reject on their own release (``decide`` refuses
+# their approval as ``approval.same_person``: offering the buttons only let them kill their own release).
+SUBMITTED_IT = "You submitted this: another person must approve it"
+
+
+def why_not_answer(submitter: str, user: str) -> str | None:
+    """Why ``user`` may not answer the approval request of a release ``submitter`` submitted (None: they may);
+    the same comparison as :func:`decide`."""
+    return SUBMITTED_IT if user and user == submitter else None
+
+
 def needs_approval(stage: str, settings: Any) -> bool:
     return stage in tuple(getattr(settings, "approval_stages", ()) or ())
 
@@ -128,7 +139,17 @@ def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: s
         f"**{_text(record['incident_id'])} version {record['version']} ({record['stage']})**, "
         f"to be public at {page_url}",
         "",
+        f"Submitted by {_text(record['released_by'])}"
+        + (f" for {_text(record['on_behalf_of'])}" if record.get("on_behalf_of") else ""),
+        "",
     ]
+    confirmed = record.get("checklist") or []
+    if confirmed:
+        lines.append("Checklist confirmed by the submitter:")
+        lines += [f"- {_text(item['text'])}" for item in confirmed]
+    else:
+        lines.append("Checklist: none confirmed.")
+    lines.append("")
     if record.get("correction_note"):
         lines += [f"Correction note: {_text(record['correction_note'])}", ""]
     changes = record.get("changes") or []

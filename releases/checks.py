@@ -24,6 +24,7 @@ id from :data:`RULES` and a message in a PIO's words that says what to do.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,6 +112,8 @@ class Refusal:
     field: str | None
     rule: str
     message: str
+    # The privacy guard's finding as written (for the desk's wording, :func:`on_desk`); not in as_dict.
+    found: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def title(self) -> str | None:
@@ -125,7 +128,17 @@ class Refusal:
 
     @classmethod
     def from_error(cls, err: ReleaseError) -> Refusal:
-        return cls(err.field, err.code, err.rule)
+        return cls(err.field, err.code, err.rule, getattr(err, "found", None))
+
+
+def on_desk(refusal: Refusal) -> Refusal:
+    """A refusal as the release desk shows it: a privacy finding in a statement field says what the PIO can
+    do on the desk (remove or withhold it; an override needs the trigger form or the command line) and
+    what was found, not where by character. Every other refusal, and the rule, unchanged."""
+    category = refusal.rule.removeprefix("privacy.")
+    if category == refusal.rule or category not in privacy.CATEGORIES or refusal.field == "privacy_override":
+        return refusal
+    return Refusal(refusal.field, refusal.rule, privacy.desk_message(category, refusal.found), refusal.found)
 
 
 def refused(err: ReleaseError) -> dict[str, Any]:

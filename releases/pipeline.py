@@ -10,10 +10,11 @@ tells the WebSub hub again (a hub refetches and finds nothing new).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import approval, feeds, ledger, privacy, redaction, sealing, tlog, views, websub
-from .document import parse_update
+from .document import parse_update, release_at_problem
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
 from .records import next_record
@@ -155,9 +156,12 @@ def plan(
     *,
     key: str,
     records: list[dict[str, Any]] | None = None,
+    submitted_at: datetime | None = None,
+    submitted_by: str = "preview",
 ) -> dict[str, Any]:
     """Before anything waits or is written: the document's rules with the incident's history (a refusal
-    raises), whether the release waits for approval (:mod:`releases.approval`), when it is to be public
+    raises), a ``release_at`` before ``submitted_at`` (when the run was asked for: Airflow's trigger form
+    does not run the desk's check) refused as ``release_at.past``, whether the release waits for approval (:mod:`releases.approval`), when it is to be public
     (``release_at``, None: at once) and the preview an approver is shown. ``records``: the history as
     already read. A submission whose version exists already (a retried task that had published) is
     ``published`` and needs neither approval nor a wait: releasing it again writes nothing."""
@@ -174,14 +178,19 @@ def plan(
             "preview": "",
             "published": True,
         }
+    # Against the submission's time, not now: a task that starts minutes late (a loaded machine) must not
+    # refuse a time that was still to come when the PIO submitted it; that one is simply published now.
+    if submitted_at is not None and (late := release_at_problem(update.release_at, submitted_at)):
+        raise late
     previous = history[-1] if history else None
     would_be = next_record(
         update,
         previous,
         released_at="(not yet released)",
-        released_by="preview",
+        released_by=submitted_by,
         key=key,
         public=settings.public,
+        checklist=settings.checklist(),
     )
     page = feeds.version_url(settings, would_be["incident_id"], would_be["version"])
     return {

@@ -44,3 +44,38 @@ def run_note(outcome: dict | None, approval_answer: dict | None = None) -> str:
         note = (approval_answer.get("params_input") or {}).get("note")
         return f"Rejected by {who}, nothing published" + (f": {note}" if note else "")
     return "Nothing published"
+
+
+# Refusals at run time that another release can cause (the desk checked the document when it was sent).
+_RACED = ("stage.", "change.", "consistency.")
+
+
+def desk_outcome(outcome: dict | None, approval_answer: dict | None = None) -> str | None:
+    """What the release desk tells the PIO of a run that ended without publishing: refused when it ran
+    (``outcome``, the XCom of ``release`` or ``publish``), or rejected by the approver (``approval_answer``,
+    the ``approve`` task's answer). None for any other run."""
+    from .approval import REJECT, SUBMITTED_IT
+
+    if outcome and outcome.get("outcome") == "refused":
+        refusals = outcome.get("refusals") or []
+        if any(r.get("rule") == "approval.same_person" for r in refusals):
+            return (
+                f"Not released: {SUBMITTED_IT} (your own approval does not count). Nothing was published: "
+                "submit it again and ask another person to approve it."
+            )
+        said = " ".join(
+            f"{r.get('title') or r.get('field') or 'The statement'}: {r.get('message', '')}."
+            for r in refusals
+        )
+        raced = any(str(r.get("rule", "")).startswith(_RACED) for r in refusals)
+        return (
+            "Not released, nothing was published: the release refused the statement when it ran. "
+            + said
+            + (" Another release may have come first: check it again." if raced else "")
+        ).strip()
+    if approval_answer and list(approval_answer.get("chosen_options") or []) == [REJECT]:
+        who = (approval_answer.get("responded_by_user") or {}).get("name") or "the approver"
+        note = str((approval_answer.get("params_input") or {}).get("note") or "").strip()
+        said = f"Rejected by {who}" + (f": {note}" if note else "")
+        return said + ("" if said.endswith((".", "!", "?")) else ".") + " Nothing was published."
+    return None

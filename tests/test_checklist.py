@@ -42,7 +42,8 @@ def test_a_document_confirming_every_item_is_accepted_and_one_without_a_checklis
 
 def test_an_unknown_item_and_the_missing_ones_are_refused_naming_the_field_and_each_item():
     got = refusals({**PRELIMINARY, "checklist": ["next-of-kin", "victims-named"]})
-    missing = [i for i in ALL if i != "next-of-kin"]
+    missing = [f"\u201c{i.text}\u201d" for i in checklist.read().items if i.id != "next-of-kin"]
+    everything = "; ".join(f"\u201c{i.text}\u201d" for i in checklist.read().items)
     assert got == [
         (
             "checklist",
@@ -52,12 +53,14 @@ def test_an_unknown_item_and_the_missing_ones_are_refused_naming_the_field_and_e
         (
             "checklist",
             "checklist.incomplete",
-            f"must confirm every item of the checklist; not confirmed: {', '.join(missing)}",
+            f"must confirm every item of the checklist; not confirmed: {'; '.join(missing)}",
         ),
     ]
     assert str(checks.check({**PRELIMINARY, "checklist": []})[0]) == (
-        f"checklist: must confirm every item of the checklist; not confirmed: {', '.join(ALL)}"
+        f"checklist: must confirm every item of the checklist; not confirmed: {everything}"
     )
+    # The items' words, as the desk and the trigger form show them; no id a PIO never sees.
+    assert "no-juvenile-names" not in got[1][2] and "No juvenile's name" in got[1][2]
 
 
 @pytest.mark.parametrize("value", ["next-of-kin", [1], [None], ["next-of-kin", "next-of-kin"], {"a": 1}])
@@ -82,7 +85,7 @@ def test_a_deployment_that_requires_it_refuses_a_document_without_it_on_every_pa
             "checklist",
             "checklist.required",
             "is required by this deployment: confirm each item of the pre-release checklist "
-            f"({', '.join(ALL)}) before releasing",
+            f"({'; '.join(chr(0x201C) + i.text + chr(0x201D) for i in checklist.read().items)}) before releasing",
         )
     ]
     assert refusals(PRELIMINARY, cfg) == required

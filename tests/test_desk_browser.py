@@ -344,6 +344,11 @@ def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run
         text = message.inner_text()
         if not text or JARGON.search(text):
             wrong.append((name, "jargon", text))
+        # Issue 16: the desk has no override control and shows no character offsets.
+        if rule.startswith("privacy.") and (
+            "at character" in text or "Withheld from publication" not in text
+        ):
+            wrong.append((name, "privacy refusal not in the desk's terms", text))
         if field and field not in ("withheld", "checklist", "stage"):
             if page.get_attribute(f"#field-{field}", "aria-invalid") != "true":
                 wrong.append((name, "field not marked", field))
@@ -364,6 +369,9 @@ def test_a_pio_publishes_a_preliminary_then_an_update_from_the_prefilled_form(de
     page = signed_in(desk, chromium, "pio")
     iid = "2026-0500"
     open_desk(page, desk)
+    # Issue 16: the "keep it unchanged" rows are shown only after a consistency refusal.
+    assert page.locator(".keep-row").count() > 0
+    assert not any(row.is_visible() for row in page.locator(".keep-row").all())
     page.screenshot(path=str(SHOTS / "desk-form.png"), full_page=False)
     fill_preliminary(page, iid)
     page.click("#preview")
@@ -427,14 +435,16 @@ def correct_summary(page, desk, iid: str, summary: str, note: str) -> None:
     page.wait_for_selector("#outcome[data-outcome='awaiting approval']", timeout=300_000)
 
 
-def answer_in_desk(desk, chromium, option: str):
-    """The approver opens the desk, finds the pending correction and answers it there."""
+def answer_in_desk(desk, chromium, option: str, note: str = ""):
+    """The approver opens the desk, finds the pending correction and answers it there, with a note."""
     approver = signed_in(desk, chromium, "approver")
     open_desk(approver, desk)
     approver.wait_for_selector(".approval button", timeout=120_000)
     approver.locator(".approval").first.scroll_into_view_if_needed()
     if option == "Approve":
         approver.screenshot(path=str(SHOTS / "desk-approval.png"), full_page=False)
+    if note:
+        approver.locator(".approval").first.locator(".approval-note").fill(note)
     # As a person would, not within seconds of the request (test_approval_stack.ANSWER_AFTER says why).
     time.sleep(20)
     approver.locator(".approval").first.get_by_role("button", name=option).click()
@@ -453,6 +463,15 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
     )
     assert "Waiting for approval" in pio.inner_text("#outcome")
     assert desk.store.get(f"incidents/{INCIDENT}/v3.json") is None
+    # Issue 16: the submitter's own desk offers no Approve/Reject for it, and says why.
+    own = signed_in(desk, chromium, "pio")
+    open_desk(own, desk)
+    own.wait_for_selector(".approval .why-not", timeout=120_000)
+    mine = own.locator(".approval").first
+    assert mine.get_by_role("button").count() == 0
+    assert "You submitted this: another person must approve it" in mine.inner_text()
+    assert "Submitted by pio" in mine.inner_text()
+    own.context.close()
     answer_in_desk(desk, chromium, "Approve")
     link = wait_public(pio)
     assert link.endswith(f"/incidents/{INCIDENT}/index.html")
@@ -462,7 +481,9 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
 
     # A rejected correction publishes nothing, and the desk says so.
     correct_summary(pio, desk, INCIDENT, "One adult injured; in critical condition.", "Status changed again.")
-    answer_in_desk(desk, chromium, "Reject")
+    answer_in_desk(desk, chromium, "Reject", note="The status is not confirmed yet.")
     pio.wait_for_selector("#outcome[data-outcome='rejected']", timeout=600_000)
-    assert "nothing was published" in pio.inner_text("#outcome")
+    assert "Rejected by approver: The status is not confirmed yet. Nothing was published." in pio.inner_text(
+        "#outcome"
+    )
     assert desk.store.get(f"incidents/{INCIDENT}/v4.json") is None

@@ -279,7 +279,8 @@ def test_the_desk_records_the_ticked_checklist_in_the_document_and_refuses_until
             "checklist",
             "Before release",
             "checklist.incomplete",
-            f"must confirm every item of the checklist; not confirmed: {', '.join(ids[2:])}",
+            "must confirm every item of the checklist; not confirmed: "
+            + "; ".join(f"\u201c{text}\u201d" for _, text in items[2:]),
         )
     ]
     assert [r["rule"] for r in submit([*ids, "victims-named"])["refusals"]] == ["checklist.unknown"]

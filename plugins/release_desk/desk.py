@@ -22,12 +22,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from releases import ledger, settings
+from releases import approval, ledger, settings
 from releases.document import CORRECTION_NOTE, FIELDS, INCIDENT_ID_PATTERN, RELEASED_BY
+from releases.runs import desk_outcome
 
 from .security import RELEASE_DAG, may_release
 from .store import open_store, sealing_key
@@ -186,7 +188,7 @@ async def preview(request: Request) -> JSONResponse:
         and sorted(map(str, ticked)) == sorted(settings.load().checklist().ids)
     ):
         doc["checklist"] = ticked
-    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode(), True)
     answer["refusals"] = [r for r in answer["refusals"] if r["field"] != "checklist"]
     answer["ok"] = not answer["refusals"]
     if answer["ok"]:
@@ -253,6 +255,11 @@ def _origin(request: Request) -> str:
     return f"http://{host}:{port}"
 
 
+def _client() -> httpx.AsyncClient:
+    """The desk's client for Airflow's REST API (one per request; the tests give it a fake transport)."""
+    return httpx.AsyncClient(timeout=60)
+
+
 # Airflow's run ids (``airflow.models.dagrun``'s pattern): anything else is not a run of the desk's.
 RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]{1,250}")
 
@@ -275,7 +282,7 @@ async def submit(request: Request) -> JSONResponse:
     ticked = _ticked(raw)
     if isinstance(doc, dict):
         doc["checklist"] = ticked if ticked is not None else []
-    answer = await run_in_threadpool(verdict, json.dumps(doc).encode())
+    answer = await run_in_threadpool(verdict, json.dumps(doc).encode(), True)
     if not answer["ok"]:
         return JSONResponse(answer)
     key = sealing_key()
@@ -290,7 +297,7 @@ async def submit(request: Request) -> JSONResponse:
     run_id = f"{answer['incident_id']}-v{answer['next_version']}-{answer['stage']}-{when}"
     items = settings.load().checklist().items
     note = "Checklist confirmed by the submitter:\n" + "\n".join(f"- {i.text}" for i in items)
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with _client() as client:
         resp = await client.post(
             f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns",
             json={"dag_run_id": run_id, "logical_date": None, "conf": doc, "note": note[:1000]},
@@ -326,13 +333,17 @@ async def run(run_id: str, request: Request) -> JSONResponse:
         return JSONResponse({"detail": "no such release run"}, status_code=404)
     headers = {"Authorization": f"Bearer {_token(request)}"}
     base = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns/{run_id}"
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with _client() as client:
         got = await client.get(base, headers=headers)
         if got.status_code != 200:
             return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
         dag_run = got.json()
         tis = (await client.get(f"{base}/taskInstances", headers=headers)).json().get("task_instances", [])
         outcome = await _outcome(client, base, headers)
+        answer = None
+        if dag_run["state"] == "success" and not outcome:
+            got = await client.get(f"{base}/taskInstances/approve/-1/hitlDetails", headers=headers)
+            answer = got.json() if got.status_code == 200 else None
     conf = dag_run.get("conf") or {}
     states = {t["task_id"]: t["state"] for t in tis}
     out: dict[str, Any] = {"run_id": run_id, "state": dag_run["state"], "tasks": states}
@@ -350,10 +361,60 @@ async def run(run_id: str, request: Request) -> JSONResponse:
     elif outcome and outcome.get("outcome") == "refused":
         out["outcome"] = "refused"  # by the rules when it ran, or an approval by the submitter
         out["refusals"] = outcome.get("refusals") or []
+        out["message"] = desk_outcome(outcome)
     elif dag_run["state"] == "success" and states.get("approve") == "success":
-        # The approver chose Reject: the rest was skipped, nothing written.
+        # The approver chose Reject: the rest was skipped, nothing written. Who and why, from Airflow's
+        # record of the answer.
         out["outcome"] = "rejected"
+        out["message"] = desk_outcome(None, answer or {"chosen_options": ["Reject"]})
     elif dag_run["state"] == "failed":
         out["outcome"] = "failed"
     out["incident_id"] = conf.get("incident_id")
     return JSONResponse(out)
+
+
+@router.get("/api/approvals", dependencies=[may_release])
+async def approvals(request: Request, user: GetUserDep) -> JSONResponse:
+    """The releases waiting for a second person, as the desk lists them: the request (its preview), who
+    submitted it, the checklist they confirmed, and whether this user may answer it. The submitter may
+    not (their approval is refused as ``approval.same_person``, which ended the release): their row says
+    so instead of offering Approve and Reject. Airflow still decides who may answer (its PATCH)."""
+    me = str(user.get_name() or "")
+    headers = {"Authorization": f"Bearer {_token(request)}"}
+    runs_url = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns"
+    async with _client() as client:
+        got = await client.get(
+            f"{runs_url}/~/hitlDetails", params={"response_received": "false"}, headers=headers
+        )
+        if got.status_code != 200:
+            return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
+        rows = []
+        for detail in got.json().get("hitl_details", []):
+            ti = detail["task_instance"]
+            found = await client.get(f"{runs_url}/{ti['dag_run_id']}", headers=headers)
+            rows.append((detail, found.json() if found.status_code == 200 else {}))
+    from releases.pipeline import releaser
+
+    items = {i.id: i.text for i in settings.load().checklist().items}
+    out = []
+    for detail, dag_run in rows:
+        ti = detail["task_instance"]
+        conf = dag_run.get("conf") or {}
+        submitter = releaser(dag_run.get("triggering_user_name"), ti["dag_run_id"])
+        ticked = conf.get("checklist") if isinstance(conf.get("checklist"), list) else []
+        why_not = approval.why_not_answer(submitter, me)
+        out.append(
+            {
+                "run_id": ti["dag_run_id"],
+                "task_id": ti["task_id"],
+                "map_index": ti.get("map_index", -1),
+                "subject": detail.get("subject"),
+                "body": detail.get("body"),
+                "submitted_by": submitter,
+                "on_behalf_of": conf.get("released_by") if isinstance(conf.get("released_by"), str) else None,
+                "checklist": [items.get(str(i), str(i)) for i in ticked],
+                "options": [] if why_not else list(detail.get("options") or []),
+                "why_not": why_not,
+            }
+        )
+    return JSONResponse({"user": me, "approvals": out})

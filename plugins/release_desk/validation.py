@@ -52,8 +52,9 @@ async def validate(request: Request) -> JSONResponse:
     return JSONResponse(await run_in_threadpool(verdict, bytes(body)))
 
 
-def verdict(body: bytes) -> dict[str, Any]:
-    """The answer for one document (runs in a worker thread: it reads the store)."""
+def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
+    """The answer for one document (runs in a worker thread: it reads the store). ``desk``: worded for the
+    release desk's form (:func:`releases.checks.on_desk`); the rules are the same."""
     from airflow.exceptions import AirflowNotFoundException
 
     cfg = settings.load()
@@ -75,6 +76,8 @@ def verdict(body: bytes) -> dict[str, Any]:
         refusals = checks.check(doc, history, cfg)
     except InvalidUpdate as err:  # not a document at all, or a sealed item that cannot be opened
         refusals = [checks.Refusal.from_error(err)]
+    if desk:
+        refusals = [checks.on_desk(r) for r in refusals]
     fields = doc if isinstance(doc, dict) else {}
     incident, stage = fields.get("incident_id"), fields.get("stage")
     return {
