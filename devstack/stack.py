@@ -567,6 +567,9 @@ def demo(target: Path) -> int:
         try:
             store.provision(cfg.bucket, tlog.origin(cfg))
             env = airflow_env(Path(tmp) / "airflow", cfg, store.endpoint, store.credentials("writer"), store)
+            # No second person sits at a demo: its correction would wait for an approval nobody gives
+            # (`airflow dags test` has no one to answer). `make up` keeps the configured approval.
+            env["RELEASES_APPROVAL_STAGES"] = "none"
             log_path = Path(tmp) / "demo.log"
             with open(log_path, "ab") as output:
                 log("preparing a throw-away Airflow home and object store")
@@ -609,6 +612,7 @@ this machine (move the folder and run make demo again). To look at it over HTTP 
 there, e.g. python3 -m http.server --bind 127.0.0.1 --directory {where} <port> (Ctrl-C stops it)."""
     return f"""
 Published {len(saved)} public objects for incident {DEMO_ID} (preliminary -> updated -> corrected).
+Approval was off for the demo (nobody is there to approve its correction); make up asks for it.
 Open them in a browser or a feed reader:
   {where}/index.html                        all incidents
   {where}/incidents/{DEMO_ID}/index.html    current statement and full history with field-level changes

@@ -38,6 +38,8 @@ def test_make_demo_leaves_a_site_whose_links_work_when_opened(tmp_path):
     assert f"feeds and canonical links name these files\n({out.as_uri()}/...)" in proc.stdout
     assert "python3 -m http.server" in proc.stdout and "Ctrl-C stops it" in proc.stdout
     assert "Time zone: RELEASES_TIMEZONE is not set" in proc.stdout
+    # The correction did not wait for an approver who is not there, and the summary says why.
+    assert "Approval was off for the demo" in proc.stdout
 
     # Every link of every feed (entries, the feed's own address, its page) names a file that is there.
     # Read with lxml: feedparser rewrites file:/// as file:// (a host), which no reader here does.
