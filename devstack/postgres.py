@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import processes
+
 DATABASE = "airflow"
 ROLE = "airflow"
 SUPERUSER = "postgres"
@@ -206,17 +208,8 @@ class Postgres:
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL; returns the exit code."""
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)):
-            if self.proc.poll() is not None:
-                break
-            try:
-                self.proc.send_signal(sig)
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                break
-        return self.proc.poll()
+        steps = [(signal.SIGINT, timeout), (signal.SIGQUIT, 5.0), (signal.SIGKILL, 5.0)]
+        return processes.escalate(self.proc, steps)
 
 
 def _user_kwargs() -> dict[str, Any]:

@@ -52,6 +52,25 @@ def start(
     return Component(name, proc)
 
 
+def escalate(proc: subprocess.Popen, steps: list[tuple[int, float]]) -> int | None:
+    """Send each signal of ``steps`` in turn, waiting its time for ``proc`` to exit; returns the exit code.
+
+    For a server that shuts down in stages (a gentle signal first, SIGKILL last); it stops at the
+    first signal the process exits after, or when it is already gone.
+    """
+    for sig, wait in steps:
+        if proc.poll() is not None:
+            break
+        try:
+            proc.send_signal(sig)
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            break
+    return proc.poll()
+
+
 def tree(pid: int) -> list[psutil.Process]:
     """``pid`` and every live descendant."""
     try:

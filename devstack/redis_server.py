@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import processes
+
 
 def binary() -> str | None:
     """``redis-server``: Debian's, or the one on PATH."""
@@ -67,17 +69,7 @@ class Redis:
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM (Redis shuts down; it keeps nothing on disk), then SIGKILL; returns the exit code."""
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            if self.proc.poll() is not None:
-                break
-            try:
-                self.proc.send_signal(sig)
-                self.proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                break
-        return self.proc.poll()
+        return processes.escalate(self.proc, [(signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)])
 
 
 def config(folder: Path, port: int) -> str:
