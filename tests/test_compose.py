@@ -251,25 +251,37 @@ def test_the_seaweedfs_configuration_step_writes_make_up_s_configuration(tmp_pat
     }
 
 
-def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tmp_path):
-    """The Python step of airflow-init, run for real with the key files it reads replaced."""
+def init_step(tmp_path: Path):
+    """airflow-init's Python step, runnable here with the key files it reads replaced."""
     command = "\n".join(compose()["services"]["airflow-init"]["command"])
     script = command.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0].replace("/keys/", f"{tmp_path}/")
     for name in ("sealing-key.json", "signing-key.json"):
         (tmp_path / name).write_text(json.dumps({"private_key": f"private-{name}"}))
-    env = {
+    base = {
         "RELEASES_S3_ENDPOINT": "http://seaweedfs:9000",
         "S3_WRITER_KEY": "releases-writer",
         "S3_WRITER_SECRET": "s",
-        "RELEASES_ALERT_FROM": "releases@agency.example",
         "PYTHONPATH": str(ROOT),  # the image has the package installed
     }
+
+    def run(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "connections.json")],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+        )
+
+    return run
+
+
+def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tmp_path):
+    """The Python step of airflow-init, run for real with the key files it reads replaced."""
+    init = init_step(tmp_path)
     out = tmp_path / "connections.json"
 
     def run(**extra):
-        return subprocess.run(
-            [sys.executable, "-c", script, str(out)], env={**env, **extra}, capture_output=True, text=True
-        )
+        return init(RELEASES_ALERT_FROM="releases@agency.example", **extra)
 
     assert run().returncode == 0
     assert "smtp_default" not in json.loads(out.read_text())  # no SMTP_HOST: no connection
@@ -287,30 +299,6 @@ def test_airflow_init_makes_the_alerts_smtp_connection_from_the_smtp_settings(tm
     assert (smtp["port"], smtp["extra"]["disable_ssl"], smtp["extra"]["disable_tls"]) == (465, False, True)
     refused = run(SMTP_HOST="mail.agency.example", SMTP_SECURITY="tls")
     assert refused.returncode == 1 and "SMTP_SECURITY=tls: must be starttls, ssl or none" in refused.stderr
-
-
-def init_step(tmp_path: Path):
-    """airflow-init's Python step, runnable here with the key files it reads replaced."""
-    command = "\n".join(compose()["services"]["airflow-init"]["command"])
-    script = command.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0].replace("/keys/", f"{tmp_path}/")
-    for name in ("sealing-key.json", "signing-key.json"):
-        (tmp_path / name).write_text(json.dumps({"private_key": f"private-{name}"}))
-    base = {
-        "RELEASES_S3_ENDPOINT": "http://seaweedfs:9000",
-        "S3_WRITER_KEY": "releases-writer",
-        "S3_WRITER_SECRET": "s",
-        "PYTHONPATH": str(ROOT),
-    }
-
-    def run(**env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path / "connections.json")],
-            env={**base, **env},
-            capture_output=True,
-            text=True,
-        )
-
-    return run
 
 
 def test_airflow_init_refuses_alerts_that_could_never_be_sent(tmp_path):
