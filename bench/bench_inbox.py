@@ -34,16 +34,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-DOCUMENT = {
-    "stage": "preliminary",
-    "headline": "Road closed after a collision",
-    "summary": "Two vehicles collided; the road is closed.",
-    "body": "Officers are on scene.",
-    "occurred_at": "2026-11-20T21:14:00-05:00",
-    "location": "5th St and Main St",
-    "agency": "Springfield Police Department",
-    "contact": "Public Information Office, pio@example.org, 555-0100",
-}
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devstack.stack import EXAMPLE as DOCUMENT  # noqa: E402 - the document the stack's banner shows
 
 
 def status(url: str) -> int:

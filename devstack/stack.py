@@ -248,22 +248,25 @@ def database_line(db: postgres.Postgres | None, env: dict[str, str]) -> str:
     return f"as {DB_URL_VARIABLE} says"
 
 
+# The update document the banner shows how to send (bench/bench_inbox.py sends it too, under its own ids).
+EXAMPLE = {
+    "stage": "preliminary",
+    "headline": "Road closed after a collision",
+    "summary": "Two vehicles collided; the road is closed.",
+    "body": "Officers are on scene.",
+    "occurred_at": "2026-11-20T21:14:00-05:00",
+    "location": "5th St and Main St",
+    "agency": "Springfield Police Department",
+    "contact": "Public Information Office, pio@example.org, 555-0100",
+}
+
+
 def banner(cfg: settings_mod.Settings, store: seaweed.SeaweedFS, home: Path, database: str = "SQLite") -> str:
     passwords = json.loads(password_file(home).read_text()) if password_file(home).exists() else {}
     password = passwords.get(cfg.api_user, f"(see {password_file(home)})")
     admin = store.credentials("admin")
     site = cfg.base_url
-    conf = {
-        "incident_id": "2026-0001",
-        "stage": "preliminary",
-        "headline": "Road closed after a collision",
-        "summary": "Two vehicles collided; the road is closed.",
-        "body": "Officers are on scene.",
-        "occurred_at": "2026-11-20T21:14:00-05:00",
-        "location": "5th St and Main St",
-        "agency": "Springfield Police Department",
-        "contact": "Public Information Office, pio@example.org, 555-0100",
-    }
+    conf = {"incident_id": "2026-0001", **EXAMPLE}
     login = json.dumps({"username": cfg.api_user, "password": password})
     others = ", ".join(f"{user} ({role}) / {passwords.get(user, '?')}" for user, role in USERS.items())
     run = json.dumps({"logical_date": None, "conf": conf})
