@@ -109,11 +109,20 @@ def updated(iid: str, n: int) -> dict[str, str]:
 
 
 def corrected(iid: str, n: int) -> dict[str, str]:
+    return correction(
+        iid,
+        f"{STREETS[n % len(STREETS)]} and Commerce Way",
+        "The earlier statement gave the wrong cross street; video shows the correct one.",
+    )
+
+
+def correction(iid: str, location: str, note: str) -> dict[str, str]:
+    """A correction of the location alone (bench_stack.py's too)."""
     return {
         "incident_id": iid,
         "stage": "corrected",
-        "location": f"{STREETS[n % len(STREETS)]} and Commerce Way",
-        "correction_note": "The earlier statement gave the wrong cross street; video shows the correct one.",
+        "location": location,
+        "correction_note": note,
         # The headline and the statement still name the first street: confirmed (the consistency check),
         # so the correction does the work it always measured.
         "keep_unchanged": ["headline", "body"],

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
-from bench_release import generic, machine  # noqa: E402
+from bench_release import correction, generic, machine, updated  # noqa: E402
 from sections import write_section  # noqa: E402
 
 from devstack import processes, seaweed  # noqa: E402
@@ -331,38 +331,23 @@ def wait_runs(s: Stack, token: str, subs: list[Submission], timeout: float) -> N
 
 # -- documents ---------------------------------------------------------------------------------------
 def preliminary(iid: str) -> dict[str, str]:
+    """The demo's first statement, under ``iid`` and a headline of its own."""
+    first = devstack.DEMO_RUNS[0]
     return {
+        **first,
         "incident_id": iid,
-        "stage": "preliminary",
-        "headline": f"Officer-involved shooting near 5th St and Main St ({iid})",
+        "headline": f"{first['headline']} ({iid})",
         "summary": "One adult injured; transported to a hospital. No officers were hurt.",
-        "body": "At about 9:14 p.m. officers responded to a call near 5th St and Main St.\n\n"
-        "One adult was injured and taken to a hospital. No officers were hurt.",
-        "occurred_at": "2026-11-20T21:14:00-05:00",
-        "location": "5th St and Main St",
-        "agency": "Springfield Police Department",
-        "contact": "Public Information Office, pio@example.org, 555-0100",
     }
 
 
-def update(iid: str, n: int) -> dict[str, str]:
-    return {
-        "incident_id": iid,
-        "stage": "updated",
-        "summary": f"One adult injured; in stable condition at a hospital (update {n}).",
-    }
-
-
-def correction(iid: str, n: int) -> dict[str, str]:
-    return {
-        "incident_id": iid,
-        "stage": "corrected",
-        "location": f"{6 + n}th St and Main St",
-        "correction_note": f"The earlier statement gave the wrong cross street; video shows {6 + n}th St.",
-        # The headline and the statement still name the first street: confirmed (the consistency check),
-        # so the correction does the work it always measured.
-        "keep_unchanged": ["headline", "body"],
-    }
+def corrected(iid: str, n: int) -> dict[str, str]:
+    street = f"{6 + n}th St"
+    return correction(
+        iid,
+        f"{street} and Main St",
+        f"The earlier statement gave the wrong cross street; video shows {street}.",
+    )
 
 
 # -- the three measurements ----------------------------------------------------------------------------
@@ -374,7 +359,7 @@ def sequential(s: Stack, token: str, n: int, tag: str, timeout: float) -> list[S
         if kind == "preliminary":
             conf = preliminary(iid)
         else:
-            conf = update(iid, i) if kind == "update" else correction(iid, i)
+            conf = updated(iid, i) if kind == "update" else corrected(iid, i)
         sub = Submission(iid, kind, conf)
         trigger(s, token, sub)
         wait_public(s, token, [sub], timeout)
@@ -399,7 +384,7 @@ def simultaneous(s: Stack, token: str, n: int, tag: str, timeout: float) -> tupl
     subs = []
     for i in range(n):
         if i % 2:
-            subs.append(Submission(shared, "update", update(shared, i)))
+            subs.append(Submission(shared, "update", updated(shared, i)))
         else:
             iid = f"C{tag}-{i:03d}"
             subs.append(Submission(iid, "preliminary", preliminary(iid)))
