@@ -593,16 +593,20 @@ def _keep_unchanged(value: Any, stage: str | None) -> tuple[str, ...]:
     return tuple(sorted(names, key=STATEMENT_FIELDS.index))
 
 
+def _optional_param(kind: str, title: str, description: str, **keywords: Any) -> dict[str, Any]:
+    """A Param the form may leave empty (None), of JSON type ``kind``, with more JSON-schema ``keywords``."""
+    return {"default": None, "type": ["null", kind], "title": title, "description": description, **keywords}
+
+
 def _field_list_param(title: str, description: str) -> dict[str, Any]:
     """A Param listing statement field names (``private_fields``, ``keep_unchanged``)."""
-    return {
-        "default": None,
-        "type": ["null", "array"],
-        "items": {"type": "string", "enum": list(STATEMENT_FIELDS)},
-        "uniqueItems": True,
-        "title": title,
-        "description": description,
-    }
+    return _optional_param(
+        "array",
+        title,
+        description,
+        items={"type": "string", "enum": list(STATEMENT_FIELDS)},
+        uniqueItems=True,
+    )
 
 
 def param_schemas(items: checklist.Checklist | None = None) -> dict[str, dict[str, Any]]:
@@ -639,42 +643,39 @@ def param_schemas(items: checklist.Checklist | None = None) -> dict[str, dict[st
         },
     }
     for spec in (*FIELDS, CORRECTION_NOTE, RELEASED_BY):
-        schema: dict[str, Any] = {
-            "default": None,
-            "type": ["null", "string"],
-            "title": spec.title,
-            "description": spec.description
+        schema = _optional_param(
+            "string",
+            spec.title,
+            spec.description
             + (
                 " Required for the preliminary release; left empty, it carries over."
                 if spec.statement
                 else ""
             ),
-            "maxLength": spec.max_length,
-        }
+            maxLength=spec.max_length,
+        )
         if spec.multiline:
             schema["format"] = "multiline"
         if spec.timestamp:
             schema["pattern"] = FORM_TIMESTAMP_PATTERN
         schemas[spec.name] = schema
-    schemas["withheld"] = {
-        "default": None,
-        "type": ["null", "array"],
-        "maxItems": 50,
-        "items": sealing.items_schema(),
-        "title": "Withheld",
-        "description": "Leave empty here. Withheld text (a juvenile's name...) goes through releases submit or "
+    schemas["withheld"] = _optional_param(
+        "array",
+        "Withheld",
+        "Leave empty here. Withheld text (a juvenile's name...) goes through releases submit or "
         "the inbox, which replace it and seal it so Airflow never stores it. Text typed in this form is "
         "refused, but Airflow's audit log keeps what the form sent (see README, Withheld text and Airflow).",
-    }
-    schemas["privacy_override"] = {
-        "default": None,
-        "type": ["null", "array"],
-        "title": "Privacy override",
-        "description": "Only to publish something the privacy guard flagged, one exact value at a time: "
+        maxItems=50,
+        items=sealing.items_schema(),
+    )
+    schemas["privacy_override"] = _optional_param(
+        "array",
+        "Privacy override",
+        "Only to publish something the privacy guard flagged, one exact value at a time: "
         '[{"category": "phone", "value": "1-800-555-0100", "justification": "<why it must be published>"}]; '
         "the value and justification are published with the version. "
         f"Categories: {', '.join(privacy.CATEGORIES)}.",
-    }
+    )
     schemas["private_fields"] = _field_list_param(
         "Hide the old value of",
         'Only with updated or corrected, e.g. ["body"]: fields you replace whose earlier text must '
@@ -687,24 +688,22 @@ def param_schemas(items: checklist.Checklist | None = None) -> dict[str, dict[st
         "release changes (the old location in the headline...) is refused until you change it too or list it "
         "here to confirm it is right as it is. The confirmation is published with the version.",
     )
-    schemas["language"] = {
-        "default": None,
-        "type": ["null", "string"],
-        "title": "Language",
-        "description": "Optional: the language of the statement as a BCP 47 tag, e.g. en, es, ar, zh-Hant. "
+    schemas["language"] = _optional_param(
+        "string",
+        "Language",
+        "Optional: the language of the statement as a BCP 47 tag, e.g. en, es, ar, zh-Hant. "
         "Pages mark the statement with it (and right to left for Arabic, Hebrew, Persian, Urdu...); feeds "
         "mark its entries. Left empty, it carries over.",
-        "maxLength": LANGUAGE_MAX,
-        "pattern": LANGUAGE_PATTERN,
-    }
+        maxLength=LANGUAGE_MAX,
+        pattern=LANGUAGE_PATTERN,
+    )
     schemas["checklist"] = checklist.schema(items)
-    schemas["release_at"] = {
-        "default": None,
-        "type": ["null", "string"],
-        "title": "Release at (optional)",
-        "description": "Optional: when the statement is to become public, with its time zone, e.g. "
+    schemas["release_at"] = _optional_param(
+        "string",
+        "Release at (optional)",
+        "Optional: when the statement is to become public, with its time zone, e.g. "
         f"{TIME_EXAMPLE}. Empty: at once. The run waits until then without holding a worker; mark the run "
         "failed before then to cancel it.",
-        "pattern": FORM_TIMESTAMP_PATTERN,
-    }
+        pattern=FORM_TIMESTAMP_PATTERN,
+    )
     return schemas
