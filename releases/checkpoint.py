@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .sealing import _b64, _unb64  # base64url without padding: the keys' one text form
+from .sealing import _new_pair, _public_of, _unb64  # base64url without padding: the keys' one text form
 
 CONNECTION = "releases_signing"
 _ED25519 = b"\x01"
@@ -35,16 +35,11 @@ _NAME = re.compile(r"^[^\s+]{1,200}$")
 
 def generate() -> tuple[str, str]:
     """(private, public) Ed25519 key, each base64url of the raw 32 bytes."""
-    key = Ed25519PrivateKey.generate()
-    raw = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return _b64(raw), public_of(_b64(raw))
+    return _new_pair(Ed25519PrivateKey)
 
 
 def public_of(private_key: str) -> str:
-    key = Ed25519PrivateKey.from_private_bytes(_unb64(private_key))
-    return _b64(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    return _public_of(Ed25519PrivateKey, private_key)
 
 
 def key_id(name: str, public: bytes) -> bytes:

@@ -29,6 +29,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -75,16 +76,24 @@ def _unb64(text: str) -> bytes:
 
 def generate() -> tuple[str, str]:
     """A new key pair: (private, public), each as base64url of the raw 32 bytes."""
-    private = X25519PrivateKey.generate()
-    raw = private.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return _b64(raw), public_of(_b64(raw))
+    return _new_pair(X25519PrivateKey)
 
 
 def public_of(private_key: str) -> str:
-    private = X25519PrivateKey.from_private_bytes(_unb64(private_key))
-    return _b64(private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    return _public_of(X25519PrivateKey, private_key)
+
+
+def _new_pair(kind: type[X25519PrivateKey] | type[Ed25519PrivateKey]) -> tuple[str, str]:
+    """(private, public) of a new ``kind`` key (X25519 here, Ed25519 in checkpoint), in the keys' text form."""
+    raw = kind.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return _b64(raw), _public_of(kind, _b64(raw))
+
+
+def _public_of(kind: type[X25519PrivateKey] | type[Ed25519PrivateKey], private_key: str) -> str:
+    public = kind.from_private_bytes(_unb64(private_key)).public_key()
+    return _b64(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 def _key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
