@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.stack import EXAMPLE as DOCUMENT  # noqa: E402 - the document the stack's banner shows
+from devstack.stack import _wait_for as wait  # noqa: E402 - polls ``done`` until true or ``timeout``
 
 
 def status(url: str) -> int:
@@ -79,15 +80,6 @@ class Api:
             return False
         time.sleep(quiet)
         return not self.busy()
-
-
-def wait(done, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
