@@ -552,21 +552,28 @@ def _field_names(name: str, value: Any, example: str) -> list[str]:
     return names
 
 
+def _later_fields(field: str, value: Any, stage: str | None, example: str, why: str) -> list[str]:
+    """``field``'s statement field names (none when empty), a list only a later release (updated or
+    corrected) may give: a preliminary is refused, saying ``why``."""
+    if value is None or value == []:
+        return []
+    names = _field_names(field, value, example)
+    if stage == "preliminary":
+        raise InvalidUpdate(
+            field, f"is only allowed when stage is updated or corrected: {why}", f"{field}.preliminary"
+        )
+    return names
+
+
 def _private_fields(
     value: Any, stage: str | None, fields: dict[str, str], failed: set[str]
 ) -> tuple[str, ...]:
     """The document's ``private_fields``: statement fields this release changes and whose old
     value must not be repeated. Whether each really changes is checked against the history
     (:func:`releases.stages.plan`)."""
-    if value is None or value == []:
-        return ()
-    names = _field_names("private_fields", value, '["body"]')
-    if stage == "preliminary":
-        raise InvalidUpdate(
-            "private_fields",
-            "is only allowed when stage is updated or corrected: a first release has no earlier value to hide",
-            "private_fields.preliminary",
-        )
+    names = _later_fields(
+        "private_fields", value, stage, '["body"]', "a first release has no earlier value to hide"
+    )
     for name in names:
         if name not in fields and name not in failed:
             raise InvalidUpdate(
@@ -581,15 +588,9 @@ def _private_fields(
 def _keep_unchanged(value: Any, stage: str | None) -> tuple[str, ...]:
     """The document's ``keep_unchanged``: statement fields the PIO confirms are right as they are although
     they still contain a value this release changes (see :mod:`releases.consistency`)."""
-    if value is None or value == []:
-        return ()
-    names = _field_names("keep_unchanged", value, '["headline"]')
-    if stage == "preliminary":
-        raise InvalidUpdate(
-            "keep_unchanged",
-            "is only allowed when stage is updated or corrected: a first release changes no earlier value",
-            "keep_unchanged.preliminary",
-        )
+    names = _later_fields(
+        "keep_unchanged", value, stage, '["headline"]', "a first release changes no earlier value"
+    )
     return tuple(sorted(names, key=STATEMENT_FIELDS.index))
 
 

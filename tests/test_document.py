@@ -306,3 +306,30 @@ def test_private_fields_are_kept_in_order_once(stage):
 )
 def test_private_fields_refusals_say_what_to_do(doc, message):
     assert refusal(doc) == message
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        pytest.param(
+            {**CORRECTED, "location": "6th St", "keep_unchanged": "headline"},
+            'keep_unchanged: must be a list of field names, e.g. ["headline"]',
+            id="not-a-list",
+        ),
+        pytest.param(
+            {**PRELIMINARY, "keep_unchanged": ["headline"]},
+            "keep_unchanged: is only allowed when stage is updated or corrected: a first release changes no "
+            "earlier value",
+            id="preliminary",
+        ),
+    ],
+)
+def test_keep_unchanged_refusals_say_what_to_do(doc, message):
+    assert refusal(doc) == message
+
+
+def test_empty_field_lists_are_no_list_even_on_a_preliminary():
+    update = parse_update({**PRELIMINARY, "private_fields": [], "keep_unchanged": None})
+    assert (update.private_fields, update.keep_unchanged) == ((), ())
+    confirmed = parse_update({**CORRECTED, "location": "6th St", "keep_unchanged": ["body", "headline"]})
+    assert confirmed.keep_unchanged == ("headline", "body")  # in the statement's field order
