@@ -27,7 +27,8 @@ BUCKET = "incident-releases"
 @contextmanager
 def make_up(tmp_path: Path):
     """``python -m devstack up`` on free ports (as tests/test_stack.py starts it), until it prints its
-    banner; stopped with SIGINT (Ctrl-C) afterwards."""
+    banner; stopped with SIGINT (Ctrl-C) afterwards, and it must exit 0. tests/test_private_in_airflow.py
+    uses it too."""
     s3_port, api_port = _free_s3_port(), free_port()
     env = {
         **os.environ,
@@ -45,6 +46,7 @@ def make_up(tmp_path: Path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         ready = stack._wait_for(
@@ -56,10 +58,11 @@ def make_up(tmp_path: Path):
             "api": env["RELEASES_API_URL"],
             "home": tmp_path / "airflow",
             "data": tmp_path / "s3",
+            "log": log,
         }
     finally:
         up.send_signal(signal.SIGINT)
-        code = up.wait(timeout=90)
+        code = up.wait(timeout=120)
         assert code == 0, log.read_text()[-3000:]
 
 

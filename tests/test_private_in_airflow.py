@@ -9,20 +9,14 @@ unsealed straight to the REST API is refused before a run (and its conf) exists.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT
 from sample import PRELIMINARY
-from test_stack import _free_s3_port, free_port
+from test_inbox_stack import make_up
 
-from devstack import stack
 from releases import cli
 
 NAME = "Jamie Doe"
@@ -33,39 +27,14 @@ pytestmark = pytest.mark.stack
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     """`make up` (python -m devstack up) on free ports, as a PIO runs it; stopped with Ctrl-C."""
-    tmp = tmp_path_factory.mktemp("stack")
-    s3_port, api_port = _free_s3_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))},
-        "AIRFLOW_HOME": str(tmp / "airflow"),
-        "RELEASES_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
-        "RELEASES_API_URL": f"http://127.0.0.1:{api_port}",
-    }
-    log = tmp / "up.log"
-    with open(log, "w") as out:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "up", "--data-dir", str(tmp / "s3")],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        ready = stack._wait_for(
-            lambda: up.poll() is not None or "Incident releases is running" in log.read_text(), 300
-        )
-        assert ready and up.poll() is None, log.read_text()[-3000:]
-        passwords = json.loads((tmp / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
+    with make_up(tmp_path_factory.mktemp("stack")) as up:
+        passwords = json.loads((up["home"] / "simple_auth_manager_passwords.json.generated").read_text())
         yield {
-            "api": env["RELEASES_API_URL"],
-            "public": f"{env['RELEASES_S3_ENDPOINT']}/incident-releases",
+            "api": up["api"],
+            "public": f"{up['s3']}/incident-releases",
             "passwords": passwords,
-            "log": log,
+            "log": up["log"],
         }
-    finally:
-        up.send_signal(signal.SIGINT)
-        up.wait(timeout=120)
 
 
 def as_pio(monkeypatch, running) -> None:
