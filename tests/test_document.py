@@ -302,29 +302,20 @@ def test_private_fields_are_kept_in_order_once(stage):
             "earlier value to hide",
             id="preliminary",
         ),
-    ],
-)
-def test_private_fields_refusals_say_what_to_do(doc, message):
-    assert refusal(doc) == message
-
-
-@pytest.mark.parametrize(
-    ("doc", "message"),
-    [
         pytest.param(
             {**CORRECTED, "location": "6th St", "keep_unchanged": "headline"},
             'keep_unchanged: must be a list of field names, e.g. ["headline"]',
-            id="not-a-list",
+            id="keep-unchanged-not-a-list",
         ),
         pytest.param(
             {**PRELIMINARY, "keep_unchanged": ["headline"]},
             "keep_unchanged: is only allowed when stage is updated or corrected: a first release changes no "
             "earlier value",
-            id="preliminary",
+            id="keep-unchanged-preliminary",
         ),
     ],
 )
-def test_keep_unchanged_refusals_say_what_to_do(doc, message):
+def test_private_fields_and_keep_unchanged_refusals_say_what_to_do(doc, message):
     assert refusal(doc) == message
 
 
