@@ -103,8 +103,21 @@ def run_count(desk) -> int:
 
 
 def confirm_checklist(page) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
     for box in page.locator(".check").all():
-        box.check()
+        # Playwright clicks at the box's position; on a loaded machine the page may still be laying out what
+        # the preview just filled in, and the click lands beside the box ("Clicking the checkbox did not
+        # change its state", seen once in CI and not reproduced). A person would look and tick it again.
+        for attempt in range(3):
+            try:
+                box.check()
+                break
+            except PlaywrightError:
+                if attempt == 2:
+                    raise
+                page.wait_for_timeout(500)
+        assert box.is_checked()
 
 
 def fill_preliminary(page, incident_id: str) -> None:
