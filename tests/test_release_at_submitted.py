@@ -35,6 +35,16 @@ def test_plan_refuses_a_release_at_before_the_submission_and_keeps_one_after_it(
     assert all_objects(bucket) == before  # a plan writes nothing
 
 
+def test_plan_refuses_a_release_at_more_than_the_setting_s_days_after_the_submission(bucket):
+    """The trigger form skips the desk's check: the release task bounds ``release_at`` itself."""
+    far = {**PRELIMINARY, "release_at": (SUBMITTED + timedelta(days=31)).isoformat()}
+    with pytest.raises(ReleaseError) as err:
+        pipeline.plan(far, bucket, load(), key="run-3", submitted_at=SUBMITTED)
+    assert (err.value.field, err.value.code) == ("release_at", "release_at.too_far")
+    cfg = load({"RELEASES_SCHEDULE_MAX_DAYS": "60"})
+    assert pipeline.plan(far, bucket, cfg, key="run-4", submitted_at=SUBMITTED)["release_at"]
+
+
 def load_dag():
     """The DAG as the workers build it, from the file (no metadata database needed to call a task)."""
     import airflow  # noqa: F401 - puts the plugins folder on sys.path, as in every Airflow component
