@@ -32,6 +32,22 @@ def utc_now() -> str:
     return format_time(datetime.now(UTC))
 
 
+def preview(
+    update: Update, records: list[dict[str, Any]], settings: Any, *, released_by: str, checklist=None
+) -> dict[str, Any]:
+    """The version ``update`` would make now on top of ``records`` (the incident's history), for a preview
+    (``releases preview``, the release desk): kept nowhere. ``checklist``: the deployment's unless given."""
+    return next_record(
+        update,
+        records[-1] if records else None,
+        released_at=utc_now(),
+        released_by=released_by,
+        key="preview",
+        public=settings.public,
+        checklist=checklist or settings.checklist(),
+    )
+
+
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

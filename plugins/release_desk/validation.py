@@ -44,12 +44,18 @@ async def validate(request: Request) -> JSONResponse:
             {"detail": "send the update document as JSON, with Content-Type: application/json"},
             status_code=415,
         )
+    body = await read_capped(request, MAX_DOCUMENT_BYTES)
+    return JSONResponse(await run_in_threadpool(verdict, body))
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request's body, read no further than one byte past ``limit`` (the caller refuses it then)."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_DOCUMENT_BYTES:  # read no further than the rule needs
+        if len(body) > limit:
             break
-    return JSONResponse(await run_in_threadpool(verdict, bytes(body)))
+    return bytes(body)
 
 
 def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
