@@ -315,7 +315,10 @@ def test_a_scheduled_release_may_be_at_most_the_setting_s_days_ahead():
     [too_far] = checks.check({**NEW, "release_at": far.isoformat()})
     assert (too_far.field, too_far.rule) == ("release_at", "release_at.too_far")
     assert "more than 30 days ahead" in too_far.message
-    assert checks.check({**NEW, "release_at": far.isoformat()}, [], load({"RELEASES_SCHEDULE_MAX_DAYS": "40"})) == []
+    assert (
+        checks.check({**NEW, "release_at": far.isoformat()}, [], load({"RELEASES_SCHEDULE_MAX_DAYS": "40"}))
+        == []
+    )
 
 
 def test_independent_refusals_come_in_one_answer_not_in_rounds():
