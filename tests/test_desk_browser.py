@@ -521,3 +521,20 @@ def test_a_pio_sees_a_scheduled_release_on_the_desk_and_cancels_it(desk, chromiu
     assert page.locator(".scheduled-release").count() == 0
     assert desk.store.get(f"incidents/{iid}/v1.json") is None
     page.context.close()
+
+
+def test_airflow_s_navigation_leads_to_the_desk_as_readme_and_make_up_say(desk, chromium):
+    """README said "Releases" in the navigation; Airflow 3.3 puts nav views with a category under its
+    Plugins menu. Clicked here as a PIO would: Plugins, Releases, Release desk (test_plugin.NAV_PATH, which
+    README and make up's banner are checked against), and the desk opens inside Airflow's page."""
+    from test_plugin import NAV_PATH
+
+    page = signed_in(desk, chromium, "pio")
+    page.goto(f"{desk.api}/")
+    nav = page.locator("[data-testid=nav-sidebar]")
+    nav.get_by_role("button", name=NAV_PATH[0], exact=True).click()
+    page.get_by_role("menuitem", name=NAV_PATH[1], exact=True).click()
+    page.get_by_role("menuitem", name=NAV_PATH[2], exact=True).click()
+    page.frame_locator("iframe").locator("body[data-ready=true]").wait_for()
+    assert "/plugin/release-desk" in page.url
+    page.context.close()
