@@ -24,16 +24,9 @@ def running_desk(prefix: str):
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o711)  # PostgreSQL runs as its own user when the tests run as root (see conftest.stack_dir)
     with running_up(folder) as up:
-        import boto3
-
-        writer = seaweed.credentials(folder / "s3")["writer"]
-        client = boto3.client(
-            "s3",
-            endpoint_url=up.s3,
-            region_name="us-east-1",
-            aws_access_key_id=writer["access_key"],
-            aws_secret_access_key=writer["secret_key"],
-        )
+        # The stack's own store, as the writer (the DAGs' identity) reaches it.
+        weed = seaweed.SeaweedFS(folder / "s3", seaweed.Ports.from_s3(up.s3_port), up.proc)
+        client = weed.client("writer")
         up.store = Store(client, BUCKET)
         seed(up.store)
         up.passwords = json.loads(stack.password_file(up.home).read_text())

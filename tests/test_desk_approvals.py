@@ -151,7 +151,7 @@ def test_the_page_sends_the_approver_s_note_and_shows_the_submitter_s_row_withou
 
     page = (ROOT / "plugins" / "release_desk" / "page.html").read_text()
     script = page[page.index("async function loadApprovals()") : page.index("async function start()")]
-    assert "${API}/approvals" in script
+    assert 'openList("approvals", "approval-list"' in script
     assert "params_input: {note: note.value}" in script
     assert (
         'if (d.why_not) { box.append(el("p", {class: "why-not"}, d.why_not)); list.append(box); continue; }'

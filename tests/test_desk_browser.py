@@ -491,10 +491,13 @@ def test_a_pio_sees_a_scheduled_release_on_the_desk_and_cancels_it(desk, chromiu
     page.wait_for_selector("#outcome:has-text('Sent: version 1')")
     row = page.locator(".scheduled-release")
     deadline = time.monotonic() + 300
-    while row.count() == 0:  # until its run waits in wait_for_release_at (the list is read on opening)
-        assert time.monotonic() < deadline, page.inner_text("#scheduled")
-        time.sleep(3)
+    while True:  # until its run waits in wait_for_release_at (the list is read when the desk opens)
         open_desk(page, desk)
+        page.wait_for_selector("#scheduled[data-loaded=true]")
+        if row.count() or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert row.count() == 1, page.inner_text("#scheduled")
     text = row.first.inner_text()
     for part in (
         iid,
@@ -518,6 +521,7 @@ def test_a_pio_sees_a_scheduled_release_on_the_desk_and_cancels_it(desk, chromiu
     )
     assert status == 200 and json.loads(body)["state"] == "failed"
     open_desk(page, desk)
+    page.wait_for_selector("#scheduled[data-loaded=true]")
     assert page.locator(".scheduled-release").count() == 0
     assert desk.store.get(f"incidents/{iid}/v1.json") is None
     page.context.close()
