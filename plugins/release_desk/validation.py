@@ -9,8 +9,8 @@ as text (nothing here keeps it) or sealed. Response (200 either way)::
      "refusals": [{"field": "headline", "title": "Headline", "rule": "consistency.old_value",
                    "message": "still contains “5th St and Main St”, ..."}]}
 
-``history`` is ``"read"``, or ``"not read: <why>"`` (the store could not be reached, or the document's
-own rules failed first); without it the stage rules and the consistency check were not run. Other
+``history`` is ``"read"``, or ``"not read: <why>"`` (the store could not be reached, or the incident
+number or the stage was refused); without it the stage rules and the consistency check were not run. Other
 answers: 401 without a valid token or session, 403 for a token Airflow did not sign or a user who may not
 trigger ``incident_release``, 415 for a body that is not sent as JSON (so a page on another origin cannot
 send one without a CORS preflight, which Airflow does not grant).
@@ -64,7 +64,7 @@ def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
     from airflow.exceptions import AirflowNotFoundException
 
     cfg = settings.load()
-    read: dict[str, Any] = {"note": "not read: the document's own rules must pass first", "records": None}
+    read: dict[str, Any] = {"note": "not read: the incident number and the stage must pass their own rules first", "records": None}
 
     def history(incident_id: str) -> list[dict[str, Any]] | None:
         try:
