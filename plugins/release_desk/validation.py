@@ -64,7 +64,10 @@ def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
     from airflow.exceptions import AirflowNotFoundException
 
     cfg = settings.load()
-    read: dict[str, Any] = {"note": "not read: the incident number and the stage must pass their own rules first", "records": None}
+    read: dict[str, Any] = {
+        "note": "not read: the incident number and the stage must pass their own rules first",
+        "records": None,
+    }
 
     def history(incident_id: str) -> list[dict[str, Any]] | None:
         try:
