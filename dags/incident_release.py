@@ -261,7 +261,10 @@ def incident_release():
         conf = document(dag_run, sealing_key)
         with refusals_are_outcomes(ti):
             approved = approved_answer(dag_run, ti, str(conf.get("stage")), cfg)
-        yield from published(dag_run, ti, cfg, store, conf, log, approval=approved)
+        # An approval holds for the version its approver was shown (planned by ``release``): another that
+        # lands first is refused as approval.stale, not published on top of it unseen.
+        shown = (ti.xcom_pull(task_ids="release", key="plan") or {}).get("version") if approved else None
+        yield from published(dag_run, ti, cfg, store, conf, log, approval=approved, approved_version=shown)
 
     chosen = release()
     chosen >> [approve, wait]

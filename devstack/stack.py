@@ -277,6 +277,7 @@ Incident releases is running. Ctrl-C stops everything.
 
   Airflow UI + REST API  {cfg.api_url}   login: {cfg.api_user} / {password}
                          also: {others}
+  Release desk           {cfg.api_url}/release-desk/   (in Airflow: Plugins → Releases → Release desk)
   Public site            {site}/index.html
   Feeds
 {feeds}

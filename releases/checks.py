@@ -2,17 +2,21 @@
 
 The release desk (a Python call), the REST validation endpoint (``plugins/release_desk``),
 ``releases validate`` and ``releases submit``, and the inbox all call :func:`check`, so they cannot
-disagree. It runs, in this order:
+disagree. It gives every problem at once where the rules do not depend on each other (issue 16: a PIO
+fixed one refusal only to meet the next):
 
 1. the document's own rules (:func:`releases.document.read_update`): each field's type, length,
    characters and format, the fields a stage needs, ``withheld``, ``privacy_override``,
    ``private_fields``, ``keep_unchanged``, ``checklist``; every field is checked even when another is
-   wrong; then the document's ``checklist`` against the deployment's (:mod:`releases.checklist`): no
-   unknown item, every item when one is given, and one at all when the deployment requires it;
-2. with the incident's history (when the caller could read it): the stage rules (a first release that
-   is not preliminary, a second preliminary, nothing changed...), the consistency check
-   (:mod:`releases.consistency`) and the privacy guard with the agency contact in force;
-   without it, the privacy guard with the contact the document gives.
+   wrong;
+2. whatever those refused, the rules that need only fields that passed: the document's ``checklist``
+   against the deployment's (:mod:`releases.checklist`), ``release_at`` (in the future, at most
+   ``RELEASES_SCHEDULE_MAX_DAYS`` ahead), the stage order with the incident's history (a first release
+   that is not preliminary, a second preliminary) and the privacy guard on every text that passed;
+3. once the document's own rules pass, with the history (when the caller could read it), the rules
+   that need the whole statement: nothing changed, the consistency check (:mod:`releases.consistency`),
+   the privacy guard with the agency contact in force; without it, the privacy guard with the contact
+   the document gives.
 
 The release itself checks the same rules again when it runs (a document can race another release); each
 refusal there is the same sentence, raised as a :class:`releases.errors.ReleaseError`, and the run ends as
@@ -27,12 +31,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import checklist, privacy, stages
 from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update, release_at_problem
-from .errors import ReleaseError
+from .errors import InvalidUpdate, ReleaseError
 
 # Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
 # exists" lists the same ids (a test keeps them in step).
@@ -77,6 +81,7 @@ RULES: dict[str, str] = {
     "checklist.incomplete": "a checklist that leaves out some of its items",
     "checklist.required": "no checklist, where the deployment requires one",
     "release_at.past": "a scheduled release time that is not in the future",
+    "release_at.too_far": "a scheduled release time more than 30 days ahead (RELEASES_SCHEDULE_MAX_DAYS)",
     "stage.first_not_preliminary": "an update or correction of an incident that has no release",
     "stage.second_preliminary": "a second preliminary release of an incident",
     "change.none": "an update or correction that changes nothing",
@@ -151,41 +156,123 @@ History = Sequence[dict[str, Any]] | Callable[[str], Sequence[dict[str, Any]]] |
 
 
 def check(doc: Any, history: History = None, settings: Any = None) -> list[Refusal]:
-    """Every rule ``doc`` breaks, in the order a reader meets them; empty when it would be released.
+    """Every rule ``doc`` breaks, all at once (issue 16: refusals used to arrive one round at a time);
+    empty when it would be released. First the document's own rules, then the rules that do not depend
+    on the fields those refused: the checklist, ``release_at``, the stage order and the privacy guard
+    (on every text that passed its own rules). The rules that need the whole statement (nothing changed,
+    the consistency check) only once the document's own rules pass.
 
     ``history``: the incident's records, oldest first (empty: it has none yet), or a function that reads
-    them given the incident id (called only for a document whose own rules pass); None when they cannot
-    be read: then the rules that need them are not checked (the caller says so). ``settings``: the
-    deployment's :class:`releases.settings.Settings` (or only its ``public``: the contacts and addresses
-    the privacy guard never flags; then the packaged checklist, not required); None: nothing listed.
+    them given the incident id (called once the incident number and stage pass their own rules); None
+    when they cannot be read: then the rules that need them are not checked (the caller says so).
+    ``settings``: the deployment's :class:`releases.settings.Settings` (or only its ``public``: the
+    contacts and addresses the privacy guard never flags; then the packaged checklist, not required);
+    None: nothing listed.
     """
     items = settings.checklist() if hasattr(settings, "checklist") else checklist.read()
-    update, problems = read_update(doc)
-    if update is None:
-        # The checklist's own rules too, so a PIO fixes everything at once; not when the document as a
-        # whole could not be read (no field of it was looked at) or its checklist is malformed.
-        if isinstance(doc, dict) and all(p.field not in (None, "checklist") for p in problems):
-            problems += items.problems(checklist.parse(doc.get("checklist")))
-        return [Refusal.from_error(err) for err in problems]
-    confirmed = _refusals(items.problems(update.checklist))
-    if late := release_at_problem(update.release_at, datetime.now(UTC)):
-        return [Refusal.from_error(late), *confirmed]
     public = settings if isinstance(settings, privacy.Public) else getattr(settings, "public", None)
     public = public or privacy.NOTHING_LISTED
+    max_days = getattr(settings, "schedule_max_days", DEFAULT_SCHEDULE_MAX_DAYS)
+    update, problems = read_update(doc)
+    if update is None:
+        # Not a document at all (not an object, not JSON, too large...): no field of it was looked at.
+        if not isinstance(doc, dict) or any(p.field is None for p in problems):
+            return _refusals(problems)
+        return _refusals(problems) + _independent(doc, problems, history, items, public, max_days)
+    confirmed = _refusals(items.problems(update.checklist))
+    scheduled = _refusals(
+        [p] if (p := schedule_problem(update.release_at, datetime.now(UTC), max_days)) else []
+    )
     records = history(update.incident_id) if callable(history) else history
     if records is None:
         if update.stage == "preliminary":
-            return _refusals(stages.problems(update, None, public)) + confirmed
+            return scheduled + _refusals(stages.problems(update, None, public)) + confirmed
         # The contact in force is the latest version's unless the document gives one: unknown here.
-        submitted = {**update.fields}
-        if update.correction_note:
-            submitted["correction_note"] = update.correction_note
-        if update.on_behalf_of:
-            submitted["released_by"] = update.on_behalf_of
         contact = update.fields.get("contact", "")
-        flagged = privacy.problems(submitted, contact, update.privacy_overrides, public)[1]
-        return _refusals(flagged) + confirmed
-    return _refusals(stages.problems(update, records[-1] if records else None, public)) + confirmed
+        flagged = privacy.problems(_texts(update), contact, update.privacy_overrides, public)[1]
+        return scheduled + _refusals(flagged) + confirmed
+    latest = records[-1] if records else None
+    return scheduled + _refusals(stages.problems(update, latest, public)) + confirmed
+
+
+def _texts(update) -> dict[str, str]:
+    submitted = {**update.fields}
+    if update.correction_note:
+        submitted["correction_note"] = update.correction_note
+    if update.on_behalf_of:
+        submitted["released_by"] = update.on_behalf_of
+    return submitted
+
+
+def _independent(
+    doc: dict[str, Any], problems: list[ReleaseError], history: History, items, public, max_days: int
+) -> list[Refusal]:
+    """For a document its own rules refused: the rules that do not depend on the fields refused, on the
+    fields that passed (each read as :func:`releases.document.read_update` reads it)."""
+    from . import document
+
+    failed = {p.field for p in problems}
+    out: list[ReleaseError] = []
+
+    def passed(name: str, read: Callable[..., Any], *args) -> Any:
+        if name in failed or doc.get(name) in (None, ""):
+            return None
+        try:
+            return read(*args)
+        except ReleaseError:  # refused already: it is in ``failed``
+            return None
+
+    if "checklist" not in failed:
+        out += items.problems(checklist.parse(doc.get("checklist")))
+    release_at = passed("release_at", document.parse_release_at, doc.get("release_at"))
+    if late := schedule_problem(release_at, datetime.now(UTC), max_days):
+        out.append(late)
+    incident = passed("incident_id", document._incident_id, doc.get("incident_id"))
+    stage = passed("stage", document._stage, doc.get("stage"))
+    records = None
+    if incident and stage:
+        records = history(incident) if callable(history) else history
+    latest = records[-1] if records else None
+    if records is not None and (wrong := stages.order_problem(incident, stage, latest)):
+        out.append(wrong)
+    # The privacy guard on every text that passed its own rules; not when the withheld items or the
+    # overrides, which decide what it may let through, were refused themselves.
+    if not failed & {"withheld", "privacy_override"}:
+        texts: dict[str, str] = {}
+        for spec in (*ALL_STATEMENT.values(), CORRECTION_NOTE, RELEASED_BY):
+            value = passed(spec.name, document._check_text, spec, doc.get(spec.name))
+            if value is not None and spec.timestamp:
+                value = document.parse_timestamp(spec.name, value).isoformat()
+            if value is not None:
+                texts[spec.name] = value
+        withheld = privacy.parse_withheld(doc.get("withheld")) or ()
+        overrides = privacy.parse_overrides(doc.get("privacy_override")) or ()
+        texts = (
+            {name: privacy.redact(value, withheld) for name, value in texts.items()} if withheld else texts
+        )
+        contact = texts.get("contact") or (latest or {}).get("contact") or ""
+        out += privacy.problems(texts, contact, overrides, public)[1]
+    return _refusals(out)
+
+
+# The bound when the settings do not give one (RELEASES_SCHEDULE_MAX_DAYS).
+DEFAULT_SCHEDULE_MAX_DAYS = 30
+
+
+def schedule_problem(release_at: str | None, now: datetime, max_days: int) -> ReleaseError | None:
+    """A scheduled time (``release_at``, UTC ISO 8601 as the document reads it) must be in the future and
+    at most ``max_days`` ahead of ``now`` (the submission): checked before a run exists and by the release.
+    """
+    if late := release_at_problem(release_at, now):
+        return late
+    if release_at and datetime.fromisoformat(release_at) > now + timedelta(days=max_days):
+        return InvalidUpdate(
+            "release_at",
+            f"is more than {max_days} days ahead ({release_at}); give a time within {max_days} days, or "
+            "submit the statement closer to the time",
+            "release_at.too_far",
+        )
+    return None
 
 
 def _refusals(errors: list[ReleaseError]) -> list[Refusal]:

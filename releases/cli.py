@@ -364,7 +364,6 @@ def cmd_preview(args, cfg) -> int:
     """Render what the update would publish, without publishing it."""
     from . import ledger, render
     from .integrity import http_fetcher
-    from .records import next_record
 
     update = parse_update(read_document(args.file))
     # The published history as anyone reads it, anonymously over HTTP (as validate reads it): a PIO's
@@ -377,15 +376,7 @@ def cmd_preview(args, cfg) -> int:
             "a preview renders the next version against it. Set RELEASES_PUBLIC_URL to the site's public "
             "address (e.g. https://news.agency.example/incident-releases) and try again"
         ) from None
-    record = next_record(
-        update,
-        records[-1] if records else None,
-        released_at=ledger.utc_now(),
-        released_by="preview",
-        key="preview",
-        public=cfg.public,
-        checklist=cfg.checklist(),
-    )
+    record = ledger.preview(update, records, cfg, released_by="preview")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"v{record['version']}.html").write_bytes(render.version_html(record, cfg))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import privacy
+from .approval import ApprovalRefused
 from .checklist import Checklist
 from .document import Update
 from .errors import StorageFault
@@ -29,6 +30,22 @@ def record_key(incident_id: str, version: int, ext: str = "json") -> str:
 
 def utc_now() -> str:
     return format_time(datetime.now(UTC))
+
+
+def preview(
+    update: Update, records: list[dict[str, Any]], settings: Any, *, released_by: str, checklist=None
+) -> dict[str, Any]:
+    """The version ``update`` would make now on top of ``records`` (the incident's history), for a preview
+    (``releases preview``, the release desk): kept nowhere. ``checklist``: the deployment's unless given."""
+    return next_record(
+        update,
+        records[-1] if records else None,
+        released_at=utc_now(),
+        released_by=released_by,
+        key="preview",
+        public=settings.public,
+        checklist=checklist or settings.checklist(),
+    )
 
 
 def format_time(moment: datetime) -> str:
@@ -94,6 +111,7 @@ def append(
     records: list[dict[str, Any]] | None = None,
     checklist: Checklist | None = None,
     approval: dict[str, str] | None = None,
+    approved_version: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
     """Append the update as the next version, exactly once per ``key``; returns it, the incident's
     history up to it (``records``: the history as already read, if it was) and whether this call
@@ -103,13 +121,24 @@ def append(
     who triggered it, recorded whatever the document says (see :mod:`releases.records`). If a version with that key
     exists already (a retry, a cleared task, a write whose response was lost), it is
     returned and nothing is written. If another writer takes the version number first,
-    the update is planned again on top of the new latest version.
+    the update is planned again on top of the new latest version, except an approved one:
+    ``approved_version`` is the version the approver was shown (its preview and field changes, planned
+    against the history as it was): when another version has come first, what would be written is not what
+    was approved, and it is refused (``approval.stale``), nothing written.
     """
     for _ in range(max_attempts):
         if records is None:
             records = history(store, update.incident_id)
         if (mine := find(records, key)) is not None:
             return mine, records[: mine["version"]], False
+        if approved_version is not None and len(records) + 1 != approved_version:
+            raise ApprovalRefused(
+                "approval",
+                f"another version of incident {update.incident_id} was published after this was approved "
+                f"(the approver was shown version {approved_version}, the next is now version "
+                f"{len(records) + 1}): nothing is published; submit it again",
+                "approval.stale",
+            )
         record = next_record(
             update,
             records[-1] if records else None,

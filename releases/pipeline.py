@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import approval, feeds, ledger, privacy, redaction, sealing, tlog, views, websub
-from .document import parse_update, release_at_problem
+from . import approval, checks, feeds, ledger, privacy, redaction, sealing, tlog, views, websub
+from .document import parse_update
 from .errors import StorageFault
 from .inbox import INBOX_RUN_PREFIX
 from .records import next_record
@@ -161,7 +161,8 @@ def plan(
 ) -> dict[str, Any]:
     """Before anything waits or is written: the document's rules with the incident's history (a refusal
     raises), a ``release_at`` before ``submitted_at`` (when the run was asked for: Airflow's trigger form
-    does not run the desk's check) refused as ``release_at.past``, whether the release waits for approval (:mod:`releases.approval`), when it is to be public
+    does not run the desk's check) refused as ``release_at.past``, one more than
+    ``schedule_max_days`` after it as ``release_at.too_far``, whether the release waits for approval (:mod:`releases.approval`), when it is to be public
     (``release_at``, None: at once) and the preview an approver is shown. ``records``: the history as
     already read. A submission whose version exists already (a retried task that had published) is
     ``published`` and needs neither approval nor a wait: releasing it again writes nothing."""
@@ -172,6 +173,7 @@ def plan(
             "incident_id": mine["incident_id"],
             "version": mine["version"],
             "stage": mine["stage"],
+            "headline": mine.get("headline"),
             "approval": False,
             "release_at": None,
             "url": feeds.version_url(settings, mine["incident_id"], mine["version"]),
@@ -180,7 +182,9 @@ def plan(
         }
     # Against the submission's time, not now: a task that starts minutes late (a loaded machine) must not
     # refuse a time that was still to come when the PIO submitted it; that one is simply published now.
-    if submitted_at is not None and (late := release_at_problem(update.release_at, submitted_at)):
+    if submitted_at is not None and (
+        late := checks.schedule_problem(update.release_at, submitted_at, settings.schedule_max_days)
+    ):
         raise late
     previous = history[-1] if history else None
     would_be = next_record(
@@ -197,6 +201,7 @@ def plan(
         "incident_id": would_be["incident_id"],
         "version": would_be["version"],
         "stage": would_be["stage"],
+        "headline": would_be["headline"],
         "approval": approval.needs_approval(update.stage, settings),
         "release_at": update.release_at,
         "url": page,

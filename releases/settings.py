@@ -68,6 +68,9 @@ class Settings:
     # Stages whose release waits for a second person's approval (RELEASES_APPROVAL_STAGES, comma
     # separated; "none" for no approval at all).
     approval_stages: tuple[str, ...] = ("corrected", "redaction")
+    # How far ahead a scheduled release (``release_at``) may be, in days (RELEASES_SCHEDULE_MAX_DAYS): a
+    # typo in the year must not park a statement, and its worker-free wait, for years.
+    schedule_max_days: int = 30
 
     @property
     def base_url(self) -> str:
@@ -146,6 +149,7 @@ ENV = {
     "checklist_path": "RELEASES_CHECKLIST",
     "require_checklist": "RELEASES_REQUIRE_CHECKLIST",
     "approval_stages": "RELEASES_APPROVAL_STAGES",
+    "schedule_max_days": "RELEASES_SCHEDULE_MAX_DAYS",
 }
 # Lists: contacts are separated by commas; addresses, which contain commas, by semicolons.
 _SEPARATORS = {"public_contacts": ",", "public_addresses": ";", "approval_stages": ","}

@@ -36,6 +36,38 @@ def problems(
     return _plan(update, latest, public)[1]
 
 
+def order_problem(incident_id: str, stage: str, latest: dict[str, Any] | None) -> StageOrderError | None:
+    """The stage-order rule alone (it needs only the incident number, the stage and the latest record):
+    a first release that is not preliminary, or a second preliminary."""
+    if latest is None and stage != "preliminary":
+        return StageOrderError(
+            "stage",
+            f"incident {incident_id} has no release yet; its first release must be preliminary",
+            "stage.first_not_preliminary",
+        )
+    if latest is not None and stage == "preliminary":
+        return StageOrderError(
+            "stage",
+            f"incident {incident_id} already has a preliminary release "
+            f"(version {latest['version']} is the latest); use updated or corrected",
+            "stage.second_preliminary",
+        )
+    return None
+
+
+def _privacy(
+    update: Update, contact: str, public: privacy.Public
+) -> tuple[list[dict[str, str]], list[ReleaseError]]:
+    """The privacy guard on every published text the update gives, with the agency contact in force."""
+    submitted = dict(update.fields)
+    if update.correction_note:
+        submitted["correction_note"] = update.correction_note
+    if update.on_behalf_of:
+        submitted["released_by"] = update.on_behalf_of
+    used, flagged = privacy.problems(submitted, contact, update.privacy_overrides, public)
+    return used, list(flagged)
+
+
 def _title(name: str) -> str:
     return ALL_STATEMENT[name].title.lower()
 
@@ -45,29 +77,17 @@ def _plan(
 ) -> tuple[dict[str, Any] | None, list[ReleaseError]]:
     refused: list[ReleaseError] = []
     kept: list[dict[str, str]] = []
+    if (wrong := order_problem(update.incident_id, update.stage, latest)) is not None:
+        # The privacy guard does not depend on the stage: its findings come in the same answer, so a PIO
+        # does not fix the stage only to be refused again for a phone number (issue 16).
+        contact = update.fields.get("contact") or (latest or {}).get("contact") or ""
+        return None, [wrong, *_privacy(update, contact, public)[1]]
     if latest is None:
-        if update.stage != "preliminary":
-            return None, [
-                StageOrderError(
-                    "stage",
-                    f"incident {update.incident_id} has no release yet; its first release must be preliminary",
-                    "stage.first_not_preliminary",
-                )
-            ]
         statement = {name: update.fields[name] for name in STATEMENT_FIELDS}
         changes: list[dict[str, str]] = []
         version = 1
         language = update.language
     else:
-        if update.stage == "preliminary":
-            return None, [
-                StageOrderError(
-                    "stage",
-                    f"incident {update.incident_id} already has a preliminary release "
-                    f"(version {latest['version']} is the latest); use updated or corrected",
-                    "stage.second_preliminary",
-                )
-            ]
         statement = {name: update.fields.get(name, latest[name]) for name in STATEMENT_FIELDS}
         for name in update.private_fields:
             if statement[name] == latest[name]:
@@ -144,14 +164,7 @@ def _plan(
                         )
                     )
         version = latest["version"] + 1
-    submitted = dict(update.fields)
-    if update.correction_note:
-        submitted["correction_note"] = update.correction_note
-    if update.on_behalf_of:
-        submitted["released_by"] = update.on_behalf_of
-    overrides_used, flagged = privacy.problems(
-        submitted, statement["contact"], update.privacy_overrides, public
-    )
+    overrides_used, flagged = _privacy(update, statement["contact"], public)
     refused += flagged
     if refused:
         return None, refused

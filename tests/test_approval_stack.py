@@ -36,6 +36,10 @@ class Api:
     def call(self, user, method, path, body=None):
         return stack._http(method, f"{self.up.api}/api/v2{path}", body, token=self.tokens[user])
 
+    def desk(self, user, method, path, body=None):
+        """The release desk's own API (plugins/release_desk), as its page calls it."""
+        return stack._http(method, f"{self.up.api}/release-desk/api{path}", body, token=self.tokens[user])
+
     def trigger(self, run_id, conf, user="pio"):
         code, answer = self.call(
             user, "POST", f"/dags/{DAG}/dagRuns", {"logical_date": None, "dag_run_id": run_id, "conf": conf}
@@ -173,14 +177,17 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         approved = api.trigger("t-v2-corrected-approved", correction)
         api.wait_task(approved, "approve", ("awaiting_input",))
         assert record(up, incident, 2) is None  # nothing public while it waits
-        # What the desk lists as pending: Airflow's own HITL REST API, unanswered requests of this DAG.
+        # Airflow's own HITL REST API still lists the forged run's request as unanswered (only its task was
+        # marked done by hand); the desk lists only the requests whose task still waits for an answer.
         code, pending = api.call(
             "approver", "GET", f"/dags/{DAG}/dagRuns/~/hitlDetails?response_received=false"
         )
         assert code == 200, pending
         runs = sorted(d["task_instance"]["dag_run_id"] for d in pending["hitl_details"])
-        # The forged run stays listed: its request was never answered, only its task marked done by hand.
         assert runs == sorted([forged, approved])
+        code, listed = api.desk("approver", "GET", "/approvals")
+        assert code == 200, listed
+        assert [row["run_id"] for row in listed["approvals"]] == [approved]
         assert api.answer(approved, "approver", "Approve", "Checked against the video.")[0] == 200
         assert api.wait_run(approved) == "success", api.why(approved)
         v2 = record(up, incident, 2)
@@ -207,7 +214,19 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         cancelled = api.trigger("t-v4-updated-cancelled", {**update, "summary": "Never published."})
         api.wait_task(scheduled, "wait_for_release_at", ("deferred",))
         api.wait_task(cancelled, "wait_for_release_at", ("deferred",))
-        code, answer = api.call("pio", "PATCH", f"/dags/{DAG}/dagRuns/{cancelled}", {"state": "failed"})
+        # The desk lists both, soonest first, and cancels one with its Cancel (the run marked failed).
+        code, listed = api.desk("pio", "GET", "/scheduled")
+        assert code == 200, listed
+        rows = {row["run_id"]: row for row in listed["scheduled"]}
+        assert sorted(rows) == sorted([scheduled, cancelled]), listed
+        assert (rows[scheduled]["incident_id"], rows[scheduled]["version"], rows[scheduled]["stage"]) == (
+            incident,
+            3,
+            "updated",
+        )
+        assert rows[scheduled]["submitted_by"] == "pio" and rows[scheduled]["headline"]
+        assert datetime.fromisoformat(rows[scheduled]["release_at"]) == at
+        code, answer = api.desk("pio", "POST", f"/scheduled/{cancelled}/cancel", {})
         assert code == 200, answer
         assert datetime.now(UTC) < at and record(up, incident, 3) is None
         assert api.wait_run(scheduled) == "success", api.why(scheduled)
@@ -217,3 +236,6 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         )
         time.sleep(5)
         assert record(up, incident, 4) is None and api.run_state(cancelled) == "failed"
+        code, status = api.desk("pio", "GET", f"/runs/{cancelled}")
+        assert code == 200 and status["outcome"] == "cancelled", status
+        assert api.desk("pio", "GET", "/scheduled")[1]["scheduled"] == []

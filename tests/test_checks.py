@@ -204,6 +204,7 @@ EXAMPLES = {
     "checklist.incomplete": _doc({**NEW, "checklist": ["next-of-kin"]}),
     "checklist.required": lambda: checks.check(NEW, [], load({"RELEASES_REQUIRE_CHECKLIST": "true"})),
     "release_at.past": _doc({**NEW, "release_at": "2020-01-01T09:00:00-05:00"}),
+    "release_at.too_far": _doc({**NEW, "release_at": "2099-01-01T09:00:00-05:00"}),
     "stage.first_not_preliminary": _doc(UPDATE, []),
     "stage.second_preliminary": _doc(PRELIMINARY, HISTORY),
     "change.none": _doc({**FIX, "location": PRELIMINARY["location"]}, HISTORY),
@@ -304,3 +305,52 @@ def test_a_scheduled_release_time_needs_its_zone_and_a_future_time():
     [past] = checks.check({**NEW, "release_at": "2020-01-01T09:00:00-05:00"})
     assert (past.field, past.rule) == ("release_at", "release_at.past")
     assert "future" in past.message
+
+
+def test_a_scheduled_release_may_be_at_most_the_setting_s_days_ahead():
+    from datetime import UTC, datetime, timedelta
+
+    soon, far = (datetime.now(UTC) + timedelta(days=d) for d in (29, 31))
+    assert checks.check({**NEW, "release_at": soon.isoformat()}) == []
+    [too_far] = checks.check({**NEW, "release_at": far.isoformat()})
+    assert (too_far.field, too_far.rule) == ("release_at", "release_at.too_far")
+    assert "more than 30 days ahead" in too_far.message
+    assert (
+        checks.check({**NEW, "release_at": far.isoformat()}, [], load({"RELEASES_SCHEDULE_MAX_DAYS": "40"}))
+        == []
+    )
+
+
+def test_independent_refusals_come_in_one_answer_not_in_rounds():
+    """Issue 16: a document with several problems showed one; fixed, the PIO met the next. A second
+    preliminary with a headline too long, a phone number in the body, a scheduled time already past and
+    an unticked checklist: every one of them at once, each naming its field."""
+    doc = {
+        **PRELIMINARY,
+        "headline": "x" * 201,
+        "body": "A witness can be reached at 217-555-0199.",
+        "release_at": "2020-01-01T09:00:00-05:00",
+        "checklist": ["next-of-kin"],
+    }
+    got = [(r.field, r.rule) for r in checks.check(doc, history)]
+    assert got == [
+        ("headline", "text.too_long"),
+        ("checklist", "checklist.incomplete"),
+        ("release_at", "release_at.past"),
+        ("stage", "stage.second_preliminary"),
+        ("body", "privacy.phone"),
+    ]
+    # Without the length problem: the same independent rules, in one answer too.
+    doc["headline"] = "Officer-involved shooting"
+    assert sorted(r.rule for r in checks.check(doc, history)) == [
+        "checklist.incomplete",
+        "privacy.phone",
+        "release_at.past",
+        "stage.second_preliminary",
+    ]
+
+
+def test_a_refused_withheld_list_keeps_the_privacy_guard_out_of_the_answer():
+    """What the guard may let through depends on the withheld items: refused themselves, the guard waits."""
+    doc = {**NEW, "body": "Call 217-555-0199.", "withheld": {"name": "Jo Doe"}}
+    assert [r.rule for r in checks.check(doc, [])] == ["withheld.format"]

@@ -2,7 +2,9 @@
 correction (their approval is refused as ``approval.same_person``, which ended the release) and its outcome
 then said "another release may have come first"; the approver could not write a note, and a rejection did
 not say who or why. The desk's calls, against a fake of Airflow's REST API (what it answers is the shape
-Airflow 3.3's routes answer; the stack tests check the real one)."""
+Airflow 3.3's routes answer; the stack tests check the real one). Also the desk's scheduled releases and
+their Cancel, and the attack findings on the desk's requests (a body of any size, a forged approval listed
+as waiting)."""
 
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ class User:
         return self.name
 
 
-def hitl_detail(run_id=RUN):
+def hitl_detail(run_id=RUN, state="awaiting_input"):
     return {
-        "task_instance": {"dag_run_id": run_id, "task_id": "approve", "map_index": -1},
+        "task_instance": {"dag_run_id": run_id, "task_id": "approve", "map_index": -1, "state": state},
         "options": ["Approve", "Reject"],
         "subject": "Approve the release of 2026-0142 v2 (corrected)?",
         "body": "**2026\\-0142 version 2 (corrected)**",
@@ -47,13 +49,39 @@ def fake_airflow(runs: dict[str, dict], answers: dict[str, dict] | None = None, 
         path = request.url.path
         base = "/api/v2/dags/incident_release/dagRuns"
         if path == f"{base}/~/hitlDetails":
-            waiting = [hitl_detail(r) for r in runs if runs[r].get("state") == "running"]
+            # As Airflow answers: unanswered requests, whatever their task's state unless asked by state.
+            waiting = [
+                hitl_detail(r, runs[r].get("approve_state", "awaiting_input"))
+                for r in runs
+                if runs[r].get("state") == "running"
+            ]
+            if states := request.url.params.get_list("state"):
+                waiting = [d for d in waiting if d["task_instance"]["state"] in states]
             return httpx.Response(200, json={"hitl_details": waiting, "total_entries": len(waiting)})
+        if path == f"{base}/~/taskInstances":
+            found = [
+                {"dag_run_id": r, **t}
+                for r in runs
+                for t in runs[r]["tasks"]
+                if t["task_id"] == request.url.params.get("task_id")
+                and t["state"] == request.url.params.get("state")
+            ]
+            return httpx.Response(200, json={"task_instances": found, "total_entries": len(found)})
         run_id, _, rest = path.removeprefix(base + "/").partition("/")
         if run_id not in runs:
             return httpx.Response(404, json={"detail": "not found"})
+        if not rest and request.method == "PATCH":
+            runs[run_id]["patched"] = json.loads(request.content)
+            return httpx.Response(200, json={"dag_run_id": run_id, **runs[run_id]})
         if not rest:
             return httpx.Response(200, json={"dag_run_id": run_id, **runs[run_id]})
+        if rest.startswith("taskInstances/") and rest.count("/") == 1:
+            for t in runs[run_id]["tasks"]:
+                if t["task_id"] == rest.split("/")[1]:
+                    return httpx.Response(200, json=t)
+            return httpx.Response(404, json={"detail": "not found"})
+        if rest == "taskInstances/release/xcomEntries/plan" and "plan" in runs[run_id]:
+            return httpx.Response(200, json={"value": runs[run_id]["plan"]})
         if rest == "taskInstances":
             return httpx.Response(200, json={"task_instances": runs[run_id]["tasks"]})
         if (
@@ -123,7 +151,7 @@ def test_the_page_sends_the_approver_s_note_and_shows_the_submitter_s_row_withou
 
     page = (ROOT / "plugins" / "release_desk" / "page.html").read_text()
     script = page[page.index("async function loadApprovals()") : page.index("async function start()")]
-    assert "${API}/approvals" in script
+    assert 'openList("approvals", "approval-list"' in script
     assert "params_input: {note: note.value}" in script
     assert (
         'if (d.why_not) { box.append(el("p", {class: "why-not"}, d.why_not)); list.append(box); continue; }'
@@ -256,3 +284,100 @@ def test_a_privacy_refusal_on_the_desk_says_what_the_pio_can_do_there(desk, buck
     [endpoint] = client.post("/api/validate", json={**doc, "checklist": ids}).json()["refusals"]
     assert endpoint["rule"] == "privacy.phone" and "(at character" in endpoint["message"]
     assert "add a privacy override with category phone" in endpoint["message"]
+
+
+def test_a_request_whose_approve_task_was_marked_done_by_hand_is_not_listed_as_waiting(desk):
+    """Attack finding: a run whose approve task was forced to success (its release then refused as
+    approval.missing) stayed in "Waiting for approval" with Approve/Reject, though nothing waits on it."""
+    runs = {**WAITING, "forged": {**WAITING[RUN], "approve_state": "success"}}
+    handler, seen = fake_airflow(runs)
+    rows = desk("approver", handler).get("/api/approvals").json()["approvals"]
+    assert [r["run_id"] for r in rows] == [RUN]
+    assert seen[0].url.params.get_list("state") == ["awaiting_input", "deferred"]
+
+
+SCHEDULED = "2026-0142-v2-updated-20261127T180000Z"
+
+
+def scheduled_runs(wait_state="deferred"):
+    return {
+        SCHEDULED: {
+            "state": "running",
+            "triggering_user_name": "pio",
+            "conf": {"incident_id": "2026-0142", "stage": "updated", "summary": "Stable."},
+            "tasks": [
+                {"task_id": "release", "state": "success"},
+                {"task_id": "wait_for_release_at", "state": wait_state},
+            ],
+            "plan": {
+                "incident_id": "2026-0142",
+                "version": 2,
+                "stage": "updated",
+                "headline": "Officer-involved shooting near 5th St and Main St",
+                "release_at": "2026-12-01T14:00:00+00:00",
+            },
+        }
+    }
+
+
+def test_the_desk_lists_the_releases_waiting_for_their_time_in_the_agency_s_zone(desk, monkeypatch):
+    monkeypatch.setenv("RELEASES_TIMEZONE", "America/New_York")
+    handler, _ = fake_airflow(scheduled_runs())
+    answer = desk("pio", handler).get("/api/scheduled").json()
+    assert answer["zone"] == "America/New_York"
+    assert answer["scheduled"] == [
+        {
+            "run_id": SCHEDULED,
+            "incident_id": "2026-0142",
+            "version": 2,
+            "stage": "updated",
+            "headline": "Officer-involved shooting near 5th St and Main St",
+            "release_at": "2026-12-01T14:00:00+00:00",
+            "local_time": "2026-12-01 09:00 EST",
+            "submitted_by": "pio",
+        }
+    ]
+    handler, _ = fake_airflow(scheduled_runs("success"))  # its time came: no longer listed
+    assert desk("pio", handler).get("/api/scheduled").json()["scheduled"] == []
+
+
+def test_cancel_marks_a_waiting_release_s_run_failed_as_the_pio_and_nothing_else(desk):
+    runs = scheduled_runs()
+    handler, seen = fake_airflow(runs)
+    client = desk("pio", handler)
+    # Not JSON: refused before Airflow is asked (another origin cannot send JSON without a preflight).
+    assert client.post(f"/api/scheduled/{SCHEDULED}/cancel", content=b"").status_code == 415
+    assert seen == []
+    got = client.post(f"/api/scheduled/{SCHEDULED}/cancel", json={})
+    assert got.status_code == 200 and got.json() == {"run_id": SCHEDULED, "cancelled": True}
+    assert runs[SCHEDULED]["patched"]["state"] == "failed"
+    assert "Cancelled on the release desk by pio" in runs[SCHEDULED]["patched"]["note"]
+    # A release no longer waiting for its time (published, or waiting for approval) is not touched.
+    runs = scheduled_runs("success")
+    handler, _ = fake_airflow(runs)
+    got = desk("pio", handler).post(f"/api/scheduled/{SCHEDULED}/cancel", json={})
+    assert got.status_code == 409 and "not waiting for its release time" in got.json()["detail"]
+    assert "patched" not in runs[SCHEDULED]
+
+
+def test_a_cancelled_run_says_so_on_the_desk(desk):
+    runs = scheduled_runs("skipped")
+    runs[SCHEDULED]["state"] = "failed"
+    handler, _ = fake_airflow(runs)
+    assert desk("pio", handler).get(f"/api/runs/{SCHEDULED}").json()["outcome"] == "cancelled"
+
+
+@pytest.mark.parametrize("path", ["/api/preview", "/api/submit"])
+def test_a_desk_request_over_256_kib_is_refused_plainly_and_nothing_is_checked(desk, path, monkeypatch):
+    """Attack finding: the preview read a body of any size whole. Both desk requests stop reading past
+    256 KiB and say so; the check (which reads the store) is not run."""
+    from release_desk import desk as module
+
+    checked = []
+    monkeypatch.setattr(module, "verdict", lambda *a: checked.append(a))
+    handler, seen = fake_airflow({})
+    body = json.dumps({"document": {"body": "x" * (300 * 1024)}}).encode()
+    got = desk("pio", handler).post(path, content=body, headers={"Content-Type": "application/json"})
+    assert got.status_code == 413
+    assert got.json() == {"detail": "the request is larger than 256 KiB: nothing was checked"}
+    assert checked == [] and seen == []

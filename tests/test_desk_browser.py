@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from check_corpus import HISTORY, INCIDENT, NEW, seed
+from check_corpus import HISTORY, INCIDENT, NEW
 from conftest import ROOT
-from test_release_desk import call, token
-from test_stack import BUCKET, running_up
+from desk_stack import call, running_desk, token
 
-from devstack import seaweed, stack
 from releases import catalog, checklist
-from releases.storage import Store
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -38,32 +34,13 @@ JARGON = re.compile(
 
 @pytest.fixture(scope="module")
 def desk():
-    folder = Path(tempfile.mkdtemp(prefix="releases-desk-ui-"))
-    folder.chmod(0o711)
     # As make up is run: corrections wait for a second person (conftest turns approval off for dag.test()).
     with pytest.MonkeyPatch.context() as env:
         env.delenv("RELEASES_APPROVAL_STAGES")
-        yield from _desk(folder)
-
-
-def _desk(folder: Path):
-    with running_up(folder) as up:
-        writer = seaweed.credentials(folder / "s3")["writer"]
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=up.s3,
-            region_name="us-east-1",
-            aws_access_key_id=writer["access_key"],
-            aws_secret_access_key=writer["secret_key"],
-        )
-        up.store = Store(client, BUCKET)
-        seed(up.store)
-        # The incident picker lists the catalog, as a release leaves it (built here from the same records).
-        catalog.save(up.store, *catalog.build({INCIDENT: HISTORY}, feed_window=50, index_window=50))
-        up.passwords = json.loads(stack.password_file(up.home).read_text())
-        yield up
+        with running_desk("releases-desk-ui-") as up:
+            # The incident picker lists the catalog, as a release leaves it (built here from the same records).
+            catalog.save(up.store, *catalog.build({INCIDENT: HISTORY}, feed_window=50, index_window=50))
+            yield up
 
 
 @pytest.fixture(scope="module")
@@ -139,147 +116,130 @@ def pick(page, incident_id: str, stage: str) -> None:
     page.select_option("#field-stage", stage)
 
 
-# (id, how the PIO fills the form, field whose message must appear (None: the form's own box), rule id).
-# Every rule the form can produce; NOT_FROM_THE_FORM says why each other rule cannot be.
+# How a case starts: a new incident's first statement, an update or a correction of the seeded incident
+# (prefilled from its current version), or steps of its own.
+START = {
+    "new": lambda p: fill_preliminary(p, NEW),
+    "update": lambda p: pick(p, INCIDENT, "updated"),
+    "correction": lambda p: pick(p, INCIDENT, "corrected"),
+}
+# More than the desk's RELEASES_SCHEDULE_MAX_DAYS (30) ahead, in the picker's format.
+FAR_AHEAD = (datetime.now(UTC) + timedelta(days=60)).strftime("%Y-%m-%dT%H:%M")
+NOTE = "The cross street was wrong; video shows 6th St."
+
+# (id, start, then the fields typed (selector: text), field whose message must appear (None: the form's
+# own box), rule id). Every rule the form can produce; NOT_FROM_THE_FORM says why each other rule cannot be.
 CASES = [
-    (
-        "no incident number",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-incident_id", "")),
-        "incident_id",
-        "incident_id.required",
-    ),
+    ("no incident number", "new", {"#field-incident_id": ""}, "incident_id", "incident_id.required"),
     (
         "incident number with a slash",
-        lambda p: fill_preliminary(p, "2026/0142"),
+        "new",
+        {"#field-incident_id": "2026/0142"},
         "incident_id",
         "incident_id.format",
     ),
-    (
-        "headline too long",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-headline", "x" * 201)),
-        "headline",
-        "text.too_long",
-    ),
-    (
-        "control character",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-headline", "Shooting\u0007 near")),
-        "headline",
-        "text.characters",
-    ),
-    (
-        "year 1850",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-occurred_at", "1850-01-01T10:00")),
-        "occurred_at",
-        "time.range",
-    ),
+    ("headline too long", "new", {"#field-headline": "x" * 201}, "headline", "text.too_long"),
+    ("control character", "new", {"#field-headline": "Shooting\u0007 near"}, "headline", "text.characters"),
+    ("year 1850", "new", {"#field-occurred_at": "1850-01-01T10:00"}, "occurred_at", "time.range"),
+    ("year 2150", "new", {"#field-occurred_at": "2150-01-01T10:00"}, "occurred_at", "time.range"),
     (
         "first release without a summary",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-summary", "")),
+        "new",
+        {"#field-summary": ""},
         "summary",
         "preliminary.field_required",
     ),
     (
         "correction without a note",
-        lambda p: (pick(p, INCIDENT, "corrected"), p.fill("#field-location", "6th St and Main St")),
+        "correction",
+        {"#field-location": "6th St and Main St"},
         "correction_note",
         "correction.note_required",
     ),
     (
         "note on an update",
-        lambda p: (
-            pick(p, INCIDENT, "updated"),
-            p.fill("#field-summary", "Stable."),
-            p.fill("#field-correction_note", "Not a correction."),
-        ),
+        "update",
+        {"#field-summary": "Stable.", "#field-correction_note": "Not a correction."},
         "correction_note",
         "correction.note_not_allowed",
     ),
     (
         "withheld text of one letter",
-        lambda p: (fill_preliminary(p, NEW), p.click("#add-withheld"), p.fill(".withheld-text", "J")),
+        lambda p: (fill_preliminary(p, NEW), p.click("#add-withheld")),
+        {".withheld-text": "J"},
         "withheld",
         "withheld.format",
     ),
     (
         "update of an incident with no release",
         lambda p: (fill_preliminary(p, "2026-0999"), p.select_option("#field-stage", "updated")),
+        {},
         "stage",
         "stage.first_not_preliminary",
     ),
-    ("second preliminary", lambda p: fill_preliminary(p, INCIDENT), "stage", "stage.second_preliminary"),
-    ("update that changes nothing", lambda p: pick(p, INCIDENT, "updated"), None, "change.none"),
+    ("second preliminary", lambda p: fill_preliminary(p, INCIDENT), {}, "stage", "stage.second_preliminary"),
+    ("update that changes nothing", "update", {}, None, "change.none"),
     (
         "correction that leaves the old value elsewhere",
-        lambda p: (
-            pick(p, INCIDENT, "corrected"),
-            p.fill("#field-location", "6th St and Main St"),
-            p.fill("#field-correction_note", "The cross street was wrong; video shows 6th St."),
-        ),
+        "correction",
+        {"#field-location": "6th St and Main St", "#field-correction_note": NOTE},
         "headline",
         "consistency.old_value",
     ),
     (
         "a phone number",
-        lambda p: (
-            fill_preliminary(p, NEW),
-            p.fill("#field-body", "A witness can be reached at 217-555-0199."),
-        ),
+        "new",
+        {"#field-body": "A witness can be reached at 217-555-0199."},
         "body",
         "privacy.phone",
     ),
     (
         "a date of birth",
-        lambda p: (
-            pick(p, INCIDENT, "updated"),
-            p.fill("#field-summary", "The man injured, DOB 04/12/1990, is stable."),
-        ),
+        "update",
+        {"#field-summary": "The man injured, DOB 04/12/1990, is stable."},
         "summary",
         "privacy.date_of_birth",
     ),
-    ("checklist not confirmed", lambda p: fill_preliminary(p, NEW), "checklist", "checklist.incomplete"),
+    ("a social security number", "new", {"#field-body": "His SSN is 123-45-6789."}, "body", "privacy.ssn"),
+    ("an e-mail address", "new", {"#field-body": "Write to jamie.doe@example.net."}, "body", "privacy.email"),
+    ("a home address", "new", {"#field-location": "1412 Elm Street"}, "location", "privacy.home_address"),
+    ("checklist not confirmed", "new", {}, "checklist", "checklist.incomplete"),
     (
         "on behalf of too long",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-released_by", "Chief of Police " * 13)),
+        "new",
+        {"#field-released_by": "Chief of Police " * 13},
         "released_by",
         "text.too_long",
     ),
     (
-        "year 2150",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-occurred_at", "2150-01-01T10:00")),
-        "occurred_at",
-        "time.range",
-    ),
-    (
         "release at a time already past",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-release_at", "2020-01-01T09:00")),
+        "new",
+        {"#field-release_at": "2020-01-01T09:00"},
         "release_at",
         "release_at.past",
     ),
     (
-        "a social security number",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-body", "His SSN is 123-45-6789.")),
-        "body",
-        "privacy.ssn",
-    ),
-    (
-        "an e-mail address",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-body", "Write to jamie.doe@example.net.")),
-        "body",
-        "privacy.email",
-    ),
-    (
-        "a home address",
-        lambda p: (fill_preliminary(p, NEW), p.fill("#field-location", "1412 Elm Street")),
-        "location",
-        "privacy.home_address",
+        "release at two months ahead",
+        "new",
+        {"#field-release_at": FAR_AHEAD},
+        "release_at",
+        "release_at.too_far",
     ),
     (
         "right as it is, then switched to a first release",
         lambda p: keep_then_preliminary(p),
+        {},
         None,
         "keep_unchanged.preliminary",
     ),
 ]
+
+
+def fill_case(page, start, fills) -> None:
+    (START[start] if isinstance(start, str) else start)(page)
+    for selector, text in fills.items():
+        page.fill(selector, text)
+
 
 # Rules of releases.checks.RULES that no PIO can produce from the desk form, and why
 # (tests/test_refusal_coverage.py: every rule is a case above or listed here).
@@ -320,7 +280,7 @@ def keep_then_preliminary(page) -> None:
     """A correction refused for an old value; the PIO ticks "right as it is", then picks preliminary."""
     pick(page, INCIDENT, "corrected")
     page.fill("#field-location", "6th St and Main St")
-    page.fill("#field-correction_note", "The cross street was wrong; video shows 6th St.")
+    page.fill("#field-correction_note", NOTE)
     confirm_checklist(page)
     page.click("#submit")
     page.locator("#keep-headline").wait_for(state="visible")
@@ -339,9 +299,9 @@ def test_every_refusal_shows_next_to_its_field_in_two_seconds_and_creates_no_run
     page = signed_in(desk, chromium, "pio")
     before = run_count(desk)
     wrong = []
-    for name, fill, field, rule in CASES:
+    for name, start, fills, field, rule in CASES:
         open_desk(page, desk)
-        fill(page)
+        fill_case(page, start, fills)
         if rule != "checklist.incomplete":
             confirm_checklist(page)
         entered = page.evaluate(ENTERED)
@@ -500,3 +460,98 @@ def test_a_correction_waits_for_an_approver_who_approves_or_rejects_it_in_the_de
         "#outcome"
     )
     assert desk.store.get(f"incidents/{INCIDENT}/v4.json") is None
+
+
+def test_a_document_with_several_problems_shows_each_next_to_its_field_at_once(desk, chromium):
+    """Issue 16: refusals came in rounds (the PIO fixed one and met the next). A second preliminary with a
+    headline too long, a phone number, a release time already past and the checklist unticked: every one,
+    next to its field, from one press of Release, and no run."""
+    page = signed_in(desk, chromium, "pio")
+    before = run_count(desk)
+    open_desk(page, desk)
+    fill_preliminary(page, INCIDENT)
+    page.fill("#field-headline", "x" * 201)
+    page.fill("#field-body", "A witness can be reached at 217-555-0199.")
+    page.fill("#field-release_at", "2020-01-01T09:00")
+    page.click("#submit")
+    expected = [
+        ("headline", "text.too_long"),
+        ("stage", "stage.second_preliminary"),
+        ("body", "privacy.phone"),
+        ("release_at", "release_at.past"),
+        ("checklist", "checklist.incomplete"),
+    ]
+    for field, rule in expected:
+        page.locator(f"#error-{field} [data-rule='{rule}']").wait_for(timeout=2_000)
+    shown = page.eval_on_selector_all("[data-rule]", "els => els.map(e => e.dataset.rule)")
+    assert sorted(shown) == sorted(rule for _, rule in expected)
+    assert run_count(desk) == before
+    page.context.close()
+
+
+def test_a_pio_sees_a_scheduled_release_on_the_desk_and_cancels_it(desk, chromium):
+    """Issue 16: the desk had no list of what waits for its release time. Listed with incident, stage,
+    headline, time in the agency's zone and submitter; Cancel ends it, nothing published."""
+    iid = "2026-0600"
+    page = signed_in(desk, chromium, "pio")
+    page.on("dialog", lambda dialog: dialog.accept())
+    open_desk(page, desk)
+    fill_preliminary(page, iid)
+    when = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    page.fill("#field-release_at", when.strftime("%Y-%m-%dT%H:%M"))  # the desk's zone: UTC here
+    confirm_checklist(page)
+    page.click("#submit")
+    page.wait_for_selector("#outcome:has-text('Sent: version 1')")
+    row = page.locator(".scheduled-release")
+    deadline = time.monotonic() + 300
+    while True:  # until its run waits in wait_for_release_at (the list is read when the desk opens)
+        open_desk(page, desk)
+        page.wait_for_selector("#scheduled[data-loaded=true]")
+        if row.count() or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert row.count() == 1, page.inner_text("#scheduled")
+    text = row.first.inner_text()
+    for part in (
+        iid,
+        "preliminary",
+        "Officer-involved shooting near 5th St",
+        when.strftime("%Y-%m-%d %H:%M"),
+        "pio",
+    ):
+        assert part in text, (part, text)
+    row.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "desk-scheduled.png"), full_page=False)
+    # A viewer cannot even reach the desk's Cancel.
+    auditor = {"Authorization": f"Bearer {token(desk, 'auditor')}", "Content-Type": "application/json"}
+    run_id = row.first.get_attribute("data-run")
+    assert call(f"{desk.api}/release-desk/api/scheduled/{run_id}/cancel", b"{}", auditor)[0] == 403
+    row.first.get_by_role("button", name="Cancel").click()
+    page.wait_for_selector(".scheduled-release:has-text('Cancelled: nothing will be published.')")
+    admin = {"Authorization": f"Bearer {token(desk, 'admin')}"}
+    status, body = call(
+        f"{desk.api}/api/v2/dags/incident_release/dagRuns/{run_id}", None, admin, method="GET"
+    )
+    assert status == 200 and json.loads(body)["state"] == "failed"
+    open_desk(page, desk)
+    page.wait_for_selector("#scheduled[data-loaded=true]")
+    assert page.locator(".scheduled-release").count() == 0
+    assert desk.store.get(f"incidents/{iid}/v1.json") is None
+    page.context.close()
+
+
+def test_airflow_s_navigation_leads_to_the_desk_as_readme_and_make_up_say(desk, chromium):
+    """README said "Releases" in the navigation; Airflow 3.3 puts nav views with a category under its
+    Plugins menu. Clicked here as a PIO would: Plugins, Releases, Release desk (test_plugin.NAV_PATH, which
+    README and make up's banner are checked against), and the desk opens inside Airflow's page."""
+    from test_plugin import NAV_PATH
+
+    page = signed_in(desk, chromium, "pio")
+    page.goto(f"{desk.api}/")
+    nav = page.locator("[data-testid=nav-sidebar]")
+    nav.get_by_role("button", name=NAV_PATH[0], exact=True).click()
+    page.get_by_role("menuitem", name=NAV_PATH[1], exact=True).click()
+    page.get_by_role("menuitem", name=NAV_PATH[2], exact=True).click()
+    page.frame_locator("iframe").locator("body[data-ready=true]").wait_for()
+    assert "/plugin/release-desk" in page.url
+    page.context.close()

@@ -36,7 +36,9 @@ def test_collect_accepts_good_files_and_files_bad_ones_with_the_reason(bucket):
     assert errors == {
         "inbox/rejected/b-unknown-field.json.error.txt": "refused: 'victim': is not a field of the update document "
         "(allowed: incident_id, stage, headline, summary, body, occurred_at, location, agency, contact, "
-        "correction_note, released_by, withheld, privacy_override, private_fields, keep_unchanged, language, checklist, release_at)\n",
+        "correction_note, released_by, withheld, privacy_override, private_fields, keep_unchanged, language, checklist, release_at)\n"
+        # Every refusal at once: the stage rule does not depend on the unknown field.
+        "refused: stage: incident 2026-0142 has no release yet; its first release must be preliminary\n",
         "inbox/rejected/c-not-json.json.error.txt": "refused: the file is not valid JSON: "
         "Expecting property name enclosed in double quotes (line 1, column 2)\n",
         "inbox/rejected/d-huge.json.error.txt": "refused: the update document is larger than 65536 bytes\n",

@@ -35,6 +35,16 @@ def test_plan_refuses_a_release_at_before_the_submission_and_keeps_one_after_it(
     assert all_objects(bucket) == before  # a plan writes nothing
 
 
+def test_plan_refuses_a_release_at_more_than_the_setting_s_days_after_the_submission(bucket):
+    """The trigger form skips the desk's check: the release task bounds ``release_at`` itself."""
+    far = {**PRELIMINARY, "release_at": (SUBMITTED + timedelta(days=31)).isoformat()}
+    with pytest.raises(ReleaseError) as err:
+        pipeline.plan(far, bucket, load(), key="run-3", submitted_at=SUBMITTED)
+    assert (err.value.field, err.value.code) == ("release_at", "release_at.too_far")
+    cfg = load({"RELEASES_SCHEDULE_MAX_DAYS": "60"})
+    assert pipeline.plan(far, bucket, cfg, key="run-4", submitted_at=SUBMITTED)["release_at"]
+
+
 def load_dag():
     """The DAG as the workers build it, from the file (no metadata database needed to call a task)."""
     import airflow  # noqa: F401 - puts the plugins folder on sys.path, as in every Airflow component
@@ -103,3 +113,46 @@ def test_a_task_that_starts_late_publishes_a_release_at_valid_at_submission(monk
     assert ti.xcoms["outcome"]["outcome"] == "published", ti.xcoms
     assert ti.xcoms["outcome"]["version"] == 1 and len(results) == 1
     assert bucket.get(f"incidents/{PRELIMINARY['incident_id']}/v1.json") is not None
+
+
+APPROVED = {
+    "approved_by": "approver",
+    "approved_at": "2026-11-27T18:05:00+00:00",
+    "note": "",
+    "submitted_by": "pio",
+}
+
+
+def test_an_approval_publishes_only_the_version_its_approver_was_shown(monkeypatch, bucket):
+    """Attack finding: the approver is shown version 2 (its changes against version 1); another update
+    lands first; the approved release must not publish itself as version 3 against a history the approver
+    never saw: ``publish`` refuses it as approval.stale and writes nothing. Published on time, it goes out."""
+    from airflow.sdk.exceptions import AirflowSkipException
+    from sample import UPDATE
+
+    cfg = load()
+    pipeline.release(PRELIMINARY, bucket, cfg, key="run-v1", released_by="pio")
+    module, dag = load_dag()
+    monkeypatch.setattr(module, "open_store", lambda: (cfg, bucket))
+    monkeypatch.setattr(module, "signer", lambda cfg: None)
+    monkeypatch.setattr(module, "secret", lambda conn_id: None)
+    monkeypatch.setattr(module, "approved_answer", lambda *a: APPROVED)
+    correction = {**UPDATE, "stage": "corrected", "summary": "Two adults injured.", "correction_note": "Two."}
+
+    def publish(run_id, shown):
+        ti = FakeTI()
+        ti.xcom_pull = lambda task_ids, key: (
+            {"version": shown} if (task_ids, key) == ("release", "plan") else None
+        )
+        dag_run = SimpleNamespace(
+            dag_id="incident_release", run_id=run_id, conf=correction, triggering_user_name="pio"
+        )
+        return ti, list(dag.get_task("publish").python_callable(dag_run=dag_run, ti=ti))
+
+    pipeline.release({**UPDATE, "summary": "Stable."}, bucket, cfg, key="run-other", released_by="pio")
+    before = all_objects(bucket)
+    with pytest.raises(AirflowSkipException, match="another version of incident .* was published after"):
+        publish("approved-late", shown=2)
+    assert all_objects(bucket) == before
+    ti, _ = publish("approved-on-time", shown=3)
+    assert ti.xcoms["outcome"]["outcome"] == "published" and ti.xcoms["outcome"]["version"] == 3

@@ -9,20 +9,16 @@ import base64
 import functools
 import http.server
 import json
-import tempfile
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import jwt
 import pytest
 from check_corpus import DOCUMENTS, HISTORY, INCIDENT, seed
-from test_stack import BUCKET, running_up
+from desk_stack import call, running_desk, token
+from test_stack import BUCKET
 
-from devstack import seaweed, stack
 from releases import checks, cli, inbox
-from releases.storage import Store
 
 pytestmark = pytest.mark.stack
 VALIDATE = "/release-desk/api/validate"
@@ -31,38 +27,8 @@ VALIDATE = "/release-desk/api/validate"
 @pytest.fixture(scope="module")
 def desk():
     """`make up` on free ports, its store holding the corpus's history; stopped with Ctrl-C at the end."""
-    folder = Path(tempfile.mkdtemp(prefix="releases-desk-"))
-    folder.chmod(0o711)  # PostgreSQL runs as its own user when the tests run as root (see conftest.stack_dir)
-    with running_up(folder) as up:
-        writer = seaweed.credentials(folder / "s3")["writer"]
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=up.s3,
-            region_name="us-east-1",
-            aws_access_key_id=writer["access_key"],
-            aws_secret_access_key=writer["secret_key"],
-        )
-        seed(Store(client, BUCKET))
-        up.passwords = json.loads(stack.password_file(up.home).read_text())
+    with running_desk("releases-desk-") as up:
         yield up
-
-
-def call(url: str, body: bytes | None, headers: dict[str, str], method: str = "POST") -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
-def token(desk, user: str) -> str:
-    body = json.dumps({"username": user, "password": desk.passwords[user]}).encode()
-    status, answer = call(f"{desk.api}/auth/token", body, {"Content-Type": "application/json"})
-    assert status in (200, 201), answer
-    return json.loads(answer)["access_token"]
 
 
 def validate(desk, doc, auth: str | None = None, **headers) -> tuple[int, dict | bytes]:

@@ -33,7 +33,7 @@ from releases.runs import desk_outcome
 
 from .security import RELEASE_DAG, may_release
 from .store import open_store, sealing_key
-from .validation import verdict
+from .validation import read_capped, verdict
 
 router = APIRouter()
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def form() -> dict[str, Any]:
             "title": "Release at (optional)",
             "help": "Leave empty to release at once. Or pick when the statement is to become public, in the "
             f"agency's time zone ({_zone_name(cfg)}): the release waits until then, and can be cancelled "
-            "before it by marking its run failed in Airflow.",
+            "before it with Cancel under Scheduled releases below.",
             "max": None,
             "multiline": False,
             "time": True,
@@ -156,30 +156,44 @@ def _document(body: Any) -> tuple[Any, dict[str, Any]]:
     return doc, body
 
 
-async def _json(request: Request) -> Any:
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind != "application/json":
-        return None
+# The most a desk request (the document, its picked times and ticked items) may be: four times the
+# document's own limit (64 KiB, refused by the check as document.too_large), so a form at every field's
+# maximum fits and a body of any size is never read whole (an attack trial sent megabytes to preview).
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def _kind(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _desk_request(request: Request) -> tuple[Any, Any] | JSONResponse:
+    """The document and the ticked checklist ids from a desk request (preview, submit), or the refusal
+    to send: 415 for a body not sent as JSON, 413 for one over :data:`MAX_REQUEST_BYTES`."""
+    body = await read_capped(request, MAX_REQUEST_BYTES) if _kind(request) == "application/json" else None
+    if body is not None and len(body) > MAX_REQUEST_BYTES:
+        return JSONResponse(
+            {"detail": f"the request is larger than {MAX_REQUEST_BYTES // 1024} KiB: nothing was checked"},
+            status_code=413,
+        )
     try:
-        return json.loads(await request.body())
+        raw = json.loads(body) if body is not None else None
     except ValueError:
-        return None
-
-
-def _unsupported() -> JSONResponse:
-    return JSONResponse(
-        {"detail": "send the desk's request as JSON, with Content-Type: application/json"}, status_code=415
-    )
+        raw = None
+    if raw is None:
+        return JSONResponse(
+            {"detail": "send the desk's request as JSON, with Content-Type: application/json"},
+            status_code=415,
+        )
+    doc, raw = _document(raw)
+    return doc, _ticked(raw)
 
 
 @router.post("/api/preview", dependencies=[may_release])
 async def preview(request: Request) -> JSONResponse:
-    body = await _json(request)
-    if body is None:
-        return _unsupported()
-    doc, raw = _document(body)
+    if isinstance(sent := await _desk_request(request), JSONResponse):
+        return sent
+    doc, ticked = sent
     # The checklist is confirmed at submit; a preview shows it only once every item is ticked.
-    ticked = _ticked(raw)
     if isinstance(doc, dict):
         doc.pop("checklist", None)
     if (
@@ -205,23 +219,15 @@ def _render_preview(doc: dict[str, Any]) -> dict[str, Any]:
     """What the release would publish, rendered by the pages' and feeds' own templates; kept nowhere."""
     from releases import render, sealing
     from releases.document import parse_update
-    from releases.records import next_record
 
     cfg = settings.load()
     if doc.get("withheld"):
         doc = sealing.unseal_document(doc, sealing_key()) if _sealed(doc) else doc
     update = parse_update(doc)
     records = ledger.history(open_store(cfg), update.incident_id)
-    record = next_record(
-        update,
-        records[-1] if records else None,
-        released_at=ledger.utc_now(),
-        released_by="PREVIEW",
-        key="preview",
-        public=cfg.public,
-        # Shown when all are ticked; not yet required: they are confirmed at submit.
-        checklist=dataclasses.replace(cfg.checklist(), required=False),
-    )
+    # The checklist is shown when all are ticked; not yet required: they are confirmed at submit.
+    unrequired = dataclasses.replace(cfg.checklist(), required=False)
+    record = ledger.preview(update, records, cfg, released_by="PREVIEW", checklist=unrequired)
     history = f"{cfg.base_url}/incidents/{record['incident_id']}/index.html"
     return {
         "version": record["version"],
@@ -273,13 +279,11 @@ async def submit(request: Request) -> JSONResponse:
     from releases import sealing
     from releases.document import seal_update
 
-    body = await _json(request)
-    if body is None:
-        return _unsupported()
-    doc, raw = _document(body)
+    if isinstance(sent := await _desk_request(request), JSONResponse):
+        return sent
+    doc, ticked = sent
     # Only what was ticked, and always a list: nothing ticked is refused as "not confirmed: ...", even
     # where the deployment does not require a checklist of every document.
-    ticked = _ticked(raw)
     if isinstance(doc, dict):
         doc["checklist"] = ticked if ticked is not None else []
     answer = await run_in_threadpool(verdict, json.dumps(doc).encode(), True)
@@ -331,8 +335,8 @@ async def run(run_id: str, request: Request) -> JSONResponse:
     """Where a release stands: queued, running, waiting for approval, public (with its link), refused."""
     if not RUN_ID.fullmatch(run_id) or set(run_id) == {"."}:
         return JSONResponse({"detail": "no such release run"}, status_code=404)
-    headers = {"Authorization": f"Bearer {_token(request)}"}
-    base = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns/{run_id}"
+    runs_url, headers = _airflow(request)
+    base = f"{runs_url}/{run_id}"
     async with _client() as client:
         got = await client.get(base, headers=headers)
         if got.status_code != 200:
@@ -367,10 +371,18 @@ async def run(run_id: str, request: Request) -> JSONResponse:
         # record of the answer.
         out["outcome"] = "rejected"
         out["message"] = desk_outcome(None, answer or {"chosen_options": ["Reject"]})
+    elif dag_run["state"] == "failed" and states.get(WAIT_TASK) in ("failed", "skipped", "upstream_failed"):
+        # Marked failed while it waited (for its time: the desk's Cancel, or by hand in Airflow): planned,
+        # its wait ended without firing, never published.
+        out["outcome"] = "cancelled"
     elif dag_run["state"] == "failed":
         out["outcome"] = "failed"
     out["incident_id"] = conf.get("incident_id")
     return JSONResponse(out)
+
+
+# The states of a human-in-the-loop task that waits for its answer (Airflow 3.3: parked, or deferred).
+WAITING_FOR_ANSWER = ("awaiting_input", "deferred")
 
 
 @router.get("/api/approvals", dependencies=[may_release])
@@ -380,17 +392,19 @@ async def approvals(request: Request, user: GetUserDep) -> JSONResponse:
     not (their approval is refused as ``approval.same_person``, which ended the release): their row says
     so instead of offering Approve and Reject. Airflow still decides who may answer (its PATCH)."""
     me = str(user.get_name() or "")
-    headers = {"Authorization": f"Bearer {_token(request)}"}
-    runs_url = f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns"
+    runs_url, headers = _airflow(request)
     async with _client() as client:
-        got = await client.get(
-            f"{runs_url}/~/hitlDetails", params={"response_received": "false"}, headers=headers
-        )
+        # Only requests whose task still waits for the answer: one whose approve task was marked done by
+        # hand (its release is then refused as approval.missing) is unanswered too, but nothing waits on it.
+        params = [("response_received", "false"), *(("state", s) for s in WAITING_FOR_ANSWER)]
+        got = await client.get(f"{runs_url}/~/hitlDetails", params=params, headers=headers)
         if got.status_code != 200:
             return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
         rows = []
         for detail in got.json().get("hitl_details", []):
             ti = detail["task_instance"]
+            if ti.get("state") not in WAITING_FOR_ANSWER:
+                continue
             found = await client.get(f"{runs_url}/{ti['dag_run_id']}", headers=headers)
             rows.append((detail, found.json() if found.status_code == 200 else {}))
     from releases.pipeline import releaser
@@ -418,3 +432,97 @@ async def approvals(request: Request, user: GetUserDep) -> JSONResponse:
             }
         )
     return JSONResponse({"user": me, "approvals": out})
+
+
+# The task a scheduled release waits in (deferred to the triggerer) until its ``release_at``.
+WAIT_TASK = "wait_for_release_at"
+
+
+def _airflow(request: Request) -> tuple[str, dict[str, str]]:
+    """The runs of ``incident_release`` in Airflow's REST API, and the PIO's own credentials for it."""
+    return (
+        f"{_origin(request)}/api/v2/dags/{RELEASE_DAG}/dagRuns",
+        {"Authorization": f"Bearer {_token(request)}"},
+    )
+
+
+@router.get("/api/scheduled", dependencies=[may_release])
+async def scheduled(request: Request) -> JSONResponse:
+    """The releases waiting for their ``release_at`` (their ``wait_for_release_at`` task deferred): the
+    incident, the version and stage planned, the headline, when it becomes public (UTC and in the agency's
+    zone) and who submitted it, soonest first."""
+    from releases.pipeline import releaser
+
+    runs_url, headers = _airflow(request)
+    rows = []
+    async with _client() as client:
+        got = await client.get(
+            f"{runs_url}/~/taskInstances", params={"task_id": WAIT_TASK, "state": "deferred"}, headers=headers
+        )
+        if got.status_code != 200:
+            return JSONResponse({"detail": got.text[:500]}, status_code=got.status_code)
+        for ti in got.json().get("task_instances", []):
+            run_id = ti["dag_run_id"]
+            found = await client.get(f"{runs_url}/{run_id}", headers=headers)
+            plan = await client.get(
+                f"{runs_url}/{run_id}/taskInstances/release/xcomEntries/plan",
+                params={"deserialize": "true"},
+                headers=headers,
+            )
+            value = plan.json().get("value") if plan.status_code == 200 else None
+            rows.append((run_id, found.json() if found.status_code == 200 else {}, value or {}))
+    tz = ZoneInfo(_zone_name(settings.load()))
+    out = []
+    for run_id, dag_run, plan in rows:
+        conf = dag_run.get("conf") or {}
+        when = plan.get("release_at")
+        local = datetime.fromisoformat(when).astimezone(tz) if isinstance(when, str) else None
+        out.append(
+            {
+                "run_id": run_id,
+                "incident_id": plan.get("incident_id") or conf.get("incident_id"),
+                "version": plan.get("version"),
+                "stage": plan.get("stage") or conf.get("stage"),
+                "headline": plan.get("headline") or conf.get("headline"),
+                "release_at": when,
+                "local_time": local.strftime("%Y-%m-%d %H:%M %Z") if local else None,
+                "submitted_by": releaser(dag_run.get("triggering_user_name"), run_id),
+            }
+        )
+    out.sort(key=lambda row: row["release_at"] or "")
+    return JSONResponse({"zone": str(tz), "scheduled": out})
+
+
+@router.post("/api/scheduled/{run_id}/cancel", dependencies=[may_release])
+async def cancel(run_id: str, request: Request, user: GetUserDep) -> JSONResponse:
+    """Cancel a release still waiting for its ``release_at``, the way README says to by hand: the run
+    marked failed through Airflow's REST API, as the PIO (Airflow applies its own permissions), so its
+    ``publish`` never runs. Refused (409) for a run that is not waiting for its time any more."""
+    if _kind(request) != "application/json":
+        # As every POST of the desk's: a page on another origin cannot send JSON without a CORS preflight,
+        # which Airflow does not grant, so it cannot cancel with the PIO's session cookie.
+        return JSONResponse(
+            {"detail": "send it as JSON, with Content-Type: application/json"}, status_code=415
+        )
+    if not RUN_ID.fullmatch(run_id) or set(run_id) == {"."}:
+        return JSONResponse({"detail": "no such release run"}, status_code=404)
+    runs_url, headers = _airflow(request)
+    async with _client() as client:
+        got = await client.get(f"{runs_url}/{run_id}/taskInstances/{WAIT_TASK}", headers=headers)
+        if got.status_code != 200 or got.json().get("state") != "deferred":
+            return JSONResponse(
+                {
+                    "detail": "this release is not waiting for its release time: it was published, refused or "
+                    "cancelled already, or is still waiting for approval"
+                },
+                status_code=409,
+            )
+        note = (
+            f"Cancelled on the release desk by {user.get_name()} before its release time: nothing published."
+        )
+        done = await client.patch(
+            f"{runs_url}/{run_id}", json={"state": "failed", "note": note[:1000]}, headers=headers
+        )
+    if done.status_code != 200:
+        return JSONResponse({"detail": f"Airflow refused: {done.text[:500]}"}, status_code=done.status_code)
+    return JSONResponse({"run_id": run_id, "cancelled": True})

@@ -9,8 +9,8 @@ as text (nothing here keeps it) or sealed. Response (200 either way)::
      "refusals": [{"field": "headline", "title": "Headline", "rule": "consistency.old_value",
                    "message": "still contains “5th St and Main St”, ..."}]}
 
-``history`` is ``"read"``, or ``"not read: <why>"`` (the store could not be reached, or the document's
-own rules failed first); without it the stage rules and the consistency check were not run. Other
+``history`` is ``"read"``, or ``"not read: <why>"`` (the store could not be reached, or the incident
+number or the stage was refused); without it the stage rules and the consistency check were not run. Other
 answers: 401 without a valid token or session, 403 for a token Airflow did not sign or a user who may not
 trigger ``incident_release``, 415 for a body that is not sent as JSON (so a page on another origin cannot
 send one without a CORS preflight, which Airflow does not grant).
@@ -44,12 +44,18 @@ async def validate(request: Request) -> JSONResponse:
             {"detail": "send the update document as JSON, with Content-Type: application/json"},
             status_code=415,
         )
+    body = await read_capped(request, MAX_DOCUMENT_BYTES)
+    return JSONResponse(await run_in_threadpool(verdict, body))
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request's body, read no further than one byte past ``limit`` (the caller refuses it then)."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_DOCUMENT_BYTES:  # read no further than the rule needs
+        if len(body) > limit:
             break
-    return JSONResponse(await run_in_threadpool(verdict, bytes(body)))
+    return bytes(body)
 
 
 def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
@@ -58,7 +64,10 @@ def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
     from airflow.exceptions import AirflowNotFoundException
 
     cfg = settings.load()
-    read: dict[str, Any] = {"note": "not read: the document's own rules must pass first", "records": None}
+    read: dict[str, Any] = {
+        "note": "not read: the incident number and the stage must pass their own rules first",
+        "records": None,
+    }
 
     def history(incident_id: str) -> list[dict[str, Any]] | None:
         try:
