@@ -127,7 +127,7 @@ def _chunk(
 ) -> Part:
     """Rebuild one chunk of incidents (``ids``, in key order). ``store`` None: this worker process's own.
     ``known``: the chunk's digests from ``_state/rendered.json`` (None: render every incident)."""
-    where = [f"incidents/{ids[0]}"]  # the incident being worked on, for a failure's message
+    where = [f"incidents/{ids[0]} to {ids[-1]}"]  # what is being worked on, for a failure's message
     try:
         if store is None:
             _WORKER["requests"].clear()
@@ -373,7 +373,9 @@ def rebuild(
             else:
                 left = [chunks[n][0] for f, n in futures.items() if not f.done() or f.exception()]
                 where = f"incidents/{min(left)}" if left else "incidents/"
-                detail = "a worker process ended abruptly (killed, or out of memory)"
+                detail = (
+                    "a worker process ended abruptly (it could not start, was killed, or ran out of memory)"
+                )
             raise RebuildStopped(
                 where,
                 f"{detail}. {done} of {len(ids)} incidents were done; no site-wide view (front page, feeds, "
