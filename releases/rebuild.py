@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -111,9 +112,13 @@ def _start_worker(settings: Settings) -> None:
         config=retry_config(settings),
     )
     counts: Counter = Counter()
-    client.meta.events.register(
-        "before-send.s3.*", lambda event_name, **_: counts.update([event_name.rsplit(".", 1)[-1]])
-    )
+    lock = threading.Lock()  # readers and writers send from threads; a Counter's += is not atomic
+
+    def count(event_name: str, **_: Any) -> None:
+        with lock:
+            counts[event_name.rsplit(".", 1)[-1]] += 1
+
+    client.meta.events.register("before-send.s3.*", count)
     _WORKER.update(store=Store(client, settings.bucket), requests=counts)
 
 
