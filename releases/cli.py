@@ -506,12 +506,24 @@ def cmd_rebuild(args, cfg) -> int:
         # The site's own settings, not this shell's: a rebuild never changes the title or time zone by accident.
         cfg = replace(cfg, **{k: v for k, v in json.loads(published).items() if k in RENDERING})
         print("rendering with the site's published settings (site.json); --apply-settings uses this shell's")
-    result = rebuild(store, cfg, signer, progress=reporter("rebuild: incidents"), workers=args.workers)
+    from .rebuild import RebuildStopped
+
+    try:
+        result = rebuild(
+            store, cfg, signer, progress=reporter("rebuild: incidents"), workers=args.workers, full=args.full
+        )
+    except RebuildStopped as stop:
+        print(f"FAILED: rebuild stopped at {stop}")
+        return 3
     for problem in result.problems:
         print(f"FAIL {problem}")
     for warning in result.warnings:
         print(f"WARN {warning}")
     print(f"rebuilt: {len(result.written)} views rewritten (the others were already identical)")
+    print(
+        f"incidents: {result.rendered} rendered, {result.unchanged} not rendered again: their records and "
+        "views are as the last rebuild left them (--full renders every one)"
+    )
     if result.problems:
         print(f"FAILED: {len(result.problems)} incidents could not be rebuilt; every other one was")
         return 1
@@ -622,6 +634,11 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="processes reading and rendering incidents (default: one per core; 1: this process only)",
+    )
+    s.add_argument(
+        "--full",
+        action="store_true",
+        help="render every incident, even one whose records and views are as the last rebuild left them",
     )
     s.set_defaults(func=cmd_rebuild)
     s = sub.add_parser("bucket-policy", help="print the bucket policy: anonymous read of published keys only")

@@ -14,6 +14,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,6 +59,9 @@ class Rebuilt:
     written: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rendered: int = 0  # incidents whose page and feeds were rendered
+    unchanged: int = 0  # incidents whose records and views were as the last rebuild left them (not rendered)
+    requests: Counter = field(default_factory=Counter)  # worker processes' S3 requests, by operation
 
 
 def rebuild(
@@ -67,11 +71,12 @@ def rebuild(
     progress: Tick | None = None,
     *,
     workers: int | None = 1,
+    full: bool = False,
 ) -> Rebuilt:
     """Regenerate every view from the records: see :mod:`releases.rebuild`."""
     from . import rebuild as rebuild_mod
 
-    return rebuild_mod.rebuild(store, settings, signer, progress, workers=workers)
+    return rebuild_mod.rebuild(store, settings, signer, progress, workers=workers, full=full)
 
 
 def site_views(

@@ -20,18 +20,29 @@ def _left(seconds: float) -> str:
 
 
 class Lines:
-    """Plain progress lines: what, done/total, items per second, time left."""
+    """Plain progress lines: what, done/total, items per second, time left. One each time ``done`` passes a
+    multiple of ``every`` (work done in chunks, finished in any order, seldom lands on one), and at least one
+    every ``seconds`` while there is progress, so a slow run is never silent for long."""
 
     def __init__(
-        self, what: str, stream: TextIO, every: int = 1000, clock: Callable[[], float] = time.monotonic
+        self,
+        what: str,
+        stream: TextIO,
+        every: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+        seconds: float = 30.0,
     ):
-        self.what, self.stream, self.every, self.clock = what, stream, every, clock
-        self.started = clock()
+        self.what, self.stream, self.every, self.clock, self.seconds = what, stream, every, clock, seconds
+        self.started = self.last_time = clock()
+        self.last = 0
 
     def __call__(self, done: int, total: int) -> None:
-        if done != total and done % self.every:
+        now = self.clock()
+        due = done // self.every > self.last // self.every or now - self.last_time >= self.seconds
+        if done != total and not due:
             return
-        elapsed = max(self.clock() - self.started, 1e-9)
+        self.last, self.last_time = done, now
+        elapsed = max(now - self.started, 1e-9)
         rate = done / elapsed
         left = f", about {_left((total - done) / rate)} left" if done < total and rate else ""
         print(f"{self.what}: {done}/{total}, {rate:.1f}/s{left}", file=self.stream, flush=True)
@@ -40,16 +51,17 @@ class Lines:
 class Bar:
     """A live bar on a terminal."""
 
-    def __init__(self, what: str, stream: TextIO):
+    def __init__(self, what: str, stream: TextIO, clock: Callable[[], float] = time.monotonic):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
             TextColumn(what),
             BarColumn(),
             MofNCompleteColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}"),  # rate and time left, as the plain lines say them
             console=Console(file=stream),
+            get_time=clock,
             transient=False,
         )
         self.task = None
@@ -57,8 +69,13 @@ class Bar:
     def __call__(self, done: int, total: int) -> None:
         if self.task is None:
             self.progress.start()
-            self.task = self.progress.add_task("", total=total)
-        self.progress.update(self.task, completed=done)
+            self.task = self.progress.add_task("", total=total, rate="")
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        shown = f"{rate:.1f}/s" if rate else ""
+        if rate and done < total:
+            shown += f", about {_left((total - done) / rate)} left"
+        self.progress.update(self.task, completed=done, rate=shown)
         if done >= total:
             self.progress.stop()
 

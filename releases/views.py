@@ -58,14 +58,15 @@ def publish_renderings(store: Store, record: dict[str, Any], settings: Settings)
     store.create_all(renderings(record, settings))
 
 
+def incident_view_keys(iid: str) -> tuple[str, str, str]:
+    """An incident's views (its page and feeds, rebuilt from its records): the keys of :func:`incident_views`."""
+    return f"incidents/{iid}/index.html", f"incidents/{iid}/rss.xml", f"incidents/{iid}/atom.xml"
+
+
 def incident_views(records: list[dict[str, Any]], settings: Settings) -> dict[str, bytes]:
-    iid = records[-1]["incident_id"]
+    page, rss_key, atom_key = incident_view_keys(records[-1]["incident_id"])
     rss, atom = feeds.incident_feeds(records, settings)
-    return {
-        f"incidents/{iid}/index.html": render.incident_page(records, settings),
-        f"incidents/{iid}/rss.xml": rss,
-        f"incidents/{iid}/atom.xml": atom,
-    }
+    return {page: render.incident_page(records, settings), rss_key: rss, atom_key: atom}
 
 
 def settings_views(settings: Settings) -> dict[str, bytes]:

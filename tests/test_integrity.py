@@ -9,7 +9,7 @@ from conftest import all_objects, wire_bucket
 from sample import CORRECTION, PRELIMINARY, UPDATE
 from sample import history as sample_history
 
-from releases import cli, integrity, ledger, pipeline
+from releases import cli, integrity, ledger, pipeline, rebuild
 from releases.records import canonical, seal
 from releases.settings import load
 
@@ -122,6 +122,8 @@ def test_rebuild_reproduces_every_view_byte_for_byte(published, capsys):
     )
     assert cli.main(["rebuild"]) == 0
     after = all_objects(store)
+    # The rebuild's own private note of what it rendered, which no release writes (releases.rebuild).
+    assert json.loads(after.pop(rebuild.MANIFEST))["incidents"].keys() == {"2026-0142", "2026-0150"}
     assert after == before
     listed = {i["incident_id"]: i["latest_version"] for i in json.loads(after["index.json"])["incidents"]}
     assert listed == {"2026-0142": 3, "2026-0150": 1}
