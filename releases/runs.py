@@ -39,11 +39,21 @@ def run_note(outcome: dict | None, approval_answer: dict | None = None) -> str:
             f"- {r.get('title') or r.get('field') or ''}: {r['message']}" for r in outcome["refusals"]
         )
         return f"Refused, nothing published:\n\n{reasons}"
-    if approval_answer and list(approval_answer.get("chosen_options") or []) == ["Reject"]:
-        who = (approval_answer.get("responded_by_user") or {}).get("name") or "the approver"
-        note = (approval_answer.get("params_input") or {}).get("note")
+    if rejected := rejection(approval_answer):
+        who, note = rejected
         return f"Rejected by {who}, nothing published" + (f": {note}" if note else "")
     return "Nothing published"
+
+
+def rejection(approval_answer: dict | None) -> tuple[str, str] | None:
+    """Who rejected a release and their note (as written; "" without one), from the ``approve`` task's
+    answer; None when the answer is not a rejection."""
+    from .approval import REJECT
+
+    if not approval_answer or list(approval_answer.get("chosen_options") or []) != [REJECT]:
+        return None
+    who = (approval_answer.get("responded_by_user") or {}).get("name") or "the approver"
+    return who, str((approval_answer.get("params_input") or {}).get("note") or "")
 
 
 # Refusals at run time that another release can cause (the desk checked the document when it was sent).
@@ -54,7 +64,7 @@ def desk_outcome(outcome: dict | None, approval_answer: dict | None = None) -> s
     """What the release desk tells the PIO of a run that ended without publishing: refused when it ran
     (``outcome``, the XCom of ``release`` or ``publish``), or rejected by the approver (``approval_answer``,
     the ``approve`` task's answer). None for any other run."""
-    from .approval import REJECT, SUBMITTED_IT
+    from .approval import SUBMITTED_IT
 
     if outcome and outcome.get("outcome") == "refused":
         refusals = outcome.get("refusals") or []
@@ -73,9 +83,8 @@ def desk_outcome(outcome: dict | None, approval_answer: dict | None = None) -> s
             + said
             + (" Another release may have come first: check it again." if raced else "")
         ).strip()
-    if approval_answer and list(approval_answer.get("chosen_options") or []) == [REJECT]:
-        who = (approval_answer.get("responded_by_user") or {}).get("name") or "the approver"
-        note = str((approval_answer.get("params_input") or {}).get("note") or "").strip()
+    if rejected := rejection(approval_answer):
+        who, note = rejected[0], rejected[1].strip()
         said = f"Rejected by {who}" + (f": {note}" if note else "")
         return said + ("" if said.endswith((".", "!", "?")) else ".") + " Nothing was published."
     return None
