@@ -29,7 +29,8 @@ id from :data:`RULES` and a message in a PIO's words that says what to do.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,6 +81,7 @@ RULES: dict[str, str] = {
     "checklist.unknown": "a checklist naming an item the deployment's checklist does not have",
     "checklist.incomplete": "a checklist that leaves out some of its items",
     "checklist.required": "no checklist, where the deployment requires one",
+    "text.placeholder": "a starting template's placeholder, such as <location>, left in the text (desk)",
     "release_at.past": "a scheduled release time that is not in the future",
     "release_at.too_far": "a scheduled release time more than 30 days ahead (RELEASES_SCHEDULE_MAX_DAYS)",
     "stage.first_not_preliminary": "an update or correction of an incident that has no release",
@@ -273,6 +275,40 @@ def schedule_problem(release_at: str | None, now: datetime, max_days: int) -> Re
             "release_at.too_far",
         )
     return None
+
+
+# A placeholder as the desk's starting templates write them: "<location>", "<what is new>".
+PLACEHOLDER = re.compile(r"<[^<>\n]{1,40}>")
+
+
+def template_placeholders(texts: Iterable[str]) -> frozenset[str]:
+    """Every placeholder the starting templates' texts hold (``desk_templates/``, files anyone may edit)."""
+    return frozenset(p for text in texts for p in PLACEHOLDER.findall(text))
+
+
+def placeholder_problems(doc: Any, placeholders: frozenset[str]) -> list[Refusal]:
+    """A template's placeholder left in a text of ``doc`` (issue 16's PIO trial: "Officer-involved shooting
+    near <location>" was published, and a published version stays). Only the templates' own placeholders
+    count, so a statement may still quote text in angle brackets that no template uses."""
+    if not isinstance(doc, dict) or not placeholders:
+        return []
+    out = []
+    for spec in (*ALL_STATEMENT.values(), CORRECTION_NOTE):
+        value = doc.get(spec.name)
+        if not isinstance(value, str):
+            continue
+        left = [p for p in PLACEHOLDER.findall(value) if p in placeholders]
+        if left:
+            listed = ", ".join(f"“{p}”" for p in dict.fromkeys(left))
+            out.append(
+                Refusal(
+                    spec.name,
+                    "text.placeholder",
+                    f"still holds the template's placeholder {listed}: replace it with what is known, "
+                    "or take it out",
+                )
+            )
+    return out
 
 
 def _refusals(errors: list[ReleaseError]) -> list[Refusal]:

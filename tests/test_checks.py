@@ -203,6 +203,9 @@ EXAMPLES = {
     "checklist.unknown": _doc({**NEW, "checklist": [*ALL_ITEMS, "victim-named"]}),
     "checklist.incomplete": _doc({**NEW, "checklist": ["next-of-kin"]}),
     "checklist.required": lambda: checks.check(NEW, [], load({"RELEASES_REQUIRE_CHECKLIST": "true"})),
+    "text.placeholder": lambda: checks.placeholder_problems(
+        {**NEW, "headline": "Shooting near <location>"}, frozenset({"<location>"})
+    ),
     "release_at.past": _doc({**NEW, "release_at": "2020-01-01T09:00:00-05:00"}),
     "release_at.too_far": _doc({**NEW, "release_at": "2099-01-01T09:00:00-05:00"}),
     "stage.first_not_preliminary": _doc(UPDATE, []),
@@ -354,3 +357,25 @@ def test_a_refused_withheld_list_keeps_the_privacy_guard_out_of_the_answer():
     """What the guard may let through depends on the withheld items: refused themselves, the guard waits."""
     doc = {**NEW, "body": "Call 217-555-0199.", "withheld": {"name": "Jo Doe"}}
     assert [r.rule for r in checks.check(doc, [])] == ["withheld.format"]
+
+
+def test_a_template_s_placeholder_left_in_the_text_is_refused_by_field_and_others_are_not():
+    # Issue 16's PIO trial: "Officer-involved shooting near <location>" was published from a template.
+    placeholders = checks.template_placeholders(
+        ["Officer-involved shooting near <location>", "At about <time>, after a call about <what is new>."]
+    )
+    assert placeholders == {"<location>", "<time>", "<what is new>"}
+    doc = {
+        "headline": "Shooting near <location>",
+        "body": "At about <time>, officers went to <location>. Text quoting <b> stays.",
+        "summary": "Nothing left over; <script> is no template's placeholder.",
+    }
+    refusals = checks.placeholder_problems(doc, placeholders)
+    assert [(r.field, r.rule) for r in refusals] == [
+        ("headline", "text.placeholder"),
+        ("body", "text.placeholder"),
+    ]
+    assert "“<time>”, “<location>”" in refusals[1].message
+    assert "replace it with what is known" in refusals[1].message
+    assert checks.placeholder_problems({"headline": "Shooting near Elm St"}, placeholders) == []
+    assert checks.placeholder_problems(doc, frozenset()) == []

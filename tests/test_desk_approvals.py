@@ -381,3 +381,28 @@ def test_a_desk_request_over_256_kib_is_refused_plainly_and_nothing_is_checked(d
     assert got.status_code == 413
     assert got.json() == {"detail": "the request is larger than 256 KiB: nothing was checked"}
     assert checked == [] and seen == []
+
+
+def test_a_template_s_placeholder_left_in_is_refused_by_preview_and_submit_and_no_run_is_made(
+    desk, bucket, monkeypatch
+):
+    """Issue 16's PIO trial published "Officer-involved shooting near <location>" from the desk's own
+    template. Preview and submit refuse it next to the field; nothing reaches Airflow."""
+    from release_desk import validation
+    from sample import PRELIMINARY
+
+    monkeypatch.setattr(validation, "open_store", lambda cfg: bucket)
+    template = json.loads((validation.TEMPLATES / "officer-involved-shooting.json").read_text())
+    handler, seen = fake_airflow({})
+    client = desk("pio", handler)
+    doc = {**PRELIMINARY, "headline": template["fields"]["headline"], "body": template["fields"]["body"]}
+    ids = list(checklist.read().ids)
+    for path in ("/api/submit", "/api/preview"):
+        answer = client.post(path, json={"document": doc, "checklist": ids}).json()
+        assert answer["ok"] is False
+        assert [(r["field"], r["rule"]) for r in answer["refusals"]] == [
+            ("headline", "text.placeholder"),
+            ("body", "text.placeholder"),
+        ]
+        assert "“<location>”" in answer["refusals"][0]["message"]
+    assert seen == []  # no run asked for

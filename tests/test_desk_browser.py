@@ -178,6 +178,16 @@ CASES = [
         "stage.first_not_preliminary",
     ),
     ("second preliminary", lambda p: fill_preliminary(p, INCIDENT), {}, "stage", "stage.second_preliminary"),
+    (
+        "a template's placeholder left in",
+        lambda p: (
+            p.select_option("#template", "officer-involved-shooting"),
+            p.fill("#field-incident_id", NEW),
+        ),
+        {"#field-location": "Elm St", "#field-occurred_at": "2026-11-20T21:14"},
+        "headline",
+        "text.placeholder",
+    ),
     ("update that changes nothing", "update", {}, None, "change.none"),
     (
         "correction that leaves the old value elsewhere",

@@ -33,11 +33,9 @@ from releases.runs import desk_outcome
 
 from .security import RELEASE_DAG, may_release
 from .store import open_store, sealing_key
-from .validation import read_capped, verdict
+from .validation import TEMPLATES, read_capped, verdict
 
 router = APIRouter()
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "desk_templates"
 PAGE = Path(__file__).with_name("page.html")
 
 

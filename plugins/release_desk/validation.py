@@ -18,7 +18,9 @@ send one without a CORS preflight, which Airflow does not grant).
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -86,7 +88,8 @@ def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
     except InvalidUpdate as err:  # not a document at all, or a sealed item that cannot be opened
         refusals = [checks.Refusal.from_error(err)]
     if desk:
-        refusals = [checks.on_desk(r) for r in refusals]
+        # The starting templates are the desk's: their placeholders must not reach a release.
+        refusals = [checks.on_desk(r) for r in refusals] + checks.placeholder_problems(doc, placeholders())
     fields = doc if isinstance(doc, dict) else {}
     incident, stage = fields.get("incident_id"), fields.get("stage")
     return {
@@ -99,6 +102,18 @@ def verdict(body: bytes, desk: bool = False) -> dict[str, Any]:
         "history": read["note"],
         "refusals": [r.as_dict() for r in refusals],
     }
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "desk_templates"
+
+
+def placeholders() -> frozenset[str]:
+    """The placeholders of the starting templates as they are now (read each time: files anyone may edit)."""
+    texts = []
+    for path in sorted(TEMPLATES.glob("*.json")):
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        texts += [v for v in spec.get("fields", {}).values() if isinstance(v, str)]
+    return checks.template_placeholders(texts)
 
 
 def _unsealed(doc: Any) -> Any:
