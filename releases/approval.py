@@ -80,6 +80,8 @@ class Tampered(ApprovalRefused):
     was changed after it was sealed: a fault the operators must see (the task fails and alerts), not a
     refusal of the PIO's statement. Nothing is published."""
 
+    fault = True  # releases.alerts.refusal: the failure alert goes out
+
 
 # The XCom key under which the planning task (``release``, ``plan``) keeps the MAC of what it stored for the
 # later tasks: the plan, the preview the approver is shown and the release time (see :func:`seal_plan`).

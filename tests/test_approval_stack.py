@@ -215,7 +215,13 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
             "pio",
             "POST",
             f"/dags/{DAG}/clearTaskInstances",
-            {"dry_run": False, "dag_run_id": rejected, "task_ids": ["approve"], "only_failed": False},
+            {
+                "dry_run": False,
+                "dag_run_id": rejected,
+                "task_ids": ["approve"],
+                "only_failed": False,
+                "include_downstream": True,
+            },
         )
         assert code == 200, reply
         assert api.wait_run(rejected) == "failed", api.why(rejected)
