@@ -114,10 +114,13 @@ def refusals_are_outcomes(ti):
     """A refused document is an outcome for the PIO, not a fault for the operator: the task ends *skipped*
     (so the run succeeds, nothing is retried and no failure alert fires), with the refusal in the log and
     in the XCom ``outcome`` (``{"outcome": "refused", "refusals": [...]}``, what ``releases submit`` and the
-    desk read). A fault (storage, a bug) still fails and is retried. See README, "When a release is refused".
+    desk read). A fault (storage, a bug) still fails and is retried. A run whose stored plan was changed
+    after it was sealed (``approval.tampered``) records the same outcome but fails at once, no retry, and
+    alerts the operators. See README, "When a release is refused".
     """
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from releases.approval import Tampered
     from releases.checks import refused
     from releases.errors import ReleaseError
 
@@ -126,6 +129,8 @@ def refusals_are_outcomes(ti):
     except ReleaseError as err:
         outcome = refused(err)
         ti.xcom_push(key=OUTCOME, value=outcome)
+        if isinstance(err, Tampered):  # someone changed the run's records: the operators must know
+            raise AirflowFailException(outcome["summary"]) from None
         raise AirflowSkipException(outcome["summary"]) from None
 
 
@@ -137,10 +142,54 @@ def approval_secret() -> str | None:
     return secret(sealing.CONNECTION) or secret(checkpoint.CONNECTION)
 
 
+def store_plan(ti, dag_run, **stored) -> None:
+    """Keep what the planning task decided for the later tasks in XComs, one per key (the desk and the
+    templates read them), with their MAC (``releases.approval.seal_plan``) under ``plan_seal``."""
+    from releases import approval
+
+    for key, value in stored.items():
+        ti.xcom_push(key=key, value=value)
+    mac = approval.seal_plan(stored, submission_key(dag_run), approval_secret())
+    ti.xcom_push(key=approval.PLAN_SEAL, value=mac)
+
+
+def stored_plan(ti, dag_run, task_id: str, *keys: str) -> dict:
+    """What the planning task ``task_id`` stored under ``keys``, as it sealed it; ``approval.tampered`` if a
+    user changed any of it since (Airflow's REST API lets a PIO edit a run's XComs)."""
+    from releases import approval
+
+    stored = {key: ti.xcom_pull(task_ids=task_id, key=key) for key in keys}
+    mac = ti.xcom_pull(task_ids=task_id, key=approval.PLAN_SEAL)
+    return approval.verify_plan(stored, mac, submission_key(dag_run), approval_secret())
+
+
+# What ``release`` stores for ``approve``, ``wait_for_release_at`` and ``publish``; ``plan`` of a redaction.
+RELEASE_PLAN = ("plan", "preview", "release_at")
+REDACTION_PLAN = ("preview",)
+
+
 class SealedApproval(ApprovalOperator):
     """Airflow's approval step, whose answer (from the triggerer's event, read from Airflow's own record of
     the approver's response) is also kept sealed for this run: the task that publishes trusts only that, so
-    a user who may edit XComs or mark tasks done can neither forge an approval nor skip one."""
+    a user who may edit XComs or mark tasks done can neither forge an approval nor skip one. The request it
+    writes shows the preview its planning task (``plan_task``) sealed, checked here: one changed since is
+    ``approval.tampered`` (the task fails, no request is written)."""
+
+    def __init__(self, *, plan_task: str, plan_keys: tuple[str, ...], **kwargs):
+        super().__init__(**kwargs)
+        self.plan_task, self.plan_keys = plan_task, plan_keys
+
+    def execute(self, context):
+        ti, dag_run = context["ti"], context["dag_run"]
+        with refusals_are_outcomes(ti):
+            stored = stored_plan(ti, dag_run, self.plan_task, *self.plan_keys)
+        # The request shows the checked values, not the ones the templates read a moment before.
+        self.body = stored["preview"]
+        if plan := stored.get("plan"):
+            self.subject = (
+                f"Approve the release of {plan['incident_id']} v{plan['version']} ({plan['stage']})?"
+            )
+        return super().execute(context)
 
     def execute_complete(self, context, event):
         from releases import approval
@@ -168,9 +217,13 @@ def approved_answer(dag_run, ti, stage: str, cfg) -> dict | None:
 
 class ReleaseAtSensor(DateTimeSensorAsync):
     """Waits for the document's ``release_at`` in the triggerer (no worker held); a time already come
-    (no ``release_at``: the plan's own time) ends at once, without a round trip through the triggerer."""
+    (no ``release_at``: the plan's own time) ends at once, without a round trip through the triggerer. The
+    time is the one ``release`` sealed (``approval.tampered`` if a user changed it since)."""
 
     def execute(self, context):
+        ti = context["ti"]
+        with refusals_are_outcomes(ti):
+            self.target_time = stored_plan(ti, context["dag_run"], "release", *RELEASE_PLAN)["release_at"]
         if self._moment <= datetime.now(timezone.utc):  # noqa: UP017
             return None
         return super().execute(context)
@@ -219,9 +272,13 @@ def incident_release():
         now = datetime.now(timezone.utc)  # noqa: UP017
         later = planned["release_at"] and datetime.fromisoformat(planned["release_at"]) > now
         if planned["approval"] or later:
-            ti.xcom_push(key="release_at", value=planned["release_at"] or now.isoformat())
-            ti.xcom_push(key="preview", value=planned["preview"])
-            ti.xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "preview"})
+            store_plan(
+                ti,
+                dag_run,
+                plan={k: v for k, v in planned.items() if k != "preview"},
+                preview=planned["preview"],
+                release_at=planned["release_at"] or now.isoformat(),
+            )
             return "approve" if planned["approval"] else "wait_for_release_at"
         yield from published(dag_run, ti, cfg, store, conf, log, records=records)
         return None  # published: nothing downstream runs
@@ -231,6 +288,8 @@ def incident_release():
     # published.
     approve = SealedApproval(
         task_id="approve",
+        plan_task="release",
+        plan_keys=RELEASE_PLAN,
         subject="Approve the release of {{ ti.xcom_pull(task_ids='release', key='plan')['incident_id'] }} "
         "v{{ ti.xcom_pull(task_ids='release', key='plan')['version'] }} "
         "({{ ti.xcom_pull(task_ids='release', key='plan')['stage'] }})?",
@@ -260,10 +319,11 @@ def incident_release():
         log, sealing_key = signer(cfg), secret(sealing.CONNECTION)
         conf = document(dag_run, sealing_key)
         with refusals_are_outcomes(ti):
+            planned = stored_plan(ti, dag_run, "release", *RELEASE_PLAN)["plan"] or {}
             approved = approved_answer(dag_run, ti, str(conf.get("stage")), cfg)
-        # An approval holds for the version its approver was shown (planned by ``release``): another that
-        # lands first is refused as approval.stale, not published on top of it unseen.
-        shown = (ti.xcom_pull(task_ids="release", key="plan") or {}).get("version") if approved else None
+        # An approval holds for the version its approver was shown (planned by ``release``, sealed): another
+        # that lands first is refused as approval.stale, not published on top of it unseen.
+        shown = planned.get("version") if approved else None
         yield from published(dag_run, ti, cfg, store, conf, log, approval=approved, approved_version=shown)
 
     chosen = release()
@@ -404,11 +464,13 @@ def incident_redaction():
         cfg, store = open_store()
         with refusals_are_outcomes(ti):
             planned = pipeline.plan_redaction(document(dag_run, secret(sealing.CONNECTION)), store, cfg)
-        ti.xcom_push(key="preview", value=planned["preview"])
+        store_plan(ti, dag_run, preview=planned["preview"])
         return "approve" if planned["approval"] else "redact"
 
     approve = SealedApproval(
         task_id="approve",
+        plan_task="plan",
+        plan_keys=REDACTION_PLAN,
         subject="Approve the redaction of {{ dag_run.conf.get('incident_id') }}?",
         body="{{ ti.xcom_pull(task_ids='plan', key='preview') }}",
         params={"note": Param("", type="string", maxLength=1000, title="Note (recorded with the redaction)")},

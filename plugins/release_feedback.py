@@ -21,7 +21,10 @@ from airflow.sdk.bases.operatorlink import BaseOperatorLink
 
 log = logging.getLogger(__name__)
 # The tasks that record a run's outcome (XCom ``outcome``), the one after a wait first.
-DAGS = {"incident_release": ("publish", "release"), "incident_redaction": ("redact", "plan")}
+DAGS = {
+    "incident_release": ("publish", "wait_for_release_at", "approve", "release"),
+    "incident_redaction": ("redact", "approve", "plan"),
+}
 
 
 def _xcom(session, dag_id: str, run_id: str, task_id: str, key: str) -> Any:

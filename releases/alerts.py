@@ -95,11 +95,13 @@ def _minutes(raw: str) -> float:
 
 
 def refusal(error: BaseException | None) -> ReleaseError | None:
-    """The refusal behind ``error`` (the error itself, or what it was raised from), or None for a fault."""
+    """The refusal behind ``error`` (the error itself, or what it was raised from), or None for a fault. A
+    refusal that says the run's own records were changed (``fault = True``: ``approval.tampered``) is a
+    fault the operators must hear of, whatever the PIO is told."""
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, ReleaseError):
-            return error
+            return None if getattr(error, "fault", False) else error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None

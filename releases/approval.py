@@ -75,6 +75,52 @@ def unseal(sealed: Any, run: str, secret: str | None) -> dict[str, Any]:
     return sealed["answer"]
 
 
+class Tampered(ApprovalRefused):
+    """What the planning task stored for the later tasks (the plan, the approver's preview, the release time)
+    was changed after it was sealed: a fault the operators must see (the task fails and alerts), not a
+    refusal of the PIO's statement. Nothing is published."""
+
+    fault = True  # releases.alerts.refusal: the failure alert goes out
+
+
+# The XCom key under which the planning task (``release``, ``plan``) keeps the MAC of what it stored for the
+# later tasks: the plan, the preview the approver is shown and the release time (see :func:`seal_plan`).
+PLAN_SEAL = "plan_seal"
+
+
+def _plan_mac(stored: dict[str, Any], run: str, secret: str) -> str:
+    message = json.dumps({"run": run, **stored}, sort_keys=True, ensure_ascii=False, default=str).encode()
+    key = hashlib.sha256(b"incident-releases plan\0" + secret.encode()).digest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def seal_plan(stored: dict[str, Any], run: str, secret: str | None) -> str | None:
+    """The MAC of what the planning task stores in XComs for the later tasks (``stored``: each XCom's key and
+    value), bound to the run, keyed by a secret only the workers' connections hold. Airflow lets a PIO edit
+    any XCom of a run they can trigger: the approval step checks it before it writes the approver's request
+    (so the request shows what was planned) and the publishing task before it publishes (so the version
+    number the approver was shown is the one checked for ``approval.stale``). None without a key."""
+    return _plan_mac(stored, run, secret) if secret else None
+
+
+def verify_plan(stored: dict[str, Any], mac: Any, run: str, secret: str | None) -> dict[str, Any]:
+    """``stored`` as the planning task of this run sealed it, or :class:`Tampered` (``approval.tampered``).
+    Without a key (a deployment with no sealing or signing key) nothing was sealed and nothing is checked:
+    such a deployment cannot approve at all (``approval.missing``), and a scheduled release's time is then
+    taken as stored."""
+    if not secret:
+        return stored
+    if not (isinstance(mac, str) and hmac.compare_digest(_plan_mac(stored, run, secret), mac)):
+        raise Tampered(
+            "approval",
+            "what this release planned (its version, the approver's preview or its release time) was "
+            "changed in Airflow after the release checked it: nothing is published and the operators are "
+            "alerted; submit it again",
+            "approval.tampered",
+        )
+    return stored
+
+
 # What the desk says to the submitter in place of Approve/Reject on their own release (``decide`` refuses
 # their approval as ``approval.same_person``: offering the buttons only let them kill their own release).
 SUBMITTED_IT = "You submitted this: another person must approve it"
@@ -127,7 +173,7 @@ def decide(response: dict[str, Any], submitter: str) -> dict[str, str]:
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&:])")
 
 
-def _text(value: Any) -> str:
+def literal(value: Any) -> str:
     """The PIO's text as literal Markdown: specials escaped, each line break kept inside its paragraph."""
     return _MARKDOWN.sub(r"\\\1", str(value)).replace("\n", "  \n")
 
@@ -136,27 +182,27 @@ def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: s
     """Markdown for the approval request: the field changes, the statement as it will be published (the
     wire text), and where it will be public. ``record`` is the version as it would be written."""
     lines = [
-        f"**{_text(record['incident_id'])} version {record['version']} ({record['stage']})**, "
+        f"**{literal(record['incident_id'])} version {record['version']} ({record['stage']})**, "
         f"to be public at {page_url}",
         "",
-        f"Submitted by {_text(record['released_by'])}"
-        + (f" for {_text(record['on_behalf_of'])}" if record.get("on_behalf_of") else ""),
+        f"Submitted by {literal(record['released_by'])}"
+        + (f" for {literal(record['on_behalf_of'])}" if record.get("on_behalf_of") else ""),
         "",
     ]
     confirmed = record.get("checklist") or []
     if confirmed:
         lines.append("Checklist confirmed by the submitter:")
-        lines += [f"- {_text(item['text'])}" for item in confirmed]
+        lines += [f"- {literal(item['text'])}" for item in confirmed]
     else:
         lines.append("Checklist: none confirmed.")
     lines.append("")
     if record.get("correction_note"):
-        lines += [f"Correction note: {_text(record['correction_note'])}", ""]
+        lines += [f"Correction note: {literal(record['correction_note'])}", ""]
     changes = record.get("changes") or []
     if changes:
         lines.append("Field changes:")
         lines += [
-            f"- {c['field']}: was \u201c{_text(c['was'])}\u201d, now \u201c{_text(c['now'])}\u201d"
+            f"- {c['field']}: was \u201c{literal(c['was'])}\u201d, now \u201c{literal(c['now'])}\u201d"
             for c in changes
         ]
         lines.append("")
@@ -166,6 +212,6 @@ def preview(record: dict[str, Any], previous: dict[str, Any] | None, page_url: s
     lines.append("")
     for name in ("headline", "summary", "body", "occurred_at", "location", "agency", "contact"):
         if record.get(name):
-            lines.append(f"> **{name}**: {_text(record[name])}".replace("\n", "\n> "))
+            lines.append(f"> **{name}**: {literal(record[name])}".replace("\n", "\n> "))
             lines.append(">")
     return "\n".join(lines).rstrip(">\n") + "\n"

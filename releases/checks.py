@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import checklist, privacy, stages
-from .document import ALL_STATEMENT, CORRECTION_NOTE, RELEASED_BY, read_update, release_at_problem
+from .document import TEXT_FIELDS, read_field, read_update, release_at_problem
 from .errors import InvalidUpdate, ReleaseError
 
 # Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
@@ -98,9 +98,7 @@ RULES: dict[str, str] = {
 _TITLES = {
     "incident_id": "Incident ID",
     "stage": "Stage",
-    **{name: spec.title for name, spec in ALL_STATEMENT.items()},
-    CORRECTION_NOTE.name: CORRECTION_NOTE.title,
-    RELEASED_BY.name: RELEASED_BY.title,
+    **{name: spec.title for name, spec in TEXT_FIELDS.items()},
     "withheld": "Withheld",
     "privacy_override": "Privacy override",
     "private_fields": "Hide the old value of",
@@ -211,26 +209,22 @@ def _independent(
 ) -> list[Refusal]:
     """For a document its own rules refused: the rules that do not depend on the fields refused, on the
     fields that passed (each read as :func:`releases.document.read_update` reads it)."""
-    from . import document
-
     failed = {p.field for p in problems}
     out: list[ReleaseError] = []
 
-    def passed(name: str, read: Callable[..., Any], *args) -> Any:
+    def passed(name: str) -> Any:
         if name in failed or doc.get(name) in (None, ""):
             return None
         try:
-            return read(*args)
+            return read_field(name, doc.get(name))
         except ReleaseError:  # refused already: it is in ``failed``
             return None
 
     if "checklist" not in failed:
         out += items.problems(checklist.parse(doc.get("checklist")))
-    release_at = passed("release_at", document.parse_release_at, doc.get("release_at"))
-    if late := schedule_problem(release_at, datetime.now(UTC), max_days):
+    if late := schedule_problem(passed("release_at"), datetime.now(UTC), max_days):
         out.append(late)
-    incident = passed("incident_id", document._incident_id, doc.get("incident_id"))
-    stage = passed("stage", document._stage, doc.get("stage"))
+    incident, stage = passed("incident_id"), passed("stage")
     records = None
     if incident and stage:
         records = history(incident) if callable(history) else history
@@ -240,13 +234,7 @@ def _independent(
     # The privacy guard on every text that passed its own rules; not when the withheld items or the
     # overrides, which decide what it may let through, were refused themselves.
     if not failed & {"withheld", "privacy_override"}:
-        texts: dict[str, str] = {}
-        for spec in (*ALL_STATEMENT.values(), CORRECTION_NOTE, RELEASED_BY):
-            value = passed(spec.name, document._check_text, spec, doc.get(spec.name))
-            if value is not None and spec.timestamp:
-                value = document.parse_timestamp(spec.name, value).isoformat()
-            if value is not None:
-                texts[spec.name] = value
+        texts = {name: value for name in TEXT_FIELDS if (value := passed(name)) is not None}
         withheld = privacy.parse_withheld(doc.get("withheld")) or ()
         overrides = privacy.parse_overrides(doc.get("privacy_override")) or ()
         texts = (

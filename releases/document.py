@@ -96,6 +96,8 @@ RELEASED_BY = Field(
     200,
     statement=False,
 )
+# Every free-text field of the document by name: the statement's, the correction note and "on behalf of".
+TEXT_FIELDS = {**ALL_STATEMENT, CORRECTION_NOTE.name: CORRECTION_NOTE, RELEASED_BY.name: RELEASED_BY}
 ALL_FIELDS = (
     "incident_id",
     "stage",
@@ -364,16 +366,12 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
             )
         )
 
-    incident_id = attempt("incident_id", _incident_id, doc.get("incident_id"))
-    stage = attempt("stage", _stage, doc.get("stage"))
+    incident_id = attempt("incident_id", read_field, "incident_id", doc.get("incident_id"))
+    stage = attempt("stage", read_field, "stage", doc.get("stage"))
 
     fields: dict[str, str] = {}
     for spec in FIELDS:
-        value = attempt(spec.name, _check_text, spec, doc.get(spec.name))
-        if value is not None and spec.timestamp:
-            parsed = attempt(spec.name, parse_timestamp, spec.name, value)
-            value = parsed.isoformat() if parsed is not None else None
-        if value is not None:
+        if (value := attempt(spec.name, read_field, spec.name, doc.get(spec.name))) is not None:
             fields[spec.name] = value
 
     if stage == "preliminary":
@@ -387,7 +385,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
                     )
                 )
 
-    note = attempt("correction_note", _check_text, CORRECTION_NOTE, doc.get("correction_note"))
+    note = attempt("correction_note", read_field, "correction_note", doc.get("correction_note"))
     if "correction_note" not in failed:
         if stage == "corrected" and note is None:
             problems.append(
@@ -406,7 +404,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
                 )
             )
 
-    on_behalf_of = attempt("released_by", _check_text, RELEASED_BY, doc.get("released_by"))
+    on_behalf_of = attempt("released_by", read_field, "released_by", doc.get("released_by"))
     withheld = attempt("withheld", privacy.parse_withheld, doc.get("withheld"))
     overrides = attempt("privacy_override", privacy.parse_overrides, doc.get("privacy_override")) or ()
     if withheld:
@@ -422,7 +420,7 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
     keep = attempt("keep_unchanged", _keep_unchanged, doc.get("keep_unchanged"), stage)
     language = attempt("language", parse_language, doc.get("language"))
     confirmed = attempt("checklist", checklist.parse, doc.get("checklist"))
-    release_at = attempt("release_at", parse_release_at, doc.get("release_at"))
+    release_at = attempt("release_at", read_field, "release_at", doc.get("release_at"))
     if problems:
         return None, problems
     return Update(
@@ -439,6 +437,24 @@ def read_update(doc: Any) -> tuple[Update | None, list[InvalidUpdate]]:
         checklist=confirmed,
         release_at=release_at,
     ), []
+
+
+def read_field(name: str, value: Any) -> Any:
+    """One field of an update document on its own, as :func:`read_update` reads it: its clean value (None
+    when left empty), or :class:`InvalidUpdate`. For ``incident_id``, ``stage``, ``release_at`` and every
+    text field (:data:`TEXT_FIELDS`; a timestamp as ISO 8601). :mod:`releases.checks` reads the fields that
+    passed with it, to run the rules that depend on them alone."""
+    if name == "incident_id":
+        return _incident_id(value)
+    if name == "stage":
+        return _stage(value)
+    if name == "release_at":
+        return parse_release_at(value)
+    spec = TEXT_FIELDS[name]
+    cleaned = _check_text(spec, value)
+    if cleaned is not None and spec.timestamp:
+        return parse_timestamp(name, cleaned).isoformat()
+    return cleaned
 
 
 def _incident_id(value: Any) -> str:

@@ -296,7 +296,7 @@ def plan_redaction(conf: dict[str, Any], store: Store, settings: Settings) -> di
         f"**Redaction of incident {request.incident_id}**: remove {len(request.remove)} text(s) "
         f"({', '.join(sorted({i.category for i in request.remove}))}) from {len(removed)} value(s) in "
         f"version(s) {', '.join(map(str, versions))}; recorded as version {len(history) + 1}.\n\n"
-        f"Reason (published): {request.reason}\n"
+        f"Reason (published): {approval.literal(request.reason)}\n"
     )
     return {"approval": approval.needs_approval("redaction", settings), "preview": preview}
 

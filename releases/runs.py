@@ -68,6 +68,12 @@ def desk_outcome(outcome: dict | None, approval_answer: dict | None = None) -> s
 
     if outcome and outcome.get("outcome") == "refused":
         refusals = outcome.get("refusals") or []
+        if any(r.get("rule") == "approval.tampered" for r in refusals):
+            return (
+                "Not released: what this release planned (its version, the approver's preview or its time) "
+                "was changed in Airflow after it was checked. Nothing was published and the operators were "
+                "alerted: submit it again."
+            )
         if any(r.get("rule") == "approval.same_person" for r in refusals):
             return (
                 f"Not released: {SUBMITTED_IT} (your own approval does not count). Nothing was published: "

@@ -84,6 +84,22 @@ def test_a_refusal_is_told_apart_from_a_fault_however_it_was_wrapped():
     assert alerts.refusal(None) is None
 
 
+def test_a_plan_changed_in_airflow_is_a_fault_the_operators_hear_of():
+    """approval.tampered: the task fails (AirflowFailException raised from None, the Tampered error still
+    its context) and the failure e-mail goes out: someone changed a run's records."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from releases.approval import Tampered
+
+    try:
+        try:
+            raise Tampered("approval", "what this release planned ... was changed", "approval.tampered")
+        except Tampered:
+            raise AirflowFailException("refused: approval: ...") from None
+    except AirflowFailException as failed:
+        assert alerts.refusal(failed) is None
+
+
 def test_the_failure_message_names_the_incident_and_the_reason_and_escapes_it():
     release = alerts.Release.of(
         {**PRELIMINARY, "incident_id": "2026-0142"}, "incident_release", "manual__2026", "http://x/log"

@@ -202,6 +202,60 @@ def test_approval_and_scheduled_release_on_a_real_stack(stack_dir, monkeypatch):
         assert code == 200 and links["extra_links"]["Public page"] == page, links
         assert links["extra_links"]["Feed"] == f"{up.s3}/{BUCKET}/incidents/{incident}/atom.xml"
 
+        # The attack trial's F1: Airflow lets the PIO edit the run's XComs, and the approval request was
+        # written from the ``preview`` XCom as it stood when ``approve`` ran (the trial won that race 7.4 s
+        # after submitting). Made deterministic here: the PIO rewrites the rejected run's preview and clears
+        # its approve task, which runs again. The request is written only from what ``release`` sealed: the
+        # task fails (the operators are alerted), no request shows the PIO's text, nothing is published.
+        fake = "Field changes:\n- contact: typo fixed only"
+        base = f"/dags/{DAG}/dagRuns/{rejected}/taskInstances"
+        code, reply = api.call("pio", "PATCH", f"{base}/release/xcomEntries/preview", {"value": fake})
+        assert code == 200, reply
+        code, reply = api.call(
+            "pio",
+            "POST",
+            f"/dags/{DAG}/clearTaskInstances",
+            {
+                "dry_run": False,
+                "dag_run_id": rejected,
+                "task_ids": ["approve"],
+                "only_failed": False,
+                "include_downstream": True,
+            },
+        )
+        assert code == 200, reply
+        assert api.wait_run(rejected) == "failed", api.why(rejected)
+        assert api.task_state(rejected, "approve") == "failed" and record(up, incident, 3) is None
+        code, detail = api.call("pio", "GET", f"{base}/approve/-1/hitlDetails")
+        assert code != 200 or "typo fixed only" not in detail["body"], detail
+        code, status = api.desk("pio", "GET", f"/runs/{rejected}")
+        assert status["outcome"] == "refused" and "was changed in Airflow" in status["message"], status
+
+        # F2: the PIO raised the ``plan`` XCom's version while the correction waited, an update then landed
+        # as that incident's v2, and the approved correction went out as v3 over an update its approver had
+        # never seen (approval.stale compared against the changed number). The plan is sealed: refused.
+        other = "2026-0917"
+        first = api.trigger("t-b-v1-preliminary", {**PRELIMINARY, "incident_id": other})
+        assert api.wait_run(first) == "success", api.why(first)
+        raised = api.trigger("t-b-v2-corrected-raised", {**correction, "incident_id": other})
+        api.wait_task(raised, "approve", ("awaiting_input",))
+        base = f"/dags/{DAG}/dagRuns/{raised}/taskInstances/release/xcomEntries/plan"
+        code, got = api.call("pio", "GET", f"{base}?deserialize=true")
+        assert code == 200, got
+        value = got["value"] if isinstance(got["value"], dict) else json.loads(got["value"])
+        assert value["version"] == 2, value
+        code, reply = api.call("pio", "PATCH", base, {"value": {**value, "version": 3}})
+        assert code == 200, reply
+        landed = api.trigger(
+            "t-b-v2-updated", {"incident_id": other, "stage": "updated", "summary": "Stable condition."}
+        )
+        assert api.wait_run(landed) == "success", api.why(landed)
+        assert record(up, other, 2)["stage"] == "updated"
+        assert api.answer(raised, "approver", "Approve", "Checked.")[0] == 200
+        assert api.wait_run(raised) == "failed", api.why(raised)
+        assert record(up, other, 3) is None
+        assert "was changed in Airflow after the release checked it" in api.note(raised)
+
         # Scheduled: nothing public before the time, public after it; a cancelled one publishes nothing.
         at = (datetime.now(UTC) + timedelta(seconds=60)).replace(microsecond=0)
         update = {

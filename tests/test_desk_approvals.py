@@ -175,6 +175,33 @@ def test_a_run_refused_because_the_submitter_approved_it_says_so(desk):
     assert "another release may have come first" not in got["message"].lower()
 
 
+def test_a_run_whose_plan_was_changed_in_airflow_says_so_not_cancelled(desk):
+    """A plan changed after ``release`` sealed it fails the task that read it (here the wait, which the
+    desk would otherwise read as a cancelled schedule): the desk finds that task's outcome and says what
+    happened."""
+    runs = {
+        RUN: {
+            "state": "failed",
+            "triggering_user_name": "pio",
+            "conf": {},
+            "tasks": [
+                {"task_id": "release", "state": "success"},
+                {"task_id": "approve", "state": "success"},
+                {"task_id": "wait_for_release_at", "state": "failed"},
+                {"task_id": "publish", "state": "upstream_failed"},
+            ],
+        }
+    }
+    refusal = approval.Tampered("approval", "what this release planned ... was changed", "approval.tampered")
+    from releases.checks import refused
+
+    handler, _ = fake_airflow(runs, outcome=("wait_for_release_at", refused(refusal)))
+    got = desk("pio", handler).get(f"/api/runs/{RUN}").json()
+    assert got["outcome"] == "refused", got
+    assert got["message"].startswith("Not released: what this release planned (its version, the approver's")
+    assert "the operators were alerted" in got["message"]
+
+
 def test_a_rejection_says_who_rejected_it_and_their_note(desk):
     runs = {
         RUN: {
@@ -232,7 +259,7 @@ def test_the_approval_request_names_the_submitter_and_the_checklist_they_confirm
     text = planned["preview"]
     assert "Submitted by pio\n" in text
     expected = "Checklist confirmed by the submitter:\n" + "\n".join(
-        f"- {approval._text(i.text)}" for i in cfg.checklist().items
+        f"- {approval.literal(i.text)}" for i in cfg.checklist().items
     )
     assert expected in text
     assert "Checklist: none confirmed." in pipeline.plan(PRELIMINARY, bucket, cfg, key="r2")["preview"]

@@ -274,3 +274,16 @@ def test_a_redacted_value_rewritten_later_is_caught(bucket, released):
         f"{key}: body was changed after its redaction: it is not the text the redaction left"
         in report.problems
     )
+
+
+def test_the_redaction_s_approval_request_shows_the_reason_as_written_not_as_markdown(bucket, released):
+    """The reason is the requester's text: in the approval request (rendered as Markdown by Airflow's UI)
+    it reads as typed, no image fetched by the approver's browser, no bold line of the request faked."""
+    from markdown_it import MarkdownIt
+
+    reason = "Juvenile named. ![beacon](http://localhost:8798/b.png) **Approved already**"
+    planned = pipeline.plan_redaction({**REQUEST, "reason": reason}, bucket, released)
+    html = MarkdownIt("gfm-like").render(planned["preview"])
+    assert "<img" not in html and html.count("<strong>") == 1  # the request's own title only
+    assert "Juvenile named. ![beacon](http://localhost:8798/b.png) **Approved already**" in html
+    assert NAME not in planned["preview"]

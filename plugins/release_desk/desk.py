@@ -313,7 +313,9 @@ async def submit(request: Request) -> JSONResponse:
 # The tasks that record a release's outcome (XCom ``outcome``): ``publish`` after a wait for approval or
 # ``release_at``, else ``release`` (a refusal, or a release published at once). Written once the statement,
 # its page and its feeds are public, so the desk's link is never one a reader would find missing.
-OUTCOME_TASKS = ("publish", "release")
+# The tasks that record an outcome, the latest first: a plan changed in Airflow after ``release`` sealed it
+# is refused (approval.tampered) by whichever later task read it first.
+OUTCOME_TASKS = ("publish", "wait_for_release_at", "approve", "release")
 
 
 async def _outcome(client: httpx.AsyncClient, base: str, headers: dict[str, str]) -> dict[str, Any] | None:
