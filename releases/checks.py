@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import checklist, privacy, stages
-from .document import TEXT_FIELDS, read_field, read_update, release_at_problem
+from .document import ALL_STATEMENT, CORRECTION_NOTE, TEXT_FIELDS, read_field, read_update, release_at_problem
 from .errors import InvalidUpdate, ReleaseError
 
 # Every rule id a check can give, and what it means. README's table "Every rule, checked before a run
